@@ -1,0 +1,155 @@
+"""The ``pybpf`` command: asm, disasm, run and demo.
+
+Errors print one message and exit non-zero; ``--debug`` shows the traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Sequence
+
+from pybpf.errors import BpfError
+
+
+def parse_hex(text: str) -> bytes:
+    """Hex bytes with any whitespace (``"aa bb\\ncc"``, ``"aabbcc"``)."""
+    digits = "".join(text.split())
+    if digits.startswith(("0x", "0X")):
+        digits = digits[2:]
+    try:
+        return bytes.fromhex(digits)
+    except ValueError:
+        bad = next((i for i, c in enumerate(digits) if c not in "0123456789abcdefABCDEF"), None)
+        where = f" (character {digits[bad]!r} at {bad})" if bad is not None else " (odd number of digits)"
+        raise BpfError(f"--mem: not hex bytes{where}") from None
+
+
+def _cmd_asm(args: argparse.Namespace) -> int:
+    from pybpf.asm import assemble
+    from pybpf.isa import encode
+
+    path = Path(args.file)
+    try:
+        text = sys.stdin.read() if args.file == "-" else path.read_text()
+    except (OSError, UnicodeDecodeError) as e:
+        raise BpfError(f"{args.file}: cannot read assembly: {e}") from None
+    insns = assemble(text, syntax=args.syntax, filename=args.file)
+    if args.elf:
+        raise BpfError("--elf needs the ELF writer, which pybpf does not have yet")
+    code = encode(insns)
+    if args.out:
+        Path(args.out).write_bytes(code)
+    else:
+        for i in range(0, len(code), 8):
+            print(code[i:i + 8].hex(" "))
+    return 0
+
+
+def _cmd_disasm(args: argparse.Namespace) -> int:
+    from pybpf.asm import disassemble
+    from pybpf.inputs import read_program
+    from pybpf.isa import slot_indexes
+
+    insns = read_program(args.file)
+    lines = disassemble(insns, syntax=args.syntax)
+    if args.json:
+        out = [{"index": i, "text": t} for i, t in zip(slot_indexes(insns), lines)]
+        print(json.dumps(out, indent=2 if args.pretty else None))
+        return 0
+    for index, text in zip(slot_indexes(insns), lines):
+        print(f"{index:>6}: {text}")
+    return 0
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from pybpf.inputs import read_program
+    from pybpf.vm import Machine
+
+    insns = read_program(args.file, syntax=args.syntax)
+    mem = parse_hex(args.mem) if args.mem is not None else None
+    budget = None if args.budget == 0 else args.budget
+    machine = Machine(insns, budget=budget)
+    result = machine.run(mem=mem, trace=args.trace)
+    if args.json:
+        out = {"r0": result.r0, "executed": result.executed, "elapsed_ns": result.elapsed_ns}
+        if result.mem is not None:
+            out["mem"] = result.mem.hex()
+        print(json.dumps(out, indent=2 if args.pretty else None))
+        return 0
+    if args.trace:
+        from pybpf.cli.render import print_trace
+        print_trace(result)
+    print(f"{result.r0:#x}")
+    if args.stats:
+        seconds = result.elapsed_ns / 1e9
+        rate = result.executed / seconds if seconds else float("inf")
+        print(f"instructions executed: {result.executed}", file=sys.stderr)
+        print(f"wall time: {seconds * 1e3:.3f} ms", file=sys.stderr)
+        print(f"instructions per second: {rate:,.0f}", file=sys.stderr)
+    return 0
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from pybpf.cli.render import demo
+    demo()
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="pybpf", description="eBPF in Python")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("asm", help="assemble a program to raw instructions")
+    p.add_argument("file", help="assembly source (- for stdin)")
+    p.add_argument("-o", "--out", help="write raw 8-byte little-endian instructions here")
+    p.add_argument("--syntax", choices=("llvm", "ubpf"), default="llvm")
+    p.add_argument("--elf", action="store_true", help="write an ELF object instead")
+    p.set_defaults(func=_cmd_asm)
+
+    p = sub.add_parser("disasm", help="disassemble a program")
+    p.add_argument("file", help="raw instructions, assembly (.s) or object")
+    p.add_argument("--syntax", choices=("llvm", "ubpf"), default="llvm")
+    p.add_argument("-j", "--json", action="store_true")
+    p.add_argument("-p", "--pretty", action="store_true")
+    p.set_defaults(func=_cmd_disasm)
+
+    p = sub.add_parser("run", help="run a program in the interpreter and print r0")
+    p.add_argument("file", help="raw instructions, assembly (.s) or object")
+    p.add_argument("--mem", help="memory for r1/r2, as hex bytes (whitespace allowed)")
+    p.add_argument("--trace", action="store_true", help="show every executed instruction")
+    p.add_argument("--budget", type=int, default=1_000_000,
+                   help="instruction budget (0 for none; default 1000000)")
+    p.add_argument("--stats", action="store_true", help="instructions executed, time, rate")
+    p.add_argument("--syntax", choices=("llvm", "ubpf"), default="llvm",
+                   help="assembly syntax of a .s input")
+    p.add_argument("-j", "--json", action="store_true")
+    p.add_argument("-p", "--pretty", action="store_true")
+    p.set_defaults(func=_cmd_run)
+
+    p = sub.add_parser("demo", help="assemble, disassemble and trace a small program")
+    p.set_defaults(func=_cmd_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except BpfError as e:
+        if args.debug:
+            raise
+        print(f"pybpf {args.command}: error: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

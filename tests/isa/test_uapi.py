@@ -1,0 +1,381 @@
+"""The generated kernel-facts module ``pybpf.isa.uapi`` and its generator ``tools/gen_uapi.py``.
+
+1. spot checks of values every eBPF user knows;
+2. agreement with the enums and #defines of the system's ``linux/bpf.h`` (an older uapi, so a
+   subset of what the running kernel's BTF describes), the header parse itself checked by gcc;
+3. the committed module equals a fresh regeneration from the source it records;
+plus parser and renderer tests on synthetic C text, which need no kernel.
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib.util
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from pybpf.isa import uapi
+from pybpf.isa.uapi import (
+    HELPER_NAMES, AttachType, Cmd, HelperId, LinkType, MapType, ProgType, helper_name,
+)
+
+ROOT = Path(__file__).resolve().parents[2]
+GEN_PATH = ROOT / "tools" / "gen_uapi.py"
+HEADER = Path("/usr/include/linux/bpf.h")
+UAPI_PATH = Path(uapi.__file__)
+
+
+@pytest.fixture(scope="module")
+def gen():
+    spec = importlib.util.spec_from_file_location("gen_uapi", GEN_PATH)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["gen_uapi"] = module  # dataclasses look their module up here
+    keep, sys.dont_write_bytecode = sys.dont_write_bytecode, True  # no tools/__pycache__
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        sys.dont_write_bytecode = keep
+    try:
+        yield module
+    finally:
+        sys.modules.pop("gen_uapi", None)
+
+
+@pytest.fixture(scope="module")
+def header(gen):
+    if not HEADER.exists():
+        pytest.skip(f"{HEADER} is absent (install linux-libc-dev)")
+    return gen.parse_c(HEADER.read_text())
+
+
+def _classes(gen):
+    return {cls: getattr(uapi, cls) for _, cls, _, _ in gen.ENUMS}
+
+
+# ----------------------------------------------------------------------------- 1. spot checks
+
+@pytest.mark.parametrize("member, value", [
+    (ProgType.UNSPEC, 0),
+    (ProgType.SOCKET_FILTER, 1),
+    (ProgType.KPROBE, 2),
+    (ProgType.SCHED_CLS, 3),
+    (ProgType.XDP, 6),
+    (ProgType.TRACING, 26),
+    (MapType.HASH, 1),
+    (MapType.ARRAY, 2),
+    (MapType.PROG_ARRAY, 3),
+    (MapType.PERF_EVENT_ARRAY, 4),
+    (MapType.LPM_TRIE, 11),
+    (MapType.RINGBUF, 27),
+    (MapType.BLOOM_FILTER, 30),
+    (AttachType.CGROUP_INET_INGRESS, 0),
+    (AttachType.CGROUP_INET_EGRESS, 1),
+    (AttachType.TRACE_FENTRY, 24),
+    (AttachType.XDP, 37),
+    (LinkType.UNSPEC, 0),
+    (LinkType.XDP, 6),
+    (Cmd.MAP_CREATE, 0),
+    (Cmd.MAP_LOOKUP_ELEM, 1),
+    (Cmd.PROG_LOAD, 5),
+    (Cmd.PROG_TEST_RUN, 10),
+    (Cmd.PROG_RUN, 10),
+    (Cmd.BTF_LOAD, 18),
+    (Cmd.LINK_CREATE, 28),
+    (HelperId.map_lookup_elem, 1),
+    (HelperId.map_update_elem, 2),
+    (HelperId.map_delete_elem, 3),
+    (HelperId.ktime_get_ns, 5),
+    (HelperId.trace_printk, 6),
+    (HelperId.tail_call, 12),
+    (HelperId.get_current_pid_tgid, 14),
+    (HelperId.redirect, 23),
+    (HelperId.ringbuf_output, 130),
+])
+def test_known_values(member, value):
+    assert member == value
+    assert isinstance(member, int)
+
+
+def test_helper_names():
+    assert HELPER_NAMES[1] == "bpf_map_lookup_elem"
+    assert helper_name(1) == "bpf_map_lookup_elem"
+    assert helper_name(12) == "bpf_tail_call"
+    assert helper_name(HelperId.ktime_get_ns) == "bpf_ktime_get_ns"
+    assert helper_name(1234) == "helper#1234"
+    assert helper_name(-1) == "helper#-1"
+    assert helper_name(0) == "helper#0"  # BPF_FUNC_unspec is no helper
+    assert HelperId.unspec == 0
+    assert set(HELPER_NAMES) == {h.value for h in HelperId} - {0}
+    assert all(isinstance(k, int) and type(k) is int for k in HELPER_NAMES)
+
+
+def test_constants():
+    assert (uapi.BPF_ANY, uapi.BPF_NOEXIST, uapi.BPF_EXIST, uapi.BPF_F_LOCK) == (0, 1, 2, 4)
+    assert uapi.BPF_PSEUDO_MAP_FD == 1
+    assert uapi.BPF_PSEUDO_MAP_VALUE == 2
+    assert uapi.BPF_PSEUDO_BTF_ID == 3
+    assert uapi.BPF_PSEUDO_FUNC == 4
+    assert uapi.BPF_PSEUDO_MAP_IDX == 5
+    assert uapi.BPF_PSEUDO_MAP_IDX_VALUE == 6
+    assert uapi.BPF_PSEUDO_CALL == 1
+    assert uapi.BPF_PSEUDO_KFUNC_CALL == 2
+
+
+def test_aliases_prefer_current_names():
+    assert MapType(19).name == "CGROUP_STORAGE"
+    assert MapType.CGROUP_STORAGE_DEPRECATED is MapType.CGROUP_STORAGE
+    assert MapType(21).name == "PERCPU_CGROUP_STORAGE"
+    assert Cmd.PROG_RUN is Cmd.PROG_TEST_RUN
+
+
+def test_no_sentinels_and_dense_ids(gen):
+    for cls in _classes(gen).values():
+        for name in cls.__members__:
+            assert not name.startswith(("_", "MAX")), f"{cls.__name__}.{name}"
+    # helper ids and the type enums are dense from 0: a gap means a member got lost
+    for cls in (ProgType, MapType, LinkType, Cmd, HelperId, AttachType):
+        assert sorted(m.value for m in cls) == list(range(len(cls))), cls.__name__
+
+
+def test_generated_header_line():
+    first = UAPI_PATH.read_text().splitlines()[0]
+    assert first.startswith("# generated by tools/gen_uapi.py from ")
+    assert "kernel release " in first and "sha256 " in first
+    assert first.endswith("; do not edit")
+    assert uapi.KERNEL_RELEASE in first and uapi.SOURCE_SHA256 in first
+
+
+def test_all_is_complete():
+    for name in uapi.__all__:
+        assert hasattr(uapi, name), name
+
+
+# ------------------------------------------------------------- 2. agreement with linux/bpf.h
+
+def test_header_enums_agree(gen, header):
+    classes = _classes(gen)
+    checked = 0
+    for enum_name, cls_name, prefix, _ in gen.ENUMS:
+        assert enum_name in header.named, header.errors.get(enum_name, "not found")
+        cls = classes[cls_name]
+        for c_name, value in header.named[enum_name]:
+            if gen.is_sentinel(c_name):
+                continue
+            name = c_name[len(prefix):]
+            assert name in cls.__members__, f"{c_name} missing from {cls_name}"
+            assert cls.__members__[name] == value, f"{c_name}: header {value}, module " \
+                f"{int(cls.__members__[name])}"
+            checked += 1
+    assert checked > 300  # the 6.1 header alone has ~360 of these
+
+
+def test_header_helpers_agree(gen, header):
+    helpers = [(n, v) for n, v in header.named["bpf_func_id"] if not gen.is_sentinel(n)]
+    assert len(helpers) > 200, "the __BPF_FUNC_MAPPER expansion lost helpers"
+    for c_name, value in helpers:
+        if value:
+            assert helper_name(value) == "bpf_" + c_name[len("BPF_FUNC_"):]
+
+
+def test_header_constants_agree(gen, header):
+    for _, names in gen.CONSTANTS:
+        for name in names:
+            value = header.constant(name)
+            if value is None:
+                value = header.defines.get(name)
+            assert value is not None, f"{name} not in {HEADER}"
+            assert getattr(uapi, name) == value, name
+
+
+def test_header_parse_matches_gcc(gen, header, tmp_path):
+    """The generator's C-enum evaluation (implicit values, X-macro) agrees with a C compiler."""
+    cc = shutil.which("gcc") or shutil.which("cc")
+    if cc is None:
+        pytest.skip("no C compiler to cross-check the header parser")
+    names = [n for enum_name, *_ in gen.ENUMS for n, _ in header.named[enum_name]]
+    names += [n for _, group in gen.CONSTANTS for n in group]
+    src = tmp_path / "values.c"
+    src.write_text("#include <stdio.h>\n#include <linux/bpf.h>\nint main(void) {\n"
+                   + "".join(f'  printf("{n} %lld\\n", (long long){n});\n' for n in names)
+                   + "  return 0;\n}\n")
+    exe = tmp_path / "values"
+    build = subprocess.run([cc, "-o", str(exe), str(src)], capture_output=True, text=True)
+    if build.returncode != 0:
+        pytest.fail(f"cannot compile against {HEADER}:\n{build.stderr[-2000:]}")
+    out = subprocess.run([str(exe)], capture_output=True, text=True, check=True).stdout
+    from_gcc = dict((n, int(v)) for n, v in (line.split() for line in out.splitlines()))
+    parsed = {n: v for enum_name, *_ in gen.ENUMS for n, v in header.named[enum_name]}
+    for name in names:
+        value = parsed.get(name, header.constant(name))
+        if value is None:
+            value = header.defines[name]
+        assert value == from_gcc[name], name
+
+
+# ------------------------------------------------------------ 3. regenerate and diff
+
+def _recorded_args() -> list[str]:
+    for line in UAPI_PATH.read_text().splitlines():
+        if line.startswith("# Regenerate with: python tools/gen_uapi.py"):
+            return shlex.split(line.split("gen_uapi.py", 1)[1])
+        if not line.startswith("#"):
+            break
+    pytest.fail("the generated module records no '# Regenerate with:' line")
+
+
+def test_regenerate_matches(gen, tmp_path):
+    args = _recorded_args()
+    if "--header" in args or "--input" in args:
+        src = Path(args[args.index("--header" if "--header" in args else "--input") + 1])
+        if not src.exists():
+            pytest.skip(f"recorded source {src} is absent")
+    else:
+        running = os.uname().release
+        if uapi.KERNEL_RELEASE != running:
+            pytest.skip(f"module generated from kernel {uapi.KERNEL_RELEASE}, running {running}")
+        if gen.find_bpftool() is None:
+            pytest.skip("bpftool is not installed")
+        btf = args[args.index("--btf") + 1] if "--btf" in args else gen.DEFAULT_BTF
+        if not os.access(btf, os.R_OK):
+            pytest.skip(f"{btf} is not readable")
+    out = tmp_path / "uapi.py"
+    proc = subprocess.run([sys.executable, str(GEN_PATH), *args, "-o", str(out)],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    old, new = UAPI_PATH.read_text(), out.read_text()
+    if old != new:
+        diff = "".join(difflib.unified_diff(old.splitlines(True), new.splitlines(True),
+                                            "committed", "regenerated", n=1))
+        pytest.fail("src/pybpf/isa/uapi.py is stale; run `python tools/gen_uapi.py`\n"
+                    + diff[:4000])
+
+
+# ------------------------------------------------------- the generator on synthetic text
+
+_SYNTHETIC_COMMON = r"""
+/* a comment with an enum foo { X } inside */
+#define BPF_PSEUDO_MAP_FD	1
+#define BPF_PSEUDO_MAP_IDX	5
+#define BPF_PSEUDO_MAP_VALUE		2
+#define BPF_PSEUDO_MAP_IDX_VALUE	6
+#define BPF_PSEUDO_BTF_ID	3
+#define BPF_PSEUDO_FUNC		4
+#define BPF_PSEUDO_CALL		1
+#define BPF_PSEUDO_KFUNC_CALL	2
+enum {
+	BPF_ANY, // trailing comment
+	BPF_NOEXIST,
+	BPF_EXIST,
+	BPF_F_LOCK = (1U << 2),
+};
+enum bpf_prog_type { BPF_PROG_TYPE_UNSPEC, BPF_PROG_TYPE_SOCKET_FILTER, __MAX_BPF_PROG_TYPE };
+enum bpf_map_type {
+	BPF_MAP_TYPE_UNSPEC,
+	BPF_MAP_TYPE_OLD_DEPRECATED,
+	BPF_MAP_TYPE_OLD = BPF_MAP_TYPE_OLD_DEPRECATED,
+	BPF_MAP_TYPE_NEXT,
+};
+enum bpf_attach_type { BPF_CGROUP_INET_INGRESS, BPF_LATER = 0x5, __MAX_BPF_ATTACH_TYPE };
+enum bpf_link_type { BPF_LINK_TYPE_UNSPEC = 0, BPF_LINK_TYPE_A = 1, MAX_BPF_LINK_TYPE, };
+enum bpf_cmd { BPF_MAP_CREATE, BPF_PROG_TEST_RUN = 10, BPF_PROG_RUN = BPF_PROG_TEST_RUN,
+	BPF_AFTER };
+"""
+
+_OLD_MAPPER = r"""
+#define __BPF_FUNC_MAPPER(FN)		\
+	FN(unspec),			\
+	FN(map_lookup_elem),		\
+	FN(tail_call),			\
+	/* */
+#define __BPF_ENUM_FN(x) BPF_FUNC_ ## x
+enum bpf_func_id {
+	__BPF_FUNC_MAPPER(__BPF_ENUM_FN)
+	__BPF_FUNC_MAX_ID,
+};
+"""
+
+_NEW_MAPPER = r"""
+#define ___BPF_FUNC_MAPPER(FN, ctx...)	\
+	FN(unspec, 0, ##ctx)		\
+	FN(map_lookup_elem, 1, ##ctx)	\
+	FN(tail_call, 12, ##ctx)	\
+	/* */
+#define __BPF_FUNC_MAPPER_APPLY(name, value, FN) FN(name),
+#define __BPF_FUNC_MAPPER(FN) ___BPF_FUNC_MAPPER(__BPF_FUNC_MAPPER_APPLY, FN)
+#define __BPF_ENUM_FN(x, y) BPF_FUNC_ ## x = y,
+enum bpf_func_id {
+	___BPF_FUNC_MAPPER(__BPF_ENUM_FN)
+	__BPF_FUNC_MAX_ID,
+};
+"""
+
+
+def test_parse_values_and_macros(gen):
+    old = gen.parse_c(_SYNTHETIC_COMMON + _OLD_MAPPER)
+    new = gen.parse_c(_SYNTHETIC_COMMON + _NEW_MAPPER)
+    assert "foo" not in old.named
+    assert old.named["bpf_func_id"] == [("BPF_FUNC_unspec", 0), ("BPF_FUNC_map_lookup_elem", 1),
+                                       ("BPF_FUNC_tail_call", 2), ("__BPF_FUNC_MAX_ID", 3)]
+    assert new.named["bpf_func_id"][-2:] == [("BPF_FUNC_tail_call", 12), ("__BPF_FUNC_MAX_ID", 13)]
+    assert old.named["bpf_cmd"] == [("BPF_MAP_CREATE", 0), ("BPF_PROG_TEST_RUN", 10),
+                                   ("BPF_PROG_RUN", 10), ("BPF_AFTER", 11)]
+    assert old.named["bpf_attach_type"][1:] == [("BPF_LATER", 5), ("__MAX_BPF_ATTACH_TYPE", 6)]
+    assert [old.constant(n) for n in ("BPF_ANY", "BPF_EXIST", "BPF_F_LOCK")] == [0, 2, 4]
+    assert old.defines["BPF_PSEUDO_KFUNC_CALL"] == 2
+
+
+def test_eval_c_expr(gen):
+    assert gen.eval_c_expr("(1ULL << 40) | 0x10u", {}) == (1 << 40) | 16
+    assert gen.eval_c_expr("A + 1", {"A": 4}) == 5
+    assert gen.eval_c_expr("-1", {}) == -1
+    assert gen.eval_c_expr("010", {}) == 8
+    with pytest.raises(gen.GenError):
+        gen.eval_c_expr("UNKNOWN", {})
+    with pytest.raises(gen.GenError):
+        gen.eval_c_expr("f(1)", {})
+
+
+def _render(gen, text):
+    source = gen.Source(text, "synthetic.h", "0.0.0", "0" * 64, "python tools/gen_uapi.py")
+    return gen.render(gen.parse_c(text), source, None, None)
+
+
+def test_render_synthetic_module(gen):
+    text = _render(gen, _SYNTHETIC_COMMON + _NEW_MAPPER)
+    assert text == _render(gen, _SYNTHETIC_COMMON + _NEW_MAPPER)  # deterministic
+    ns: dict = {}
+    exec(compile(text, "synthetic_uapi.py", "exec"), ns)  # noqa: S102 - our own output
+    assert ns["MapType"](1).name == "OLD"  # the *_DEPRECATED spelling is the alias
+    assert ns["MapType"].NEXT == 2
+    assert ns["Cmd"](10).name == "PROG_TEST_RUN"
+    assert list(ns["LinkType"].__members__) == ["UNSPEC", "A"]
+    assert ns["helper_name"](12) == "bpf_tail_call"
+    assert ns["helper_name"](2) == "helper#2"
+    assert ns["BPF_F_LOCK"] == 4 and ns["BPF_PSEUDO_FUNC"] == 4
+    assert "__MAX" not in text and "MAX_BPF" not in text
+
+
+def test_render_reports_missing_pieces(gen):
+    with pytest.raises(gen.GenError, match="bpf_func_id"):
+        _render(gen, _SYNTHETIC_COMMON)
+    no_pseudo = "\n".join(line for line in (_SYNTHETIC_COMMON + _OLD_MAPPER).splitlines()
+                          if "PSEUDO" not in line)
+    with pytest.raises(gen.GenError, match="BPF_PSEUDO"):
+        _render(gen, no_pseudo)
+
+
+def test_defines_fallback_is_stated(gen):
+    main_text = "\n".join(line for line in (_SYNTHETIC_COMMON + _NEW_MAPPER).splitlines()
+                          if "PSEUDO" not in line)
+    source = gen.Source(main_text, "btf", "0.0.0", "0" * 64, "python tools/gen_uapi.py")
+    defines = gen.parse_c(_SYNTHETIC_COMMON)
+    text = gen.render(gen.parse_c(main_text), source, defines, "defs.h (sha256 x)")
+    head = text.split('"""', 1)[0]
+    assert "taken from the #define lines of defs.h" in head
+    assert "BPF_PSEUDO_CALL = 1  # #define, from the defines header" in text
