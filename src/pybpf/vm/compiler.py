@@ -128,8 +128,12 @@ def _goto(prog: Program, target: int, source_pc: int) -> str:
     return f"raise FAULT('jump out of range to {target}', {source_pc})"
 
 
-def _control(prog: Program, pc: int, insn: Instruction, form: Form) -> list[str]:
-    """Statements for an instruction that ends a block by transferring control."""
+def _control(prog: Program, pc: int, insn: Instruction, form: Form,
+             step: str | None = None) -> list[str]:
+    """Statements for an instruction that ends a block by transferring control.
+
+    ``step`` (trace mode) is the statement reporting the registers after the instruction.
+    """
     kind = form.kind
     nxt = pc + form.slots
     if kind is Kind.JUMP:
@@ -150,9 +154,12 @@ def _control(prog: Program, pc: int, insn: Instruction, form: Form) -> list[str]
         return ["if loops == 0:", f"    {_goto(prog, pc + 1 + insn.off, pc)}", "else:",
                 "    loops -= 1", f"    {_goto(prog, nxt, pc)}"]
     if kind is Kind.EXIT:
+        traced = [f"    {step}"] if step else []
         return ["if frames:",
                 "    pc, r6, r7, r8, r9, r10, loops, depth = frames.pop()",
+                *traced,
                 "else:",
+                *traced,
                 "    return (r0, r1, r2, r3, r4, r5, r6, r7, r8, r9, r10), count"]
     if kind is Kind.CALL and form.op == "local":
         target = pc + 1 + insn.imm
@@ -238,11 +245,12 @@ def generate(prog: Program, constants: dict[int, int] | None = None, *,
             count += 1
             if _ends_block(form):
                 step = f"TRACE({pc}, (r0, r1, r2, r3, r4, r5, r6, r7, r8, r9, r10))"
-                if trace and form.kind is Kind.EXIT:
-                    body.append(step)
-                body += _control(prog, pc, insn, form)
-                if trace and form.kind is not Kind.EXIT:
-                    body.append(step)
+                if form.kind is Kind.EXIT:
+                    body += _control(prog, pc, insn, form, step if trace else None)
+                else:
+                    body += _control(prog, pc, insn, form)
+                    if trace:
+                        body.append(step)
                 ended = True
                 break
             body += _straight(prog, pc, insn, form, constants)
