@@ -89,3 +89,35 @@ def test_console_script_runs_as_subprocess(prog_file):
     out = subprocess.run([sys.executable, "-m", "pybpf.cli.main", "run", str(prog_file),
                           "--mem", "0102"], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "0x4"
+
+
+def test_asm_then_disasm_round_trip(tmp_path, capsys):
+    src = tmp_path / "p.s"
+    src.write_text("r1 = 0x123456789 ll\nif w1 s> -3 goto +1\nw0 = (s8)w1\nexit\n")
+    out = tmp_path / "p.bin"
+    assert main(["asm", str(src), "-o", str(out)]) == 0
+    assert len(out.read_bytes()) == 5 * 8
+    assert main(["disasm", str(out)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split(":", 1)[0].strip() for line in lines] == ["0", "2", "3", "4"]
+    assert lines[0].endswith("r1 = 0x123456789 ll")
+    assert lines[1].endswith("if w1 s> -0x3 goto +0x1")
+    (tmp_path / "q.s").write_text("\n".join(line.split(": ", 1)[1] for line in lines) + "\n")
+    assert main(["asm", str(tmp_path / "q.s"), "-o", str(tmp_path / "q.bin")]) == 0
+    assert (tmp_path / "q.bin").read_bytes() == out.read_bytes()
+
+
+def test_asm_error_points_at_line_and_column(tmp_path, capsys):
+    src = tmp_path / "bad.s"
+    src.write_text("r0 = 1\nr0 += r11\nexit\n")
+    assert main(["asm", str(src)]) == 1
+    err = capsys.readouterr().err
+    assert f"{src}:2:" in err and "r11" in err and "Traceback" not in err
+
+
+def test_run_assembly_with_trace(tmp_path, capsys):
+    src = tmp_path / "t.s"
+    src.write_text("r0 = 7\nr0 *= 6\nexit\n")
+    assert main(["run", str(src), "--trace"]) == 0
+    out = capsys.readouterr().out
+    assert "r0 *= 0x6" in out and "r0=0x2a" in out and out.strip().endswith("0x2a")
