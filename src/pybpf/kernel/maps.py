@@ -1,0 +1,152 @@
+"""Kernel maps: create one with bpf(2) and read or write it with bytes keys and values."""
+
+from __future__ import annotations
+
+import ctypes
+import errno
+from functools import lru_cache
+from types import TracebackType
+from typing import Iterator
+
+from pybpf.errors import BpfMapError
+from pybpf.isa.uapi import BPF_ANY, Cmd, MapType
+from pybpf.kernel.fd import Fd
+from pybpf.kernel.syscall import BpfAttr, address, bpf, object_name
+
+
+# Map types whose lookup returns one value per possible CPU, each rounded up to 8 bytes.
+PERCPU_MAP_TYPES = frozenset({MapType.PERCPU_HASH, MapType.PERCPU_ARRAY,
+                              MapType.LRU_PERCPU_HASH, MapType.PERCPU_CGROUP_STORAGE})
+
+
+@lru_cache(maxsize=1)
+def possible_cpus() -> int:
+    """How many CPUs the kernel may ever bring up: per-CPU values have one slot each."""
+    with open("/sys/devices/system/cpu/possible") as f:
+        text = f.read().strip()
+    count = 0
+    for part in text.split(","):
+        lo, _, hi = part.partition("-")
+        count += int(hi or lo) - int(lo) + 1
+    return count
+
+
+class KernelMap:
+    """A map created in the kernel, owned through its file descriptor.
+
+    Keys and values are ``bytes`` of exactly ``key_size`` and :attr:`value_buffer_size`
+    bytes (for per-CPU maps that is ``round_up(value_size, 8) * possible_cpus()``, the
+    layout the kernel reads and writes).
+    """
+
+    def __init__(self, map_type: MapType | int, key_size: int, value_size: int,
+                 max_entries: int, flags: int = 0, name: str = ""):
+        self.map_type = MapType(map_type)
+        self.key_size = key_size
+        self.value_size = value_size
+        self.max_entries = max_entries
+        self.flags = flags
+        self.name = name
+        attr = BpfAttr()
+        a = attr.map_create
+        a.map_type = self.map_type
+        a.key_size = key_size
+        a.value_size = value_size
+        a.max_entries = max_entries
+        a.map_flags = flags
+        a.map_name = object_name(name)
+        self.fd = Fd(bpf(Cmd.MAP_CREATE, attr, BpfMapError))
+
+    @property
+    def value_buffer_size(self) -> int:
+        if self.map_type in PERCPU_MAP_TYPES:
+            return (self.value_size + 7) // 8 * 8 * possible_cpus()
+        return self.value_size
+
+    def fileno(self) -> int:
+        return self.fd.fileno()
+
+    def close(self) -> None:
+        self.fd.close()
+
+    def __enter__(self) -> "KernelMap":
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return (f"KernelMap({self.map_type.name}, key_size={self.key_size}, "
+                f"value_size={self.value_size}, max_entries={self.max_entries}, fd={self.fd!r})")
+
+    # --- element operations -------------------------------------------------------------
+
+    def _key(self, key: bytes) -> ctypes.Array:
+        return self._buffer(key, self.key_size, "key")
+
+    def _buffer(self, data: bytes, size: int, what: str) -> ctypes.Array:
+        # The kernel reads exactly `size` bytes from the pointer, whatever we pass.
+        if len(data) != size:
+            raise BpfMapError(errno.EINVAL, f"{what} is {len(data)} bytes but this map's "
+                                            f"{what}s are {size} bytes")
+        return ctypes.create_string_buffer(bytes(data), size)
+
+    def _elem_attr(self, key: ctypes.Array | None, value: ctypes.Array | None,
+                   flags: int = 0) -> BpfAttr:
+        attr = BpfAttr()
+        e = attr.map_elem
+        e.map_fd = self.fd.fileno()
+        e.key = address(key)
+        e.value = address(value)
+        e.flags = flags
+        attr.buffers = (key, value)  # the kernel gets bare addresses: keep the buffers alive
+        return attr
+
+    def lookup(self, key: bytes, flags: int = 0) -> bytes:
+        """The value stored under ``key``; BpfMapError (ENOENT) when there is none."""
+        k = self._key(key)
+        v = ctypes.create_string_buffer(self.value_buffer_size)
+        bpf(Cmd.MAP_LOOKUP_ELEM, self._elem_attr(k, v, flags), BpfMapError)
+        return v.raw
+
+    def get(self, key: bytes, default: bytes | None = None) -> bytes | None:
+        """The value under ``key``, or ``default`` when the key is absent."""
+        try:
+            return self.lookup(key)
+        except BpfMapError as e:
+            if e.errno == errno.ENOENT:
+                return default
+            raise
+
+    def update(self, key: bytes, value: bytes, flags: int = BPF_ANY) -> None:
+        """Store ``value`` under ``key`` (flags: BPF_ANY, BPF_NOEXIST, BPF_EXIST, BPF_F_LOCK)."""
+        k = self._key(key)
+        v = self._buffer(value, self.value_buffer_size, "value")
+        bpf(Cmd.MAP_UPDATE_ELEM, self._elem_attr(k, v, flags), BpfMapError)
+
+    def delete(self, key: bytes) -> None:
+        """Remove ``key``; BpfMapError (ENOENT) when absent, (EINVAL) for array maps."""
+        bpf(Cmd.MAP_DELETE_ELEM, self._elem_attr(self._key(key), None), BpfMapError)
+
+    def next_key(self, key: bytes | None = None) -> bytes | None:
+        """The key after ``key`` (the first key when None); None after the last one."""
+        k = None if key is None else self._key(key)
+        out = ctypes.create_string_buffer(self.key_size)
+        try:
+            bpf(Cmd.MAP_GET_NEXT_KEY, self._elem_attr(k, out), BpfMapError)
+        except BpfMapError as e:
+            if e.errno == errno.ENOENT:
+                return None
+            raise
+        return out.raw
+
+    def keys(self) -> Iterator[bytes]:
+        """Iterate over the keys in the kernel's order (a concurrent update may skip some)."""
+        key = self.next_key(None)
+        while key is not None:
+            yield key
+            key = self.next_key(key)
+
+
+__all__ = ["KernelMap", "PERCPU_MAP_TYPES", "possible_cpus"]

@@ -1,0 +1,223 @@
+"""Kernel programs: load bytecode through the verifier and run it with BPF_PROG_TEST_RUN."""
+
+from __future__ import annotations
+
+import ctypes
+import errno
+import re
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Sequence
+
+from pybpf.errors import BpfSyscallError, VerifierError
+from pybpf.isa import Instruction, encode
+from pybpf.isa.uapi import Cmd, ProgType
+from pybpf.kernel.fd import Fd
+from pybpf.kernel.syscall import BpfAttr, address, bpf, object_name
+
+DEFAULT_LOG_SIZE = 1 << 20
+MAX_LOG_SIZE = 1 << 28
+# Errors that say nothing about the program itself: no verifier log worth fetching.
+_NOT_VERIFIER = (errno.EPERM, errno.ENOSYS, errno.ENOMEM, errno.EBADF)
+
+
+@dataclass(frozen=True)
+class TestRun:
+    """What BPF_PROG_TEST_RUN reports: the low 32 bits of r0 and the (possibly edited) input."""
+
+    __test__ = False  # not a pytest test class
+
+    retval: int
+    duration_ns: int
+    data_out: bytes
+    ctx_out: bytes | None
+
+
+def _bytecode(insns: bytes | Sequence[Instruction]) -> bytes:
+    code = insns if isinstance(insns, (bytes, bytearray, memoryview)) else encode(insns)
+    code = bytes(code)
+    if not code or len(code) % 8:
+        raise ValueError(f"bytecode is {len(code)} bytes: must be a non-empty multiple of 8")
+    return code
+
+
+class KernelProgram:
+    """A program the kernel verified and loaded, owned through its file descriptor."""
+
+    def __init__(self, fd: Fd, prog_type: ProgType, log: str = ""):
+        self.fd = fd
+        self.prog_type = prog_type
+        self.log = log  # the verifier's log when loaded with log_level > 0
+
+    @classmethod
+    def load(cls, prog_type: ProgType | int, insns: bytes | Sequence[Instruction],
+             license: str = "GPL", log_level: int = 0, *, name: str = "",
+             prog_flags: int = 0, expected_attach_type: int = 0,
+             log_size: int = DEFAULT_LOG_SIZE) -> "KernelProgram":
+        """Verify and load ``insns``; raise VerifierError with the log if the verifier says no.
+
+        With ``log_level=0`` a rejected program is loaded once more with ``log_level=1``,
+        so the error always carries the verifier's reason.
+        """
+        prog_type = ProgType(prog_type)
+        code = _bytecode(insns)
+        args = (prog_type, code, license, name, prog_flags, expected_attach_type)
+        try:
+            fd, log = _load(*args, log_level=log_level, log_size=log_size)
+        except BpfSyscallError as e:
+            log = getattr(e, "verifier_log", "")
+            if not log_level and e.errno not in _NOT_VERIFIER:
+                try:  # ask again, this time for the reason
+                    fd, _ = _load(*args, log_level=1, log_size=log_size)
+                except BpfSyscallError as again:
+                    log = getattr(again, "verifier_log", "")
+                else:  # accepted on the second try: nothing to report
+                    return cls(Fd(fd), prog_type, "")
+            if not log.strip():  # refused before the verifier ran: not a verifier error
+                raise e
+            raise _verifier_error(e, log) from None
+        return cls(Fd(fd), prog_type, log)
+
+    def fileno(self) -> int:
+        return self.fd.fileno()
+
+    def close(self) -> None:
+        self.fd.close()
+
+    def __enter__(self) -> "KernelProgram":
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"KernelProgram({self.prog_type.name}, fd={self.fd!r})"
+
+    def test_run(self, data: bytes = b"", ctx: bytes | None = None, repeat: int = 1, *,
+                 data_out_size: int | None = None, ctx_out_size: int | None = None,
+                 flags: int = 0, cpu: int = 0) -> TestRun:
+        """Run the program once (or ``repeat`` times) on ``data`` and ``ctx``.
+
+        Output buffers default to the input size plus room to grow; if the program grew
+        its packet beyond that, it is run again with the buffer size the kernel asked for.
+        ``duration_ns`` is the kernel's mean time per repetition.
+        """
+        if data_out_size is None:
+            data_out_size = len(data) + 256 if data else 0
+        if ctx_out_size is None:
+            ctx_out_size = len(ctx) if ctx else 0
+        while True:
+            attr = BpfAttr()
+            t = attr.test
+            t.prog_fd = self.fd.fileno()
+            data_in = ctypes.create_string_buffer(bytes(data), len(data)) if data else None
+            ctx_in = ctypes.create_string_buffer(bytes(ctx), len(ctx)) if ctx else None
+            data_out = ctypes.create_string_buffer(data_out_size) if data_out_size else None
+            ctx_out = ctypes.create_string_buffer(ctx_out_size) if ctx_out_size else None
+            t.data_in, t.data_size_in = address(data_in), len(data)
+            t.data_out, t.data_size_out = address(data_out), data_out_size
+            t.ctx_in, t.ctx_size_in = address(ctx_in), len(ctx) if ctx else 0
+            t.ctx_out, t.ctx_size_out = address(ctx_out), ctx_out_size
+            t.repeat, t.flags, t.cpu = repeat, flags, cpu
+            try:
+                bpf(Cmd.PROG_TEST_RUN, attr)
+            except BpfSyscallError as e:
+                grow = e.errno == errno.ENOSPC and (t.data_size_out > data_out_size
+                                                    or t.ctx_size_out > ctx_out_size)
+                if not grow:
+                    raise
+                data_out_size = max(data_out_size, t.data_size_out)
+                ctx_out_size = max(ctx_out_size, t.ctx_size_out)
+                continue
+            return TestRun(
+                retval=t.retval,
+                duration_ns=t.duration,
+                data_out=data_out.raw[:t.data_size_out] if data_out is not None else b"",
+                ctx_out=ctx_out.raw[:t.ctx_size_out] if ctx_out is not None else None,
+            )
+
+
+def _load(prog_type: ProgType, code: bytes, license: str, name: str, prog_flags: int,
+          expected_attach_type: int, *, log_level: int, log_size: int) -> tuple[int, str]:
+    """One BPF_PROG_LOAD, growing the log buffer while the kernel says it was too small.
+
+    A failure's BpfSyscallError carries the log it produced as ``verifier_log``.
+    """
+    insns = ctypes.create_string_buffer(code, len(code))
+    lic = ctypes.create_string_buffer(license.encode("ascii"))
+    while True:
+        log = ctypes.create_string_buffer(log_size) if log_level else None
+        attr = BpfAttr()
+        p = attr.prog_load
+        p.prog_type = prog_type
+        p.insn_cnt = len(code) // 8
+        p.insns = address(insns)
+        p.license = address(lic)
+        p.prog_flags = prog_flags
+        p.expected_attach_type = expected_attach_type
+        p.prog_name = object_name(name)
+        if log is not None:
+            p.log_level, p.log_size, p.log_buf = log_level, log_size, address(log)
+        try:
+            fd = bpf(Cmd.PROG_LOAD, attr)
+        except BpfSyscallError as e:
+            text = log.value.decode("utf-8", "replace") if log is not None else ""
+            if (e.errno == errno.ENOSPC and log is not None and log_size < MAX_LOG_SIZE):
+                log_size = min(MAX_LOG_SIZE, max(log_size * 4, p.log_true_size))
+                continue
+            e.verifier_log = text  # type: ignore[attr-defined]
+            raise
+        return fd, log.value.decode("utf-8", "replace") if log is not None else ""
+
+
+_INSN_LINE = re.compile(r"^(\d+): \([0-9a-f]{2}\)")
+# Trace lines that are not errors: register state at an instruction ("5: R1=..."), a new
+# path ("from 2 to 4: ..."), subprogram headers, liveness tables (indented) and the
+# precision-tracking notes of log_level 2.
+_TRACE_LINE = re.compile(r"^(\d+: |from \d+ to \d+:|func#\d+ @\d+|Live regs before insn:|\s|"
+                         r"mark_precise: |last_idx |regs=|parent |propagating )")
+_SUMMARY = re.compile(r"^(processed \d+ insns|verification time|stack depth|"
+                      r"mark_read|peak_states)")
+_NAMED_INSN = re.compile(r"\b(?:insn|instruction)\s*#?(\d+)")
+
+
+def parse_verifier_log(log: str) -> tuple[str | None, int | None]:
+    """The first error line of a verifier log and the instruction index it is about.
+
+    The verifier prints a trace of the instructions it walked (``N: (op) ...`` and
+    register-state lines) and stops at the first error; the error is the first line after
+    the trace that is neither a trace nor a summary line. The instruction is the one the
+    error names ("... insn 5 ...") or else the last one traced.
+    """
+    lines = [line for line in log.splitlines() if line.strip()]
+    last_insn: int | None = None
+    error: str | None = None
+    for line in lines:
+        m = _INSN_LINE.match(line)
+        if m:
+            last_insn = int(m.group(1))
+            error = None
+            continue
+        if _TRACE_LINE.match(line) or _SUMMARY.match(line):
+            continue
+        if error is None:
+            error = line.strip()
+    insn = last_insn
+    if error is not None:
+        named = _NAMED_INSN.search(error)
+        if named:
+            insn = int(named.group(1))
+    return error, insn
+
+
+def _verifier_error(e: BpfSyscallError, log: str) -> VerifierError:
+    error, insn = parse_verifier_log(log)
+    where = f" at instruction {insn}" if insn is not None else ""
+    reason = error or e.strerror or "no reason in the log"
+    return VerifierError(f"verifier rejected the program{where}: {reason} "
+                         f"({errno.errorcode.get(e.errno or 0, e.errno)})",
+                         log=log, error=error, insn=insn, errno=e.errno)
+
+
+__all__ = ["DEFAULT_LOG_SIZE", "KernelProgram", "TestRun", "parse_verifier_log"]

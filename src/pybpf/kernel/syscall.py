@@ -1,0 +1,196 @@
+"""The raw bpf(2) system call through ctypes, and the ``union bpf_attr`` layouts it takes.
+
+Each command reads its own member of ``union bpf_attr``; this module lays out the members
+for the commands the kernel backend uses. The kernel copies ``min(size, sizeof(attr))``
+bytes and treats anything it does not know as zero, so passing the whole union (sized by
+its largest member here) works on older and newer kernels alike, as long as fields this
+kernel does not know stay zero.
+
+Failures raise :class:`pybpf.errors.BpfSyscallError` (or the subclass the caller asks
+for) with the kernel's errno and a sentence saying what failed.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import errno as _errno
+import platform
+from functools import cache
+from typing import Callable
+
+from pybpf.errors import BpfSyscallError
+from pybpf.isa.uapi import Cmd
+
+# The kernel's own "operation not supported" (distinct from EOPNOTSUPP); not in errno.
+ENOTSUPP = 524
+
+_SYSCALL_NUMBERS = {"x86_64": 321, "aarch64": 280}
+BPF_OBJ_NAME_LEN = 16  # map and program names, NUL included
+
+u32 = ctypes.c_uint32
+u64 = ctypes.c_uint64  # __aligned_u64: ctypes aligns c_uint64 to 8 on both supported ABIs
+s32 = ctypes.c_int32
+
+
+class MapCreateAttr(ctypes.Structure):
+    """BPF_MAP_CREATE."""
+
+    _fields_ = [
+        ("map_type", u32), ("key_size", u32), ("value_size", u32), ("max_entries", u32),
+        ("map_flags", u32), ("inner_map_fd", u32), ("numa_node", u32),
+        ("map_name", ctypes.c_char * BPF_OBJ_NAME_LEN), ("map_ifindex", u32), ("btf_fd", u32),
+        ("btf_key_type_id", u32), ("btf_value_type_id", u32),
+        ("btf_vmlinux_value_type_id", u32), ("map_extra", u64),
+        ("value_type_btf_obj_fd", s32), ("map_token_fd", s32),
+    ]
+
+
+class MapElemAttr(ctypes.Structure):
+    """BPF_MAP_LOOKUP_ELEM, _UPDATE_ELEM, _DELETE_ELEM and _GET_NEXT_KEY.
+
+    ``value`` doubles as ``next_key`` (a union in the kernel's header).
+    """
+
+    _fields_ = [("map_fd", u32), ("key", u64), ("value", u64), ("flags", u64)]
+
+
+class ProgLoadAttr(ctypes.Structure):
+    """BPF_PROG_LOAD. ``log_true_size`` (6.4+) is written back by the kernel."""
+
+    _fields_ = [
+        ("prog_type", u32), ("insn_cnt", u32), ("insns", u64), ("license", u64),
+        ("log_level", u32), ("log_size", u32), ("log_buf", u64), ("kern_version", u32),
+        ("prog_flags", u32), ("prog_name", ctypes.c_char * BPF_OBJ_NAME_LEN),
+        ("prog_ifindex", u32), ("expected_attach_type", u32), ("prog_btf_fd", u32),
+        ("func_info_rec_size", u32), ("func_info", u64), ("func_info_cnt", u32),
+        ("line_info_rec_size", u32), ("line_info", u64), ("line_info_cnt", u32),
+        ("attach_btf_id", u32), ("attach_prog_fd", u32), ("core_relo_cnt", u32),
+        ("fd_array", u64), ("core_relos", u64), ("core_relo_rec_size", u32),
+        ("log_true_size", u32),
+    ]
+
+
+class TestRunAttr(ctypes.Structure):
+    """BPF_PROG_TEST_RUN. ``retval``, ``duration`` and the ``*_size_out`` fields come back."""
+
+    __test__ = False  # not a pytest test class, whatever its name says
+    _fields_ = [
+        ("prog_fd", u32), ("retval", u32), ("data_size_in", u32), ("data_size_out", u32),
+        ("data_in", u64), ("data_out", u64), ("repeat", u32), ("duration", u32),
+        ("ctx_size_in", u32), ("ctx_size_out", u32), ("ctx_in", u64), ("ctx_out", u64),
+        ("flags", u32), ("cpu", u32), ("batch_size", u32),
+    ]
+
+
+class BpfAttr(ctypes.Union):
+    """``union bpf_attr``, with one named member per command family used here."""
+
+    _fields_ = [("map_create", MapCreateAttr), ("map_elem", MapElemAttr),
+                ("prog_load", ProgLoadAttr), ("test", TestRunAttr)]
+
+
+_libc: ctypes.CDLL | None = None
+
+
+@cache
+def _syscall_number() -> int:
+    machine = platform.machine()
+    number = _SYSCALL_NUMBERS.get(machine)
+    if number is None or platform.system() != "Linux":
+        raise BpfSyscallError(_errno.ENOSYS, f"bpf(2) is not available on {platform.system()} "
+                                             f"{machine} (supported: Linux on "
+                                             f"{', '.join(_SYSCALL_NUMBERS)})")
+    return number
+
+
+def _syscall() -> Callable[..., int]:
+    global _libc
+    if _libc is None:
+        _libc = ctypes.CDLL(None, use_errno=True)
+        _libc.syscall.restype = ctypes.c_long
+    return _libc.syscall
+
+
+def address(buf: ctypes.Array | None) -> int:
+    """The address to put in a ``__aligned_u64`` pointer field (0 for None)."""
+    return 0 if buf is None else ctypes.addressof(buf)
+
+
+def bpf(cmd: Cmd, attr: BpfAttr, error: type[BpfSyscallError] = BpfSyscallError) -> int:
+    """Call bpf(2); return its non-negative result or raise ``error`` with the errno.
+
+    The caller keeps every buffer ``attr`` points to alive until this returns.
+    """
+    number = _syscall_number()
+    result = _syscall()(ctypes.c_long(number), ctypes.c_long(int(cmd)), ctypes.byref(attr),
+                        ctypes.c_uint(ctypes.sizeof(attr)))
+    if result < 0:
+        err = ctypes.get_errno()
+        raise error(err, describe_failure(Cmd(cmd), err))
+    return result
+
+
+def object_name(name: str) -> bytes:
+    """A map or program name as the kernel takes it: at most 15 chars of [A-Za-z0-9_.]."""
+    raw = name.encode("ascii")
+    if len(raw) >= BPF_OBJ_NAME_LEN or not all(c.isalnum() or c in "_." for c in name):
+        raise ValueError(f"object name {name!r} must be under {BPF_OBJ_NAME_LEN} characters "
+                         "of letters, digits, '_' and '.'")
+    return raw
+
+
+_VERBS = {
+    Cmd.MAP_CREATE: "creating a BPF map",
+    Cmd.MAP_LOOKUP_ELEM: "looking up a map element",
+    Cmd.MAP_UPDATE_ELEM: "updating a map element",
+    Cmd.MAP_DELETE_ELEM: "deleting a map element",
+    Cmd.MAP_GET_NEXT_KEY: "getting the next map key",
+    Cmd.PROG_LOAD: "loading a BPF program",
+    Cmd.PROG_TEST_RUN: "test-running a BPF program",
+}
+
+_MAP_ELEM_CMDS = (Cmd.MAP_LOOKUP_ELEM, Cmd.MAP_UPDATE_ELEM, Cmd.MAP_DELETE_ELEM,
+                  Cmd.MAP_GET_NEXT_KEY)
+
+
+def describe_failure(cmd: Cmd, err: int) -> str:
+    """One sentence saying what a failed bpf(cmd) means; errno text is appended by the error."""
+    verb = _VERBS.get(cmd, f"bpf({cmd.name})")
+    if err == _errno.EPERM:
+        if cmd == Cmd.PROG_LOAD:
+            return "not permitted: loading BPF programs needs root or CAP_BPF"
+        if cmd == Cmd.MAP_CREATE:
+            return "not permitted: creating BPF maps needs root or CAP_BPF"
+        return f"not permitted: {verb} needs root or CAP_BPF (or the map is read-only)"
+    if err == _errno.ENOSYS:
+        return "bpf(2) is not implemented by this kernel (CONFIG_BPF_SYSCALL is off)"
+    if err == _errno.ENOMEM:
+        return f"{verb} failed: out of memory (the kernel charges BPF memory to the cgroup)"
+    if err == _errno.EBADF:
+        return f"{verb} failed: the file descriptor is not an open BPF object"
+    if cmd in _MAP_ELEM_CMDS:
+        if err == _errno.ENOENT:
+            if cmd == Cmd.MAP_GET_NEXT_KEY:
+                return "no next key: the map has no key after the given one"
+            return "no such key in the map"
+        if err == _errno.EEXIST:
+            return "the key already exists (BPF_NOEXIST given)"
+        if err == _errno.E2BIG:
+            return "the map is full (max_entries reached)"
+        if err == _errno.EINVAL:
+            return f"{verb} failed: invalid flags, key or value for this map type"
+    if cmd == Cmd.PROG_TEST_RUN:
+        if err == ENOTSUPP:
+            return "this program type does not support BPF_PROG_TEST_RUN"
+        if err == _errno.ENOSPC:
+            return "test run output did not fit the output buffer"
+        if err == _errno.EINVAL:
+            return ("test run refused its input (wrong data or ctx size for this program type, "
+                    "or flags it does not take)")
+    if cmd == Cmd.MAP_CREATE and err == _errno.EINVAL:
+        return "creating a BPF map failed: invalid type, sizes, max_entries or flags"
+    return f"{verb} failed"
+
+
+__all__ = ["BPF_OBJ_NAME_LEN", "BpfAttr", "MapCreateAttr", "MapElemAttr", "ProgLoadAttr", "TestRunAttr",
+           "ENOTSUPP", "address", "bpf", "describe_failure", "object_name"]
