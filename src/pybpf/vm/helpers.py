@@ -63,10 +63,15 @@ class HelperSpec:
 
 
 class HelperRegistry:
-    """Helpers by id. Lookups of unknown ids raise :class:`BpfHelperError` naming the id."""
+    """Helpers by id. Lookups of unknown ids raise :class:`BpfHelperError` naming the id.
 
-    def __init__(self) -> None:
+    ``kernel_ids``: the ids mean the kernel's helpers, so an unknown one is named as the
+    kernel names it (``12 (bpf_tail_call)``); a private registry names only the number.
+    """
+
+    def __init__(self, kernel_ids: bool = False) -> None:
         self._by_id: dict[int, HelperSpec] = {}
+        self.kernel_ids = kernel_ids
 
     def helper(self, id: int, name: str, proto: Any = None) -> Callable[[HelperFunc], HelperFunc]:
         """Decorator registering ``func`` as helper ``id``."""
@@ -86,8 +91,15 @@ class HelperRegistry:
     def lookup(self, id: int, pc: int | None = None) -> HelperSpec:
         spec = self._by_id.get(id)
         if spec is None:
-            raise BpfHelperError(f"unknown helper {describe_helper(id)}: not implemented", pc)
+            raise BpfHelperError(f"unknown helper {self.describe(id)}: not implemented", pc)
         return spec
+
+    def describe(self, id: int) -> str:
+        """How errors name helper ``id``."""
+        spec = self._by_id.get(id)
+        if spec is not None:
+            return f"{id} ({spec.name})"
+        return describe_helper(id) if self.kernel_ids else f"#{id}"
 
     def __contains__(self, id: int) -> bool:
         return id in self._by_id
@@ -109,7 +121,7 @@ def describe_helper(id: int) -> str:
     return f"{id} ({name})" if name else f"#{id}"
 
 
-DEFAULT_HELPERS = HelperRegistry()
+DEFAULT_HELPERS = HelperRegistry(kernel_ids=True)
 
 
 def helper(id: int, name: str, proto: Any = None) -> Callable[[HelperFunc], HelperFunc]:

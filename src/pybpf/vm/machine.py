@@ -15,7 +15,7 @@ from pybpf.errors import BpfDecodeError, BpfHelperError, BpfLimitError, BpfRunti
 from pybpf.isa import Instruction, Kind, decode, encode
 from pybpf.vm import compiler, semantics
 from pybpf.vm.helpers import (
-    DEFAULT_HELPERS, CallContext, HelperRegistry, ProgramExit, TailCall, describe_helper,
+    DEFAULT_HELPERS, CallContext, HelperRegistry, ProgramExit, TailCall,
 )
 from pybpf.vm.memory import Memory, Region
 
@@ -122,7 +122,8 @@ class Machine:
             return spec.func
 
         def missing(call: CallContext, *args: int) -> int:
-            raise BpfHelperError(f"unknown helper {describe_helper(hid)}: not implemented", call.pc)
+            raise BpfHelperError(f"unknown helper {self.helpers.describe(hid)}: not implemented",
+                                 call.pc)
         return missing
 
     def _helper_by_id(self, hid: int, pc: int) -> Callable:
