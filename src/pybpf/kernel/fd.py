@@ -61,4 +61,23 @@ class Fd:
         return f"Fd({self._fd})" if self._fd is not None else "Fd(closed)"
 
 
-__all__ = ["Fd"]
+class FdOwner:
+    """Base of kernel objects held through an :class:`Fd` in ``self.fd``: fileno, close, ``with``."""
+
+    fd: Fd
+
+    def fileno(self) -> int:
+        return self.fd.fileno()
+
+    def close(self) -> None:
+        self.fd.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
+
+
+__all__ = ["Fd", "FdOwner"]

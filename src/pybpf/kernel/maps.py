@@ -5,12 +5,11 @@ from __future__ import annotations
 import ctypes
 import errno
 from functools import lru_cache
-from types import TracebackType
 from typing import Iterator
 
 from pybpf.errors import BpfMapError
 from pybpf.isa.uapi import BPF_ANY, Cmd, MapType
-from pybpf.kernel.fd import Fd
+from pybpf.kernel.fd import Fd, FdOwner
 from pybpf.kernel.syscall import BpfAttr, address, bpf, object_name
 
 
@@ -31,7 +30,7 @@ def possible_cpus() -> int:
     return count
 
 
-class KernelMap:
+class KernelMap(FdOwner):
     """A map created in the kernel, owned through its file descriptor.
 
     Keys and values are ``bytes`` of exactly ``key_size`` and :attr:`value_buffer_size`
@@ -62,19 +61,6 @@ class KernelMap:
         if self.map_type in PERCPU_MAP_TYPES:
             return (self.value_size + 7) // 8 * 8 * possible_cpus()
         return self.value_size
-
-    def fileno(self) -> int:
-        return self.fd.fileno()
-
-    def close(self) -> None:
-        self.fd.close()
-
-    def __enter__(self) -> "KernelMap":
-        return self
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self.close()
 
     def __repr__(self) -> str:
         return (f"KernelMap({self.map_type.name}, key_size={self.key_size}, "

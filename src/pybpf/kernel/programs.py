@@ -6,13 +6,12 @@ import ctypes
 import errno
 import re
 from dataclasses import dataclass
-from types import TracebackType
 from typing import Sequence
 
 from pybpf.errors import BpfSyscallError, VerifierError
 from pybpf.isa import Instruction, encode
 from pybpf.isa.uapi import Cmd, ProgType
-from pybpf.kernel.fd import Fd
+from pybpf.kernel.fd import Fd, FdOwner
 from pybpf.kernel.syscall import BpfAttr, address, bpf, object_name
 
 DEFAULT_LOG_SIZE = 1 << 20
@@ -41,7 +40,7 @@ def _bytecode(insns: bytes | Sequence[Instruction]) -> bytes:
     return code
 
 
-class KernelProgram:
+class KernelProgram(FdOwner):
     """A program the kernel verified and loaded, owned through its file descriptor."""
 
     def __init__(self, fd: Fd, prog_type: ProgType, log: str = ""):
@@ -77,19 +76,6 @@ class KernelProgram:
                 raise e
             raise _verifier_error(e, log) from None
         return cls(Fd(fd), prog_type, log)
-
-    def fileno(self) -> int:
-        return self.fd.fileno()
-
-    def close(self) -> None:
-        self.fd.close()
-
-    def __enter__(self) -> "KernelProgram":
-        return self
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self.close()
 
     def __repr__(self) -> str:
         return f"KernelProgram({self.prog_type.name}, fd={self.fd!r})"
