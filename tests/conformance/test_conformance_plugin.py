@@ -14,13 +14,6 @@ from pybpf.conformance import PluginError, decode_hex, encode_hex, main, parse_t
 
 EXIT_2 = "b7  00  00  00  02  00  00  00  95  00  00  00  00  00  00  00  "   # mov r0, 2; exit
 
-try:
-    from pybpf.vm import Machine  # noqa: F401
-    HAVE_VM = True
-except ImportError:
-    HAVE_VM = False
-needs_vm = pytest.mark.skipif(not HAVE_VM, reason="interpreter not available yet")
-
 
 def run(argv, stdin="", monkeypatch=None, capsys=None):
     monkeypatch.setattr(sys, "stdin", io.StringIO(stdin))
@@ -52,12 +45,10 @@ def test_decode_hex():
 
 # -- protocol ------------------------------------------------------------------------------
 
-@needs_vm
 def test_runs_program_from_stdin(plugin):
     assert plugin([], EXIT_2 + "\n") == (0, "0x2\n", "")
 
 
-@needs_vm
 def test_memory_argument_and_r0_format(plugin):
     # ldxdw r0, [r1]; exit — the memory is the first argument.
     prog = encode_hex(bytes.fromhex("7910000000000000" "9500000000000000"))
@@ -65,7 +56,6 @@ def test_memory_argument_and_r0_format(plugin):
     assert (status, out, err) == (0, "0xffffffffffffffff\n", "")
 
 
-@needs_vm
 def test_plugin_options_follow_memory(plugin):
     """The runner passes [memory, plugin options..., --elf]; unknown --options are ignored."""
     prog = encode_hex(bytes.fromhex("bf20000000000000" "9500000000000000"))  # mov r0, r2
@@ -73,12 +63,10 @@ def test_plugin_options_follow_memory(plugin):
     assert plugin(["--jit", ""], prog)[:2] == (0, "0x0\n")   # no memory: r2 = 0
 
 
-@needs_vm
 def test_program_option(plugin):
     assert plugin(["--program", EXIT_2])[:2] == (0, "0x2\n")
 
 
-@needs_vm
 def test_debug_prints_disassembly_to_stderr(plugin):
     status, out, err = plugin(["--debug"], EXIT_2)
     assert (status, out) == (0, "0x2\n")
@@ -106,7 +94,6 @@ def test_bad_program_text(plugin, stdin, message):
     assert err == message + (", expected two hex digits" if "byte" in message else "") + "\n"
 
 
-@needs_vm
 @pytest.mark.parametrize("code, message", [
     ("95 00 00", "invalid program: instruction 0: length 3 is not a multiple of 8"),
     ("ff 00 00 00 00 00 00 00", "invalid program: instruction 0: unknown opcode 0xff"),
@@ -137,7 +124,6 @@ def test_help(plugin):
     assert status == 0 and out.startswith("usage: pybpf-conformance-plugin")
 
 
-@needs_vm
 def test_fault_is_one_line(plugin):
     # ldxw r0, [r1+4] with 4 bytes of memory
     prog = encode_hex(bytes.fromhex("6110040000000000" "9500000000000000"))
@@ -147,7 +133,6 @@ def test_fault_is_one_line(plugin):
     assert "read of 4 bytes" in err
 
 
-@needs_vm
 def test_unexpected_exception_is_one_line(plugin, monkeypatch):
     def boom(*args, **kwargs):
         raise RuntimeError("bad\nthing")

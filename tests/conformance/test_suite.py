@@ -24,11 +24,6 @@ from pybpf.asm.ubpf import assemble
 from pybpf.conformance import encode_hex, parse_test_file
 from pybpf.isa import encode
 
-try:
-    from pybpf.vm import Machine  # noqa: F401 - the plugin needs the interpreter
-except ImportError:
-    pytest.skip("interpreter not available yet", allow_module_level=True)
-
 HERE = Path(__file__).resolve().parent
 SUITE_DIR = HERE.parents[1].parent / "shared" / "bpf_conformance" / "tests"
 SUITE_FILES = sorted(SUITE_DIR.glob("*.data"))

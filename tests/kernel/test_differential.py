@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from pybpf.isa import Instruction
 from pybpf.kernel import KernelOracle, run_in_kernel
 from pybpf.testing import programs
-from pybpf.testing.differential import compare, interpreter_available, interpreter_regs, listing
+from pybpf.testing.differential import compare, interpreter_regs, listing
 
 make = Instruction.make
 kernel = pytest.mark.kernel
@@ -171,13 +171,6 @@ def expected_regs(expected: dict[int, int]) -> tuple[int, ...]:
     return tuple(expected.get(r, 0) for r in range(10))
 
 
-@pytest.fixture(scope="module")
-def interpreter() -> None:
-    ok, reason = interpreter_available()
-    if not ok:
-        pytest.skip(reason)
-
-
 @kernel
 @pytest.mark.parametrize("name, body, expected", CASES, ids=CASE_IDS)
 def test_fixed_case_in_kernel(oracle: KernelOracle, name: str, body: list[Instruction],
@@ -188,7 +181,7 @@ def test_fixed_case_in_kernel(oracle: KernelOracle, name: str, body: list[Instru
 
 
 @pytest.mark.parametrize("name, body, expected", CASES, ids=CASE_IDS)
-def test_fixed_case_in_interpreter(interpreter: None, name: str, body: list[Instruction],
+def test_fixed_case_in_interpreter(name: str, body: list[Instruction],
                                    expected: dict[int, int]) -> None:
     assert interpreter_regs(program(body)) == expected_regs(expected), listing(program(body))
 
@@ -196,7 +189,7 @@ def test_fixed_case_in_interpreter(interpreter: None, name: str, body: list[Inst
 @kernel
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(insns=programs())
-def test_interpreter_matches_kernel_on_random_programs(interpreter: None, oracle: KernelOracle,
+def test_interpreter_matches_kernel_on_random_programs(oracle: KernelOracle,
                                                        insns: list[Instruction]) -> None:
     disagreement = compare(insns, oracle)
     assert disagreement is None, disagreement.report()
@@ -205,7 +198,7 @@ def test_interpreter_matches_kernel_on_random_programs(interpreter: None, oracle
 @kernel
 @settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(insns=programs(max_insns=24))
-def test_r0_of_the_call_wrapper_matches_the_interpreter(interpreter: None, oracle: KernelOracle,
+def test_r0_of_the_call_wrapper_matches_the_interpreter(oracle: KernelOracle,
                                                         insns: list[Instruction]) -> None:
     # The body runs as a bpf-to-bpf subprogram here, not with its exits rewritten.
     run = oracle.run(insns)

@@ -17,15 +17,6 @@ from pybpf.kernel.oracle import CAPTURED_REGS, KernelOracle
 Regs = tuple[int, ...]
 
 
-def interpreter_available() -> tuple[bool, str]:
-    """Whether ``pybpf.vm.Machine`` can be imported, and if not, why."""
-    try:
-        from pybpf.vm import Machine  # noqa: F401
-    except ImportError as e:
-        return False, f"the interpreter (pybpf.vm.Machine) is not available: {e}"
-    return True, "pybpf.vm.Machine imports"
-
-
 def interpreter_regs(insns: Sequence[Instruction]) -> Regs:
     """r0-r9 after running ``insns`` once in the interpreter."""
     from pybpf.vm import Machine
@@ -89,5 +80,5 @@ def listing(insns: Sequence[Instruction]) -> str:
                      for pc, insn, text in zip(slot_indexes(insns), insns, texts))
 
 
-__all__ = ["Disagreement", "compare", "interpreter_available", "interpreter_outcome",
+__all__ = ["Disagreement", "compare", "interpreter_outcome",
            "interpreter_regs", "listing"]
