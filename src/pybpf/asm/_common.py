@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 
 from pybpf.errors import AsmError
+from pybpf.isa import to_signed
 
 S16_MIN, S16_MAX = -(1 << 15), (1 << 15) - 1
 S32_MIN, S32_MAX = -(1 << 31), (1 << 31) - 1
@@ -39,12 +40,6 @@ def parse_int(text: str) -> int | None:
 def hex_imm(value: int) -> str:
     """An immediate as LLVM's printer writes it: ``0x1f``, ``-0x8``, ``0x0``."""
     return f"-{-value:#x}" if value < 0 else f"{value:#x}"
-
-
-def to_signed(value: int, bits: int) -> int:
-    """Reinterpret the low ``bits`` bits of ``value`` as a two's complement number."""
-    value &= (1 << bits) - 1
-    return value - (1 << bits) if value >> (bits - 1) else value
 
 
 def fits_signed(value: int, bits: int) -> bool:

@@ -39,7 +39,7 @@ from dataclasses import dataclass, replace
 from typing import NoReturn, Sequence
 
 from pybpf.errors import AsmError, BpfDecodeError
-from pybpf.isa.instruction import MAX_REG, Instruction, check
+from pybpf.isa.instruction import MAX_REG, Instruction, check, to_signed
 from pybpf.isa.opcodes import FORMS, LDDW_SRC_NAMES, PSEUDO_FUNC, PSEUDO_NONE, Form, Kind
 
 __all__ = ["assemble", "disassemble", "format_instruction"]
@@ -324,7 +324,7 @@ def _fit32(line: _Line, value: int, tok: _Token) -> int:
     if not -(1 << 31) <= value <= U32:
         line.error(f"immediate {value} out of 32-bit range "
                    f"(expected -2147483648 to 4294967295)", tok.col)
-    return value - (1 << 32) if value > 0x7FFFFFFF else value
+    return to_signed(value, 32)
 
 
 def _fit16(line: _Line, value: int, tok: _Token, is_hex: bool = False) -> int:
@@ -601,7 +601,7 @@ def format_instruction(insn: Instruction) -> str:
         if form.src == PSEUDO_NONE:
             return f"lddw {_reg(insn.dst)}, {insn.imm:#x}"
         if form.src == PSEUDO_FUNC and insn.imm <= U32:
-            value = _rel(insn.imm - (1 << 32) if insn.imm > 0x7FFFFFFF else insn.imm)
+            value = _rel(to_signed(insn.imm, 32))
         else:
             value = f"{insn.imm:#x}"
         return f"lddw {_reg(insn.dst)}, {form.op} {value}"

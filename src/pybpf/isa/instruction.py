@@ -117,8 +117,8 @@ def encode(insns: Iterable[Instruction]) -> bytes:
         if insn.opcode == OPCODE_LDDW:
             lo = insn.imm & 0xFFFFFFFF
             hi = insn.imm >> 32
-            out += _SLOT.pack(insn.opcode, regs, insn.off, _s32(lo))
-            out += _SLOT.pack(0, 0, 0, _s32(hi))
+            out += _SLOT.pack(insn.opcode, regs, insn.off, to_signed(lo, 32))
+            out += _SLOT.pack(0, 0, 0, to_signed(hi, 32))
             index += 2
         else:
             out += _SLOT.pack(insn.opcode, regs, insn.off, insn.imm)
@@ -163,6 +163,7 @@ def slot_indexes(insns: Sequence[Instruction]) -> list[int]:
     return out
 
 
-def _s32(value: int) -> int:
-    value &= 0xFFFFFFFF
-    return value - (1 << 32) if value & 0x80000000 else value
+def to_signed(value: int, bits: int) -> int:
+    """Reinterpret the low ``bits`` bits of ``value`` as a two's complement number."""
+    value &= (1 << bits) - 1
+    return value - (1 << bits) if value >> (bits - 1) else value

@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Sequence
 
-from pybpf.isa import Instruction, Kind
+from pybpf.isa import Instruction, Kind, to_signed
 from pybpf.isa.opcodes import Form
 from pybpf.vm import semantics
 
@@ -53,7 +53,7 @@ class Program:
         for at, (insn, form) in by_pc.items():
             if (form.kind is Kind.CALL and form.op == "local") or \
                     (form.kind is Kind.LDDW and form.op == "func"):
-                target = at + 1 + (insn.imm if form.kind is Kind.CALL else _s32(insn.imm))
+                target = at + 1 + (insn.imm if form.kind is Kind.CALL else to_signed(insn.imm, 32))
                 if target in by_pc:
                     functions.add(target)
         entries = sorted(functions)
@@ -75,11 +75,6 @@ class Program:
 
 _MEMORY_KINDS = (Kind.LOAD, Kind.LOADSX, Kind.STORE, Kind.STORE_IMM, Kind.ATOMIC,
                  Kind.LOAD_ACQ, Kind.STORE_REL)
-
-
-def _s32(value: int) -> int:
-    value &= 0xFFFFFFFF
-    return value - (1 << 32) if value & 0x80000000 else value
 
 
 def _targets(pc: int, insn: Instruction, form: Form) -> list[int]:
@@ -203,7 +198,7 @@ def _straight(prog: Program, pc: int, insn: Instruction, form: Form,
         if form.op == "imm64":
             return [f"r{insn.dst} = {insn.imm:#x}"]
         if form.op == "func":
-            target = pc + 1 + _s32(insn.imm)
+            target = pc + 1 + to_signed(insn.imm, 32)
             if target not in prog.by_pc:
                 return [_goto(prog, target, pc)]
             return [f"r{insn.dst} = CODE + {target * 8}"]
