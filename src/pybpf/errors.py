@@ -99,6 +99,15 @@ class BpfMapError(BpfSyscallError):
     """A map operation refused as the kernel would refuse it; same errno on every engine."""
 
 
+class BpfValueError(BpfError, ValueError):
+    """A value of the right type but wrong shape: a map key or value of the wrong size."""
+
+
+class BpfTypeError(BpfError, TypeError):
+    """An argument of the wrong type: a map key that is not bytes-like, a non-program in a
+    prog_array."""
+
+
 class VerifierError(BpfError):
     """A program the verifier rejected: keeps the whole log and the first error line."""
 
@@ -114,5 +123,5 @@ class VerifierError(BpfError):
 __all__ = [
     "BpfError", "BpfDecodeError", "AsmError", "ElfError", "CompileError",
     "BpfRuntimeError", "BpfMemoryError", "BpfHelperError", "BpfLimitError",
-    "BpfSyscallError", "BpfMapError", "VerifierError",
+    "BpfSyscallError", "BpfMapError", "BpfValueError", "BpfTypeError", "VerifierError",
 ]

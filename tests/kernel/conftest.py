@@ -1,5 +1,5 @@
-"""Kernel tests: anything marked ``kernel`` skips, with the kernel's own reason, where bpf(2)
-does not work; the ``oracle`` fixture does the same."""
+"""Kernel tests: the ``oracle`` fixture skips, with the kernel's own reason, where bpf(2)
+does not work (the ``kernel`` marker does the same, from tests/conftest.py)."""
 
 from __future__ import annotations
 
@@ -8,13 +8,6 @@ from typing import Iterator
 import pytest
 
 from pybpf.kernel import KernelOracle, kernel_available
-
-
-def pytest_runtest_setup(item: pytest.Item) -> None:
-    if item.get_closest_marker("kernel") is not None:
-        ok, reason = kernel_available()
-        if not ok:
-            pytest.skip(reason)
 
 
 @pytest.fixture(scope="module")

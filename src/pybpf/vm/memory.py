@@ -41,10 +41,10 @@ class Region:
     e.g. a map's value storage); ``writable`` False makes stores fault.
     """
 
-    __slots__ = ("name", "buffer", "address", "size", "end", "writable", "kind")
+    __slots__ = ("name", "buffer", "address", "size", "end", "writable", "kind", "access")
 
     def __init__(self, name: str, size_or_data: int | bytes | bytearray | ctypes.Array,
-                 *, writable: bool = True, kind: str = "data"):
+                 *, writable: bool = True, kind: str = "data", access: "FieldAccess | None" = None):
         if isinstance(size_or_data, ctypes.Array):
             buffer, size = size_or_data, ctypes.sizeof(size_or_data)
         else:
@@ -60,6 +60,7 @@ class Region:
         self.end = self.address + size
         self.writable = writable
         self.kind = kind
+        self.access = access
 
     def read(self, offset: int = 0, size: int | None = None) -> bytes:
         size = self.size - offset if size is None else size
@@ -76,6 +77,23 @@ class Region:
 
     def __repr__(self) -> str:
         return f"<Region {self.name} {self.address:#x}+{self.size}{'' if self.writable else ' ro'}>"
+
+
+class FieldAccess:
+    """Loads and stores of a region that the kernel rewrites rather than performs.
+
+    A program context (``__sk_buff``, ``xdp_md``) is such a region: a 4-byte load of
+    ``xdp_md.data`` yields a 64-bit packet pointer, a store to a read-only field is
+    refused. A region with ``access`` set sends every program load and store through
+    these methods (offsets are relative to the region); it is never the cached last
+    region, so ordinary regions keep their one-comparison fast path.
+    """
+
+    def load(self, offset: int, size: int, pc: int | None) -> int:
+        raise NotImplementedError
+
+    def store(self, offset: int, size: int, value: int, pc: int | None) -> None:
+        raise NotImplementedError
 
 
 class Memory:
@@ -114,7 +132,8 @@ class Memory:
         if i >= 0:
             region = self._regions[i]
             if address + size <= region.end:
-                self._last = region
+                if region.access is None:
+                    self._last = region
                 return region
         return None
 
@@ -159,18 +178,22 @@ class Memory:
         region = self.find(address, size)
         if region is None:
             raise self.fault(address, size, pc, False)
+        if region.access is not None:
+            return region.access.load(address - region.address, size, pc)
         return struct.unpack_from(_FORMATS[size], region.buffer, address - region.address)[0]
 
     def load_signed(self, address: int, size: int, pc: int | None = None) -> int:
-        region = self.find(address, size)
-        if region is None:
-            raise self.fault(address, size, pc, False)
-        return struct.unpack_from(_SIGNED_FORMATS[size], region.buffer, address - region.address)[0]
+        bits = size * 8
+        value = self.load(address, size, pc) & ((1 << bits) - 1)
+        return value - (1 << bits) if value >> (bits - 1) else value
 
     def store(self, address: int, size: int, value: int, pc: int | None = None) -> None:
         region = self.find(address, size)
         if region is None or not region.writable:
             raise self.fault(address, size, pc, True)
+        if region.access is not None:
+            region.access.store(address - region.address, size, value & ((1 << (size * 8)) - 1), pc)
+            return
         struct.pack_into(_FORMATS[size], region.buffer, address - region.address,
                          value & ((1 << (size * 8)) - 1))
 
@@ -198,12 +221,13 @@ class Memory:
         """Closures the compiled interpreter calls: L1..L8, S1..S8 (signed loads), W1..W8."""
         out: dict[str, Callable] = {}
         for size in (1, 2, 4, 8):
-            out[f"L{size}"] = self._make_load(size, struct.Struct(_FORMATS[size]).unpack_from)
-            out[f"S{size}"] = self._make_load(size, struct.Struct(_SIGNED_FORMATS[size]).unpack_from)
+            out[f"L{size}"] = self._make_load(size, struct.Struct(_FORMATS[size]).unpack_from, False)
+            out[f"S{size}"] = self._make_load(size, struct.Struct(_SIGNED_FORMATS[size]).unpack_from,
+                                              True)
             out[f"W{size}"] = self._make_store(size, struct.Struct(_FORMATS[size]).pack_into)
         return out
 
-    def _make_load(self, size: int, unpack: Callable) -> Callable[[int, int], int]:
+    def _make_load(self, size: int, unpack: Callable, signed: bool) -> Callable[[int, int], int]:
         mem = self
 
         def load(address: int, pc: int) -> int:
@@ -212,6 +236,10 @@ class Memory:
                 region = mem.find(address, size)
                 if region is None:
                     raise mem.fault(address, size, pc, False)
+                if region.access is not None:
+                    if signed:
+                        return mem.load_signed(address, size, pc)
+                    return region.access.load(address - region.address, size, pc)
             return unpack(region.buffer, address - region.address)[0]
 
         return load
@@ -226,6 +254,9 @@ class Memory:
                 region = mem.find(address, size)
                 if region is None or not region.writable:
                     raise mem.fault(address, size, pc, True)
+                if region.access is not None:
+                    region.access.store(address - region.address, size, value & mask, pc)
+                    return
             pack(region.buffer, address - region.address, value & mask)
 
         return store

@@ -42,7 +42,13 @@ class TailCall(Exception):
 
 @dataclass
 class CallContext:
-    """What a helper sees of the running program."""
+    """What a helper sees of the running program.
+
+    ``env`` is the run's :class:`pybpf.Env`; ``cpu`` the simulated CPU it runs on;
+    ``program`` the running :class:`Machine`; ``runtime`` the loaded object's shared
+    state (maps by address, trace pipe, ...), None for a bare Machine; ``ctx`` the
+    program type's context state for this run (the packet, the skb fields...).
+    """
 
     memory: "Memory"
     env: Any = None
@@ -50,6 +56,9 @@ class CallContext:
     tail_calls: int = 0
     program: Any = None
     state: dict = field(default_factory=dict)
+    cpu: int = 0
+    runtime: Any = None
+    ctx: Any = None
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,14 @@
+"""BPF helpers: the registry (id, name, prototype, implementation) and the implementations.
+
+Importing this package registers every implemented helper in :data:`DEFAULT_HELPERS`.
+"""
+
+from pybpf.vm.helpers.registry import (
+    DEFAULT_HELPERS, CallContext, HelperFunc, HelperRegistry, HelperSpec, ProgramExit, TailCall,
+    describe_helper, helper,
+)
+
+__all__ = [
+    "DEFAULT_HELPERS", "CallContext", "HelperFunc", "HelperRegistry", "HelperSpec",
+    "ProgramExit", "TailCall", "describe_helper", "helper",
+]
