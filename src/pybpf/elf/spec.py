@@ -87,7 +87,8 @@ class MapSpec:
 
 @dataclass
 class CoreRelo:
-    """One CO-RE relocation: instruction index, local BTF type id, access string, kind."""
+    """One CO-RE relocation: instruction index (in slots), local BTF type id, access
+    string (``"0:1:2"``), kind (``BPF_CORE_*``, see :mod:`pybpf.elf.core`)."""
 
     insn: int
     type_id: int
@@ -102,6 +103,11 @@ class ProgramSpec:
     ``source_lines`` has one entry per instruction of ``insns`` (None where BTF.ext has no
     line info). ``func_info`` and ``line_info`` keep the BTF.ext records (instruction
     index, BTF type id / SourceLine) for the kernel engine.
+
+    Instruction indexes in ``func_info``, ``line_info`` and ``core_relos`` count *slots*
+    (an lddw takes two), as the kernel and jump offsets do; ``source_lines`` is indexed
+    like ``insns``. A line_info record covers its instruction and the following ones up
+    to the next record of the same function.
     """
 
     name: str
