@@ -28,14 +28,6 @@ class Task:
 
 
 @dataclass(frozen=True)
-class Neighbour:
-    """A resolved next hop: the MAC addresses ``bpf_fib_lookup`` fills in."""
-
-    address: str
-    mac: str
-
-
-@dataclass(frozen=True)
 class Route:
     """One entry of the routing table ``bpf_fib_lookup`` consults.
 

@@ -29,9 +29,28 @@ def disassemble(insns: Sequence[Instruction], syntax: str = "llvm") -> list[str]
     return _module(syntax).disassemble(insns)
 
 
+def listing(insns: Sequence[Instruction], source_lines: Sequence[object] | None = None,
+            syntax: str = "llvm") -> list[str]:
+    """Numbered lines as ``llvm-objdump -d -S`` prints them: ``slot: text``, each run of
+    instructions from a new C source line preceded by ``; <that line>``."""
+    texts = disassemble(insns, syntax)
+    lines: list[str] = []
+    slot = 0
+    previous = None
+    for i, (insn, text) in enumerate(zip(insns, texts)):
+        source = source_lines[i] if source_lines is not None and i < len(source_lines) else None
+        if source is not None and source != previous:
+            code = getattr(source, "text", "") or str(source)
+            lines.append(f"; {code.strip()}")
+            previous = source
+        lines.append(f"{slot:>5}: {text}")
+        slot += insn.slots
+    return lines
+
+
 def format_instruction(insn: Instruction, syntax: str = "llvm") -> str:
     """The text of one instruction."""
     return _module(syntax).format_instruction(insn)
 
 
-__all__ = ["SYNTAXES", "assemble", "disassemble", "format_instruction"]
+__all__ = ["SYNTAXES", "assemble", "disassemble", "format_instruction", "listing"]

@@ -21,9 +21,12 @@ from pybpf.elf.spec import CoreRelo, ObjectSpec, ProgramSpec, SourceLine
 from pybpf.errors import ElfError
 
 
-def open_object(source: str | os.PathLike | bytes | bytearray | memoryview) -> ObjectSpec:
-    """Read a BPF ELF object (a path or its bytes) into an :class:`ObjectSpec`."""
-    path = None
+def open_object(source: str | os.PathLike | bytes | bytearray | memoryview, *,
+                path: str | None = None) -> ObjectSpec:
+    """Read a BPF ELF object (a path or its bytes) into an :class:`ObjectSpec`.
+
+    ``path`` names bytes in errors and in the spec (e.g. the .c file they came from).
+    """
     if isinstance(source, (bytes, bytearray, memoryview)):
         data = bytes(source)
     else:

@@ -7,7 +7,7 @@ import errno
 from functools import lru_cache
 from typing import Iterator
 
-from pybpf.errors import BpfMapError
+from pybpf.errors import BpfMapError, BpfTypeError
 from pybpf.isa.uapi import BPF_ANY, Cmd, MapType
 from pybpf.kernel.fd import Fd, FdOwner
 from pybpf.kernel.syscall import BpfAttr, address, bpf, object_name
@@ -39,13 +39,15 @@ class KernelMap(FdOwner):
     """
 
     def __init__(self, map_type: MapType | int, key_size: int, value_size: int,
-                 max_entries: int, flags: int = 0, name: str = ""):
+                 max_entries: int, flags: int = 0, name: str = "", *, map_extra: int = 0,
+                 inner_map: "KernelMap | None" = None):
         self.map_type = MapType(map_type)
         self.key_size = key_size
         self.value_size = value_size
         self.max_entries = max_entries
         self.flags = flags
         self.name = name
+        self.map_extra = map_extra
         attr = BpfAttr()
         a = attr.map_create
         a.map_type = self.map_type
@@ -53,6 +55,9 @@ class KernelMap(FdOwner):
         a.value_size = value_size
         a.max_entries = max_entries
         a.map_flags = flags
+        a.map_extra = map_extra
+        if inner_map is not None:  # map-in-map: the template inner map
+            a.inner_map_fd = inner_map.fd.fileno()
         a.map_name = object_name(name)
         self.fd = Fd(bpf(Cmd.MAP_CREATE, attr, BpfMapError))
 
@@ -68,15 +73,22 @@ class KernelMap(FdOwner):
 
     # --- element operations -------------------------------------------------------------
 
-    def _key(self, key: bytes) -> ctypes.Array:
+    def _key(self, key: bytes | None) -> ctypes.Array | None:
+        if key is None and self.key_size == 0:  # queue, stack, bloom filter: no key
+            return None
         return self._buffer(key, self.key_size, "key")
 
     def _buffer(self, data: bytes, size: int, what: str) -> ctypes.Array:
         # The kernel reads exactly `size` bytes from the pointer, whatever we pass.
+        if not isinstance(data, (bytes, bytearray, memoryview)):
+            raise BpfTypeError(f"map {what} must be bytes-like, not {type(data).__name__}")
+        data = bytes(data)
         if len(data) != size:
-            raise BpfMapError(errno.EINVAL, f"{what} is {len(data)} bytes but this map's "
-                                            f"{what}s are {size} bytes")
-        return ctypes.create_string_buffer(bytes(data), size)
+            from pybpf.maps._common import MapSizeError  # light: no kernel imports there
+
+            raise MapSizeError(f"{what} is {len(data)} bytes but this map's {what}s are "
+                               f"{size} bytes")
+        return ctypes.create_string_buffer(data, size)
 
     def _elem_attr(self, key: ctypes.Array | None, value: ctypes.Array | None,
                    flags: int = 0) -> BpfAttr:
@@ -89,11 +101,37 @@ class KernelMap(FdOwner):
         attr.buffers = (key, value)  # the kernel gets bare addresses: keep the buffers alive
         return attr
 
-    def lookup(self, key: bytes, flags: int = 0) -> bytes:
+    def lookup(self, key: bytes | None, flags: int = 0) -> bytes:
         """The value stored under ``key``; BpfMapError (ENOENT) when there is none."""
         k = self._key(key)
         v = ctypes.create_string_buffer(self.value_buffer_size)
         bpf(Cmd.MAP_LOOKUP_ELEM, self._elem_attr(k, v, flags), BpfMapError)
+        return v.raw
+
+    def lookup_percpu(self, key: bytes, flags: int = 0) -> list[bytes]:
+        """A per-CPU map's value under ``key``: one ``value_size`` bytes per possible CPU."""
+        raw = self.lookup(key, flags)
+        stride = (self.value_size + 7) // 8 * 8
+        return [raw[i:i + self.value_size] for i in range(0, len(raw), stride)]
+
+    def lookup_and_delete(self, key: bytes | None = None, flags: int = 0) -> bytes:
+        """Pop (queue/stack, ``key`` None) or take and remove ``key`` (hash maps)."""
+        k = self._key(key)
+        v = ctypes.create_string_buffer(self.value_buffer_size)
+        bpf(Cmd.MAP_LOOKUP_AND_DELETE_ELEM, self._elem_attr(k, v, flags), BpfMapError)
+        return v.raw
+
+    def push(self, value: bytes, flags: int = BPF_ANY) -> None:
+        """Queue/stack push, bloom filter add: an update with no key."""
+        self.update(None, value, flags)
+
+    def peek(self, value: bytes | None = None) -> bytes:
+        """Queue/stack peek (``value`` None), or a bloom filter membership test of ``value``
+        (BpfMapError ENOENT when definitely absent)."""
+        if value is None:
+            return self.lookup(None)
+        v = self._buffer(value, self.value_size, "value")
+        bpf(Cmd.MAP_LOOKUP_ELEM, self._elem_attr(None, v), BpfMapError)
         return v.raw
 
     def get(self, key: bytes, default: bytes | None = None) -> bytes | None:
@@ -105,27 +143,27 @@ class KernelMap(FdOwner):
                 return default
             raise
 
-    def update(self, key: bytes, value: bytes, flags: int = BPF_ANY) -> None:
+    def update(self, key: bytes | None, value: bytes, flags: int = BPF_ANY) -> None:
         """Store ``value`` under ``key`` (flags: BPF_ANY, BPF_NOEXIST, BPF_EXIST, BPF_F_LOCK)."""
         k = self._key(key)
         v = self._buffer(value, self.value_buffer_size, "value")
         bpf(Cmd.MAP_UPDATE_ELEM, self._elem_attr(k, v, flags), BpfMapError)
 
-    def delete(self, key: bytes) -> None:
+    def delete(self, key: bytes | None) -> None:
         """Remove ``key``; BpfMapError (ENOENT) when absent, (EINVAL) for array maps."""
         bpf(Cmd.MAP_DELETE_ELEM, self._elem_attr(self._key(key), None), BpfMapError)
 
     def next_key(self, key: bytes | None = None) -> bytes | None:
         """The key after ``key`` (the first key when None); None after the last one."""
         k = None if key is None else self._key(key)
-        out = ctypes.create_string_buffer(self.key_size)
+        out = ctypes.create_string_buffer(max(self.key_size, 1))
         try:
             bpf(Cmd.MAP_GET_NEXT_KEY, self._elem_attr(k, out), BpfMapError)
         except BpfMapError as e:
             if e.errno == errno.ENOENT:
                 return None
             raise
-        return out.raw
+        return out.raw[:self.key_size]
 
     def keys(self) -> Iterator[bytes]:
         """Iterate over the keys in the kernel's order (a concurrent update may skip some)."""

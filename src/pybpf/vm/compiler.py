@@ -182,7 +182,7 @@ def _local_call(target: str, depth: str, nxt: int, pc: int) -> list[str]:
         f"if depth > {MAX_STACK}:",
         f"    raise LIMIT('combined stack size ' + str(depth) + ' of ' + str(len(frames) + 1) + "
         f"' frames exceeds {MAX_STACK} bytes', {pc})",
-        "r10 = STACKS[len(frames)]",
+        "r10 = stacks[len(frames)]",
         f"loops = {MAX_LOOPS}",
         f"pc = {target}",
     ]
@@ -221,7 +221,7 @@ def _ends_block(form: Form) -> bool:
 
 def generate(prog: Program, constants: dict[int, int] | None = None, *,
              trace: bool = False) -> str:
-    """Python source of ``def run(r1, r2, r3, r4, r5, r10, budget)`` for the program.
+    """Python source of ``def run(r1, r2, r3, r4, r5, r10, budget, pc, stacks)`` for the program.
 
     ``constants`` gives the value of each ``lddw`` whose src_reg refers to a map, BTF
     object or the like, by pc; the loader that created the maps resolves them.
@@ -261,11 +261,11 @@ def generate(prog: Program, constants: dict[int, int] | None = None, *,
         blocks.append((start, head + body))
 
     out = _Emitter()
-    out.emit(0, "def run(r1, r2, r3, r4, r5, r10, budget):")
+    # ``pc``/``stacks`` let a helper run a callback function (bpf_loop) on stacks of its own.
+    out.emit(0, "def run(r1, r2, r3, r4, r5, r10, budget, pc=0, stacks=STACKS):")
     out.emit(1, "r0 = r6 = r7 = r8 = r9 = 0")
-    out.emit(1, "pc = 0")
     out.emit(1, "count = 0")
-    out.emit(1, "depth = " + str(prog.stack_depth.get(0, 0)))
+    out.emit(1, "depth = DEPTH[pc]")
     out.emit(1, f"loops = {MAX_LOOPS}")
     out.emit(1, "frames = []")
     out.emit(1, "while True:")

@@ -83,6 +83,10 @@ class Machine:
                                               kind="stack"))
                        for i in range(compiler.MAX_CALL_FRAMES)]
         self.call = CallContext(self.memory, env, program=self)
+        self._callback_stacks: list[list[int]] = []
+        self._callback_level = 0
+        self._scratch: Region | None = None
+        self._budget_left = _UNLIMITED
         self._packet: Region | None = None
         self._fast = self._build(trace=False)
         self._traced: Callable | None = None
@@ -185,6 +189,7 @@ class Machine:
             self._trace_sink = steps
             self._trace_start = (0, *regs[:5], 0, 0, 0, 0, self.stacks[0].end)
         self.call.tail_calls = 0
+        self._budget_left = limit
         start = time.perf_counter_ns()
         try:
             final, executed = self._execute(regs, limit, trace)
@@ -202,6 +207,50 @@ class Machine:
                 step.text = format_instruction(step.insn)
         return RunResult(r0, final if final is not None and len(final) == 11 else None,
                          executed, elapsed, out, steps)
+
+    def scratch(self, size: int) -> Region:
+        """A read-only region of at least ``size`` bytes that helpers hand to callbacks
+        (``bpf_for_each_map_elem``'s key pointer); Python writes it, programs only read."""
+        region = self._scratch
+        if region is None or region.size < size:
+            if region is not None:
+                self.memory.remove(region)
+            region = self._scratch = self.memory.add(
+                Region(f"{self.name}.scratch", max(size, 64), writable=False, kind="scratch"))
+        return region
+
+    def call_function(self, address: int, *args: int) -> int:
+        """Run the BPF function at code ``address`` with r1.. = ``args``; return its r0.
+
+        Helpers that take a callback (``bpf_loop``, ``bpf_for_each_map_elem``) call this.
+        The callback runs on stacks of its own, so the frames of the program that called
+        the helper stay intact; its instructions count against the run's budget.
+        """
+        entry = (address - self.code_region.address) // 8
+        if address % 8 or entry not in self.program.stack_depth:
+            raise BpfRuntimeError(f"callback address {address:#x} is not a function of "
+                                  f"{self.name}", self.call.pc)
+        level = self._callback_level
+        if level >= compiler.MAX_CALL_FRAMES:
+            raise BpfLimitError(f"callbacks nested more than {compiler.MAX_CALL_FRAMES} deep",
+                                self.call.pc)
+        while len(self._callback_stacks) <= level:
+            n = len(self._callback_stacks)
+            self._callback_stacks.append([
+                self.memory.add(Region(f"{self.name}.callback[{n}].stack[{i}]",
+                                       compiler.MAX_STACK, kind="stack")).end
+                for i in range(compiler.MAX_CALL_FRAMES)])
+        stacks = self._callback_stacks[level]
+        regs = list(args) + [0] * (5 - len(args))
+        pc = self.call.pc
+        self._callback_level += 1
+        try:
+            final, count = self._fast(*regs[:5], stacks[0], self._budget_left, entry, stacks)
+        finally:
+            self._callback_level -= 1
+            self.call.pc = pc
+        self._budget_left -= count
+        return final[0]
 
     def _execute(self, regs: list[int], limit: int, trace: bool) -> tuple[Any, int]:
         machine: Machine = self
@@ -223,9 +272,14 @@ class Machine:
                 if not isinstance(target, Machine):
                     raise BpfRuntimeError(f"tail call target {target!r} is not a program",
                                           self.call.pc) from None
-                self.call.tail_calls += 1
-                if self.call.tail_calls > MAX_TAIL_CALLS:
+                current = machine.call
+                if current.tail_calls + 1 > MAX_TAIL_CALLS:
                     raise BpfLimitError(f"more than {MAX_TAIL_CALLS} chained tail calls",
-                                        self.call.pc) from None
+                                        current.pc) from None
+                # The target runs in the same invocation: same context, CPU, environment.
+                target.call.tail_calls = current.tail_calls + 1
+                target.call.ctx, target.call.cpu = current.ctx, current.cpu
+                target.call.env, target.call.runtime = current.env, current.runtime
+                target._packet, target._budget_left = machine._packet, machine._budget_left
                 machine = target
                 regs = [r1, 0, 0, 0, 0]

@@ -12,3 +12,6 @@ __all__ = [
     "DEFAULT_HELPERS", "CallContext", "HelperFunc", "HelperRegistry", "HelperSpec",
     "ProgramExit", "TailCall", "describe_helper", "helper",
 ]
+
+# Importing the implementations registers them in DEFAULT_HELPERS.
+from pybpf.vm.helpers import core as _core, maps as _maps, net as _net  # noqa: E402,F401

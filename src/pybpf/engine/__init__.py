@@ -1,0 +1,50 @@
+"""Engines: turn an ObjectSpec into a live Object whose programs run in one backend.
+
+``load_spec(spec, engine=...)`` is the one entry point; ``interp`` (the reference
+interpreter) is here, ``jit`` and ``kernel`` plug in behind the same call. Loading never
+changes the spec: rodata overrides and adjustments are applied to a copy.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import TYPE_CHECKING, Any, Mapping
+
+from pybpf.engine.object import Object, Program, TestRunResult
+from pybpf.errors import BpfError
+
+if TYPE_CHECKING:
+    from pybpf.elf.spec import ObjectSpec
+    from pybpf.env import Env
+
+ENGINES = ("interp", "jit", "kernel")
+
+
+def load_spec(spec: "ObjectSpec", engine: str = "interp", *, env: "Env | None" = None,
+              rodata: Mapping[str, Any] | None = None, target_btf: Any = None,
+              budget: int | None = 1_000_000) -> Object:
+    """Load ``spec`` into ``engine``.
+
+    ``env`` is the world the programs run in (a default :class:`pybpf.Env` otherwise);
+    ``rodata`` sets ``const volatile`` globals by name; ``target_btf`` is the BTF CO-RE
+    relocations resolve against (default: the running kernel's); ``budget`` bounds the
+    instructions of one run in the userspace engines (None: unbounded).
+    """
+    from pybpf.env import Env
+
+    if engine not in ENGINES:
+        raise BpfError(f"unknown engine {engine!r}: choose one of {', '.join(ENGINES)}")
+    env = env if env is not None else Env()
+    if rodata:
+        spec = copy.deepcopy(spec)
+        variables = spec.rodata
+        for name, value in rodata.items():
+            variables[name] = value
+    if engine == "interp":
+        from pybpf.engine import interp
+
+        return interp.load(spec, env, target_btf=target_btf, budget=budget)
+    raise BpfError(f"the {engine} engine is not available yet; use engine='interp'")
+
+
+__all__ = ["ENGINES", "Object", "Program", "TestRunResult", "load_spec"]

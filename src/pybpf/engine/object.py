@@ -1,0 +1,136 @@
+"""Live objects, the same for every engine: Object, Program, TestRunResult.
+
+An engine turns an :class:`~pybpf.elf.spec.ObjectSpec` into maps and loaded programs;
+what the user holds is always an :class:`Object` with ``programs`` and ``maps``, so
+nothing above the engines (CLI, pcap runner, tests) knows which engine it drives.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
+
+from pybpf.errors import BpfError
+
+if TYPE_CHECKING:
+    from pybpf.elf.spec import ObjectSpec, ProgramSpec, SourceLine
+    from pybpf.env import Env
+    from pybpf.isa import Instruction
+
+_program_ids = itertools.count(1)
+
+
+@dataclass
+class TestRunResult:
+    """What one ``test_run`` gave, as BPF_PROG_TEST_RUN reports it.
+
+    ``retval`` is r0 as the kernel returns it (u32); ``r0`` the full 64-bit value where the
+    engine can see it (userspace engines; None in the kernel); ``data``/``ctx`` the packet
+    and context after the run; ``duration_ns`` the mean time per repeat. ``redirect`` is
+    the interface a TX/REDIRECT verdict sends the packet to, when the engine knows it.
+    """
+
+    __test__ = False   # not a pytest test class, despite the name
+
+    retval: int
+    r0: int | None
+    data: bytes | None
+    ctx: bytes | None
+    duration_ns: int
+    redirect: int | None = None
+    executed: int | None = None
+
+
+class ProgramRunner(Protocol):
+    """What an engine provides for each loaded program."""
+
+    def test_run(self, data: bytes | None, ctx: bytes | None, repeat: int,
+                 data_size_out: int | None) -> TestRunResult: ...
+
+    def close(self) -> None: ...
+
+
+class Program:
+    """A loaded program: its spec's facts, and ``test_run`` in whatever engine loaded it."""
+
+    def __init__(self, spec: "ProgramSpec", runner: ProgramRunner, engine: str,
+                 insns: list["Instruction"] | None = None):
+        self.spec = spec
+        self.runner = runner
+        self.engine = engine
+        self.id = next(_program_ids)
+        self._insns = insns
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def section(self) -> str:
+        return self.spec.section
+
+    @property
+    def type(self) -> int:
+        return self.spec.type
+
+    @property
+    def attach_type(self) -> int | None:
+        return self.spec.attach_type
+
+    @property
+    def insns(self) -> list["Instruction"]:
+        """The instructions as loaded (CO-RE relocations applied)."""
+        return list(self._insns if self._insns is not None else self.spec.insns)
+
+    @property
+    def source_lines(self) -> list["SourceLine | None"]:
+        return list(self.spec.source_lines)
+
+    def test_run(self, data: bytes | bytearray | memoryview | None = None,
+                 ctx: bytes | bytearray | memoryview | None = None, repeat: int = 1, *,
+                 data_size_out: int | None = None) -> TestRunResult:
+        """Run the program once per ``repeat`` over ``data`` (and ``ctx``), as
+        BPF_PROG_TEST_RUN does: the same input rules, outputs and errnos."""
+        if not isinstance(repeat, int) or repeat < 0:
+            raise BpfError(f"repeat must be a non-negative int, not {repeat!r}")
+        return self.runner.test_run(None if data is None else bytes(data),
+                                    None if ctx is None else bytes(ctx), max(repeat, 1),
+                                    data_size_out)
+
+    def __repr__(self) -> str:
+        return f"<Program {self.name} section={self.section!r} engine={self.engine}>"
+
+
+class Object:
+    """A loaded object: ``programs`` by function name and ``maps`` by name.
+
+    ``trace_pipe`` collects what ``bpf_trace_printk`` printed, one line per call.
+    Close it (or use ``with``) to release what the engine holds (kernel fds).
+    """
+
+    def __init__(self, spec: "ObjectSpec", engine: str, env: "Env"):
+        self.spec = spec
+        self.engine = engine
+        self.env = env
+        self.programs: dict[str, Program] = {}
+        self.maps: dict[str, Any] = {}
+        self.trace_pipe: list[str] = []
+        self._closers: list[Any] = []
+
+    def close(self) -> None:
+        for program in self.programs.values():
+            program.runner.close()
+        for closer in reversed(self._closers):
+            closer()
+        self._closers.clear()
+
+    def __enter__(self) -> "Object":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return (f"<Object {self.spec.path or ''} engine={self.engine} "
+                f"programs={list(self.programs)} maps={list(self.maps)}>")

@@ -1,0 +1,276 @@
+"""BPF ring buffer (``ringbuf.c``) and its consumer, :class:`RingBuffer` (libbpf's).
+
+The data area is ``max_entries`` bytes (a power of two, a multiple of the page size),
+mapped twice back to back as the kernel maps it, so a record that wraps past the end is
+still contiguous at its address: the program-addressable region is the double mapping.
+Where a double mapping cannot be made, the region is twice the size and the wrapped tail
+of each committed record is copied to the front.
+
+Records have the kernel's layout: an 8-byte header ``u32 len`` (bit 31 BUSY while
+reserved, bit 30 DISCARD) and ``u32 pg_off`` (the header's page offset within the data
+area here), then the sample, padded so the next header is 8-aligned. ``producer_pos`` and
+``consumer_pos`` grow without wrapping; a position's offset is ``pos & (size - 1)``.
+A reservation fails (address 0) if the record would not fit before ``consumer_pos`` or
+before the oldest record still reserved, or if flags are non-zero.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import errno
+import mmap
+import os
+from typing import Any, Callable
+
+from pybpf.errors import BpfHelperError
+from pybpf.isa.uapi import MapType
+from pybpf.maps._base import Map
+from pybpf.maps._common import BPF_F_NUMA_NODE, ENOTSUPP, PAGE_SIZE, fail
+from pybpf.vm.memory import Region
+
+BPF_RINGBUF_BUSY_BIT = 1 << 31
+BPF_RINGBUF_DISCARD_BIT = 1 << 30
+BPF_RINGBUF_HDR_SZ = 8
+BPF_RB_NO_WAKEUP = 1
+BPF_RB_FORCE_WAKEUP = 2
+BPF_RB_AVAIL_DATA, BPF_RB_RING_SIZE, BPF_RB_CONS_POS, BPF_RB_PROD_POS = 0, 1, 2, 3
+RINGBUF_MAX_RECORD_SZ = (1 << 32) // 4 - 1 - BPF_RINGBUF_HDR_SZ
+
+
+def _double_mapping(size: int) -> tuple[ctypes.Array, Any] | None:
+    """``2 * size`` bytes of address space whose halves are the same memory, or None."""
+    if not hasattr(os, "memfd_create"):
+        return None
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.mmap.restype = ctypes.c_void_p
+        libc.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int,
+                              ctypes.c_int, ctypes.c_long]
+        fd = os.memfd_create("pybpf-ringbuf", getattr(os, "MFD_CLOEXEC", 0))
+    except (OSError, AttributeError):
+        return None
+    try:
+        os.ftruncate(fd, size)
+        prot = mmap.PROT_READ | mmap.PROT_WRITE
+        base = libc.mmap(None, 2 * size, 0, mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS,
+                         -1, 0)
+        if base in (None, ctypes.c_void_p(-1).value):
+            return None
+        fixed = 0x10  # MAP_FIXED
+        for half in (0, size):
+            got = libc.mmap(base + half, size, prot, mmap.MAP_SHARED | fixed, fd, 0)
+            if got != base + half:
+                return None
+    finally:
+        os.close(fd)
+    # Never unmapped: regions may outlive the map in a Memory; the memfd pages are freed
+    # when the process exits.
+    return (ctypes.c_ubyte * (2 * size)).from_address(base), None
+
+
+class RingBufMap(Map):
+    """BPF_MAP_TYPE_RINGBUF."""
+
+    map_type = MapType.RINGBUF
+
+    def _check_create(self) -> None:
+        n = self.max_entries
+        if (self.flags & ~BPF_F_NUMA_NODE or self.key_size or self.value_size
+                or n < PAGE_SIZE or n & (n - 1)):
+            raise fail(errno.EINVAL, f"{self._where}: ring buffers need key_size 0, "
+                                     "value_size 0 and max_entries a power-of-2 multiple of "
+                                     f"{PAGE_SIZE} (flags {self.flags:#x})")
+
+    def _allocate(self) -> tuple:
+        size = self.max_entries
+        mapping = _double_mapping(size)
+        self.double_mapped = mapping is not None
+        buffer = mapping[0] if mapping else (ctypes.c_ubyte * (2 * size))()
+        self.data = buffer
+        self.data_address = ctypes.addressof(buffer)
+        self.mask = size - 1
+        self.consumer_pos = 0
+        self.producer_pos = 0
+        self.pending_pos = 0
+        region = Region(f"map:{self.name or self.id}:ringbuf", buffer, kind="ringbuf")
+        return (region,)
+
+    # --- header access --------------------------------------------------------------
+
+    def _hdr_len(self, pos: int) -> int:
+        return ctypes.c_uint32.from_address(self.data_address + (pos & self.mask)).value
+
+    def _set_hdr(self, pos: int, length: int, pg_off: int | None = None) -> None:
+        at = self.data_address + (pos & self.mask)
+        ctypes.c_uint32.from_address(at).value = length
+        if pg_off is not None:
+            ctypes.c_uint32.from_address(at + 4).value = pg_off
+
+    # --- program view ---------------------------------------------------------------
+
+    def reserve(self, size: int, flags: int = 0) -> int:
+        """bpf_ringbuf_reserve: the sample's address, or 0 when it does not fit."""
+        if flags or size > RINGBUF_MAX_RECORD_SZ:
+            return 0
+        length = (size + BPF_RINGBUF_HDR_SZ + 7) & ~7
+        if length > self.mask + 1:
+            return 0
+        # Advance past records already committed to find the oldest one still busy.
+        pend = self.pending_pos
+        while pend < self.producer_pos:
+            hdr = self._hdr_len(pend)
+            if hdr & BPF_RINGBUF_BUSY_BIT:
+                break
+            pend += ((hdr & ~BPF_RINGBUF_DISCARD_BIT) + BPF_RINGBUF_HDR_SZ + 7) & ~7
+        self.pending_pos = pend
+        new_prod = self.producer_pos + length
+        if new_prod - self.consumer_pos > self.mask or new_prod - pend > self.mask:
+            return 0
+        pos = self.producer_pos
+        self._set_hdr(pos, size | BPF_RINGBUF_BUSY_BIT, (pos & self.mask) // PAGE_SIZE)
+        self.producer_pos = new_prod
+        return self.data_address + (pos & self.mask) + BPF_RINGBUF_HDR_SZ
+
+    def _commit(self, address: int, discard: bool) -> None:
+        offset = address - BPF_RINGBUF_HDR_SZ - self.data_address
+        if not 0 <= offset <= self.mask or offset & 7:
+            raise BpfHelperError(f"{self._where}: {address:#x} is not a ring buffer sample")
+        hdr = ctypes.c_uint32.from_address(self.data_address + offset)
+        if not hdr.value & BPF_RINGBUF_BUSY_BIT:
+            raise BpfHelperError(f"{self._where}: sample at {address:#x} is not reserved "
+                                 "(already submitted or discarded)")
+        size = hdr.value & ~BPF_RINGBUF_BUSY_BIT
+        end = offset + BPF_RINGBUF_HDR_SZ + size
+        if not self.double_mapped and end > self.mask + 1:   # copy the wrapped tail to the front
+            over = end - (self.mask + 1)
+            ctypes.memmove(self.data_address, self.data_address + self.mask + 1, over)
+        hdr.value = size | (BPF_RINGBUF_DISCARD_BIT if discard else 0)
+
+    def owns_record(self, address: int) -> bool:
+        """Whether ``address`` lies in this ring's data (where a reserved sample would)."""
+        return self.data_address < address < self.data_address + 2 * (self.mask + 1)
+
+    def submit(self, address: int, flags: int = 0) -> None:
+        self._commit(address, False)
+
+    def discard(self, address: int, flags: int = 0) -> None:
+        self._commit(address, True)
+
+    def output(self, data: bytes, flags: int = 0) -> int:
+        """bpf_ringbuf_output: 0, -EINVAL for bad flags, -EAGAIN when it does not fit."""
+        if flags & ~(BPF_RB_NO_WAKEUP | BPF_RB_FORCE_WAKEUP):
+            return -errno.EINVAL
+        address = self.reserve(len(data))
+        if not address:
+            return -errno.EAGAIN
+        ctypes.memmove(address, bytes(data), len(data))
+        self.submit(address, flags)
+        return 0
+
+    def query(self, flag: int) -> int:
+        """bpf_ringbuf_query."""
+        if flag == BPF_RB_AVAIL_DATA:
+            return self.producer_pos - self.consumer_pos
+        if flag == BPF_RB_RING_SIZE:
+            return self.mask + 1
+        if flag == BPF_RB_CONS_POS:
+            return self.consumer_pos
+        if flag == BPF_RB_PROD_POS:
+            return self.producer_pos
+        return 0
+
+    # --- consumer side (what libbpf does over the mmapped pages) --------------------
+
+    def consume_records(self, callback: Callable[[bytes], Any], limit: int | None = None
+                        ) -> tuple[int, Any]:
+        """Hand committed records to ``callback`` in order; ``(count, stop_value)``.
+
+        Stops at a record still reserved, or when the callback returns a non-zero value
+        (that record is consumed; the value is returned as ``stop_value``).
+        """
+        count = 0
+        while self.consumer_pos < self.producer_pos and (limit is None or count < limit):
+            hdr = self._hdr_len(self.consumer_pos)
+            if hdr & BPF_RINGBUF_BUSY_BIT:
+                break
+            size = hdr & ~BPF_RINGBUF_DISCARD_BIT
+            start = self.consumer_pos
+            self.consumer_pos += (size + BPF_RINGBUF_HDR_SZ + 7) & ~7
+            if hdr & BPF_RINGBUF_DISCARD_BIT:
+                continue
+            data = ctypes.string_at(self.data_address + (start & self.mask)
+                                    + BPF_RINGBUF_HDR_SZ, size)
+            count += 1
+            result = callback(data)
+            if result:
+                return count, result
+        return count, 0
+
+    # --- bpf(2) view: none of the element commands apply ---------------------------
+
+    def _unsupported(self, *args: Any) -> Any:
+        raise fail(ENOTSUPP, f"{self._where}: ring buffers have no elements")
+
+    _lookup = _update = _delete = _next_key = _unsupported
+
+    def lookup(self, key: object = None) -> Any:
+        return self._unsupported()
+
+    def update(self, key: object, value: object = None, flags: int = 0) -> None:
+        self._unsupported()
+
+    def delete(self, key: object = None) -> None:
+        self._unsupported()
+
+    def next_key(self, key: object = None) -> bytes | None:
+        return self._unsupported()
+
+
+class RingBuffer:
+    """libbpf's ``ring_buffer``: consume records of one or more ring buffer maps.
+
+    ``callback(data: bytes)`` is called per record; a non-zero return stops the poll and is
+    returned (libbpf stops on a negative return; here any non-zero value stops).
+    """
+
+    def __init__(self, map: RingBufMap | None = None,
+                 callback: Callable[[bytes], Any] | None = None):
+        self._rings: list[tuple[RingBufMap, Callable[[bytes], Any]]] = []
+        if map is not None:
+            if callback is None:
+                raise TypeError("RingBuffer(map, callback): a callback is needed")
+            self.add(map, callback)
+
+    def add(self, map: RingBufMap, callback: Callable[[bytes], Any]) -> "RingBuffer":
+        if not isinstance(map, RingBufMap):
+            from pybpf.errors import BpfTypeError
+
+            raise BpfTypeError(f"RingBuffer needs a ringbuf map, not {map!r}")
+        self._rings.append((map, callback))
+        return self
+
+    def consume(self) -> int:
+        """Consume every available record of every ring; the count, or the stop value."""
+        total = 0
+        for ring, callback in self._rings:
+            count, stop = ring.consume_records(callback)
+            total += count
+            if stop:
+                return stop
+        return total
+
+    def poll(self, timeout_ms: int = 0) -> int:
+        """Like ``ring_buffer__poll``. Producers run in this process, so nothing can arrive
+        while waiting: this consumes what is there and returns at once."""
+        return self.consume()
+
+    def __enter__(self) -> "RingBuffer":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._rings.clear()
+
+
+__all__ = ["RingBufMap", "RingBuffer", "BPF_RB_AVAIL_DATA", "BPF_RB_RING_SIZE",
+           "BPF_RB_CONS_POS", "BPF_RB_PROD_POS", "BPF_RB_NO_WAKEUP", "BPF_RB_FORCE_WAKEUP",
+           "BPF_RINGBUF_BUSY_BIT", "BPF_RINGBUF_DISCARD_BIT", "BPF_RINGBUF_HDR_SZ"]

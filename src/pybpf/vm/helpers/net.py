@@ -1,0 +1,716 @@
+"""Packet and socket helpers (net/core/filter.c), over the program-type states of
+:mod:`pybpf.vm.progtypes`: ``call.ctx`` is an ``SkbState``, ``XdpState`` or ``FlowState``.
+
+Each helper has the kernel's semantics and return codes (negative errnos) for a packet as
+``BPF_PROG_TEST_RUN`` builds it: ``ip_summed`` is CHECKSUM_NONE, so the ``skb->csum``
+bookkeeping of the kernel (BPF_F_RECOMPUTE_CSUM, pseudo-header updates) changes nothing
+visible. A helper the kernel does not offer to the running program type raises
+:class:`BpfHelperError` (the kernel's verifier would have refused the program).
+"""
+
+from __future__ import annotations
+
+import errno
+from typing import Any
+
+from pybpf.errors import BpfHelperError
+from pybpf.vm.helpers.registry import CallContext, helper
+from pybpf.vm.progtypes import csum as C
+from pybpf.vm.progtypes.base import ENOTSUPP, ETH_HLEN
+from pybpf.vm.progtypes.skb import (
+    ETH_P_8021AD, ETH_P_8021Q, ETH_P_IP, ETH_P_IPV6, Redirect, known_ifindexes,
+)
+
+M32 = 0xFFFFFFFF
+INT_MAX = 0x7FFFFFFF
+TC_ACT_SHOT, TC_ACT_REDIRECT = 2, 7
+XDP_ABORTED, XDP_REDIRECT = 0, 4
+BPF_F_RECOMPUTE_CSUM, BPF_F_INVALIDATE_HASH = 1, 2
+BPF_F_HDR_FIELD_MASK, BPF_F_PSEUDO_HDR, BPF_F_MARK_MANGLED_0 = 0xF, 0x10, 0x20
+BPF_F_MARK_ENFORCE, BPF_F_IPV6 = 0x40, 0x80
+BPF_F_INGRESS = 1
+SKB_MAX_ALLOC = 16384 - 320       # SKB_MAX_ORDER(0, 2) on x86-64
+VLAN_HLEN = 4
+
+_SKB = {"sk_filter", "tc", "cg_skb", "lwt", "sk_skb"}
+
+
+def _i32(value: int) -> int:
+    value &= M32
+    return value - (1 << 32) if value & 0x80000000 else value
+
+
+def _swab16(value: int) -> int:
+    return ((value & 0xFF) << 8) | ((value >> 8) & 0xFF)
+
+
+def _state(call: CallContext, name: str, kinds: set[str], prog_types: set[str] | None = None):
+    """The run's state if ``name`` is offered to its program type, else BpfHelperError."""
+    state = call.ctx
+    kind = getattr(state, "kind", None)
+    type_name = getattr(state, "type_name", None)
+    if kind not in kinds or (prog_types is not None and kind == "lwt"
+                             and type_name not in prog_types):
+        raise BpfHelperError(f"helper {name} is not available to program type "
+                             f"{type_name or 'without a context'}", call.pc)
+    return state
+
+
+# -- reading and writing the packet ----------------------------------------------------------
+
+@helper(26, "bpf_skb_load_bytes")
+def skb_load_bytes(call: CallContext, r1: int, offset: int, to: int, size: int, r5: int) -> int:
+    state = _state(call, "bpf_skb_load_bytes", _SKB | {"flow_dissector"})
+    offset, size = offset & M32, size & M32
+    data = None
+    if state.kind == "flow_dissector":
+        # test_run dissects without an skb (ctx->skb is NULL): the helper always fails.
+        data = None
+    elif offset <= INT_MAX:
+        data = state.read(offset, size)
+    if data is None:
+        call.memory.write_bytes(to, bytes(size), call.pc)
+        return -errno.EFAULT
+    call.memory.write_bytes(to, data, call.pc)
+    return 0
+
+
+@helper(68, "bpf_skb_load_bytes_relative")
+def skb_load_bytes_relative(call: CallContext, r1: int, offset: int, to: int, size: int,
+                            start_header: int) -> int:
+    state = _state(call, "bpf_skb_load_bytes_relative", {"sk_filter", "tc", "cg_skb"})
+    offset, size, start_header = offset & M32, size & M32, start_header & M32
+    starts = {0: state.mac_header, 1: state.network_header}
+    if offset <= 0xFFFF and start_header in starts:
+        start = starts[start_header] + offset
+        if start + size <= state.buf.tail:
+            call.memory.write_bytes(to, state.buf.read(start, size), call.pc)
+            return 0
+    call.memory.write_bytes(to, bytes(size), call.pc)
+    return -errno.EFAULT
+
+
+@helper(9, "bpf_skb_store_bytes")
+def skb_store_bytes(call: CallContext, r1: int, offset: int, frm: int, size: int,
+                    flags: int) -> int:
+    state = _state(call, "bpf_skb_store_bytes", {"tc", "lwt", "sk_skb"}, {"lwt_xmit"})
+    offset, size = offset & M32, size & M32
+    if flags & ~(BPF_F_RECOMPUTE_CSUM | BPF_F_INVALIDATE_HASH):
+        return -errno.EINVAL
+    if offset > INT_MAX or offset + size > state.len:
+        return -errno.EFAULT
+    state.write(offset, call.memory.read_bytes(frm, size, call.pc))
+    if flags & BPF_F_INVALIDATE_HASH:
+        state.clear_hash()
+    return 0
+
+
+@helper(39, "bpf_skb_pull_data")
+def skb_pull_data(call: CallContext, r1: int, size: int, *_: int) -> int:
+    state = _state(call, "bpf_skb_pull_data", {"tc", "lwt", "sk_skb"})
+    size = size & M32
+    return 0 if size <= state.len else -errno.ENOMEM
+
+
+# -- checksums ---------------------------------------------------------------------------------
+
+def _csum_field(state: Any, offset: int) -> int | None:
+    if offset > 0xFFFF or offset & 1 or offset + 2 > state.len:
+        return None
+    return int.from_bytes(state.read(offset, 2), "little")
+
+
+@helper(10, "bpf_l3_csum_replace")
+def l3_csum_replace(call: CallContext, r1: int, offset: int, frm: int, to: int,
+                    flags: int) -> int:
+    state = _state(call, "bpf_l3_csum_replace", {"tc", "lwt"}, {"lwt_xmit"})
+    offset = offset & M32
+    if flags & ~BPF_F_HDR_FIELD_MASK:
+        return -errno.EINVAL
+    old = _csum_field(state, offset)
+    if old is None:
+        return -errno.EFAULT
+    size = flags & BPF_F_HDR_FIELD_MASK
+    if size == 0:
+        if frm:
+            return -errno.EINVAL
+        new = C.csum_replace_by_diff(old, to)
+    elif size == 2:
+        new = C.csum_replace2(old, frm, to)
+    elif size == 4:
+        new = C.csum_replace4(old, frm, to)
+    else:
+        return -errno.EINVAL
+    state.write(offset, new.to_bytes(2, "little"))
+    return 0
+
+
+@helper(11, "bpf_l4_csum_replace")
+def l4_csum_replace(call: CallContext, r1: int, offset: int, frm: int, to: int,
+                    flags: int) -> int:
+    state = _state(call, "bpf_l4_csum_replace", {"tc", "lwt"}, {"lwt_xmit"})
+    offset = offset & M32
+    if flags & ~(BPF_F_MARK_MANGLED_0 | BPF_F_MARK_ENFORCE | BPF_F_PSEUDO_HDR
+                 | BPF_F_HDR_FIELD_MASK | BPF_F_IPV6):
+        return -errno.EINVAL
+    old = _csum_field(state, offset)
+    if old is None:
+        return -errno.EFAULT
+    mangled0 = bool(flags & BPF_F_MARK_MANGLED_0)
+    if mangled0 and not flags & BPF_F_MARK_ENFORCE and not old:
+        return 0
+    size = flags & BPF_F_HDR_FIELD_MASK
+    if size == 0:
+        if frm:
+            return -errno.EINVAL
+        new = C.csum_replace_by_diff(old, to)
+    elif size == 2:
+        new = C.csum_replace4(old, frm & 0xFFFF, to & 0xFFFF)
+    elif size == 4:
+        new = C.csum_replace4(old, frm, to)
+    else:
+        return -errno.EINVAL
+    if mangled0 and not new:
+        new = 0xFFFF
+    state.write(offset, new.to_bytes(2, "little"))
+    return 0
+
+
+@helper(28, "bpf_csum_diff")
+def csum_diff(call: CallContext, frm: int, from_size: int, to: int, to_size: int,
+              seed: int) -> int:
+    _state(call, "bpf_csum_diff", {"tc", "lwt", "xdp"})
+    from_size, to_size = from_size & M32, to_size & M32
+    if from_size + to_size > 512:         # MAX_BPF_STACK: the verifier bounds both anyway
+        return -errno.EINVAL
+    return C.csum_diff(call.memory.read_bytes(frm, from_size, call.pc),
+                       call.memory.read_bytes(to, to_size, call.pc), seed)
+
+
+@helper(40, "bpf_csum_update")
+def csum_update(call: CallContext, r1: int, csum: int, *_: int) -> int:
+    _state(call, "bpf_csum_update", {"tc", "lwt"}, {"lwt_xmit"})
+    return -ENOTSUPP            # only CHECKSUM_COMPLETE skbs have a csum to update
+
+
+@helper(135, "bpf_csum_level")
+def csum_level(call: CallContext, r1: int, level: int, *_: int) -> int:
+    state = _state(call, "bpf_csum_level", {"tc", "lwt"}, {"lwt_xmit"})
+    unnecessary = state.csum_unnecessary
+    if level == 1:                       # BPF_CSUM_LEVEL_INC
+        if unnecessary:
+            state.csum_level = min(state.csum_level + 1, 3)
+        else:
+            unnecessary, state.csum_level = True, 0
+    elif level == 2:                     # DEC
+        if unnecessary:
+            if state.csum_level == 0:
+                unnecessary = False
+            else:
+                state.csum_level -= 1
+    elif level == 3:                     # RESET
+        unnecessary, state.csum_level = False, 0
+    elif level == 0:                     # QUERY
+        return state.csum_level if unnecessary else -errno.EACCES
+    else:
+        return -errno.EINVAL
+    state.csum_unnecessary = unnecessary
+    return 0
+
+
+# -- hashes, marks, cookies --------------------------------------------------------------------
+
+def _flow_hash(state: Any) -> int:
+    """A stable flow hash (the kernel's is a keyed siphash; its value is not reproducible)."""
+    import zlib
+    return zlib.crc32(state.bytes()[:64]) or 1
+
+
+@helper(34, "bpf_get_hash_recalc")
+def get_hash_recalc(call: CallContext, *_: int) -> int:
+    state = _state(call, "bpf_get_hash_recalc", {"tc", "lwt"})
+    if not state.l4_hash and not state.sw_hash:
+        state.hash = _flow_hash(state)
+    return state.hash
+
+
+@helper(48, "bpf_set_hash")
+def set_hash(call: CallContext, r1: int, value: int, *_: int) -> int:
+    state = _state(call, "bpf_set_hash", {"tc"})
+    state.hash, state.sw_hash, state.l4_hash = value & M32, True, True
+    return 0
+
+
+@helper(41, "bpf_set_hash_invalid")
+def set_hash_invalid(call: CallContext, *_: int) -> int:
+    _state(call, "bpf_set_hash_invalid", {"tc", "lwt"}, {"lwt_xmit"}).clear_hash()
+    return 0
+
+
+@helper(17, "bpf_get_cgroup_classid")
+def get_cgroup_classid(call: CallContext, *_: int) -> int:
+    _state(call, "bpf_get_cgroup_classid", {"tc", "lwt"})
+    return 0
+
+
+@helper(24, "bpf_get_route_realm")
+def get_route_realm(call: CallContext, *_: int) -> int:
+    _state(call, "bpf_get_route_realm", {"tc", "lwt"})
+    return 0
+
+
+@helper(46, "bpf_get_socket_cookie")
+def get_socket_cookie(call: CallContext, *_: int) -> int:
+    return _state(call, "bpf_get_socket_cookie", {"sk_filter", "tc", "cg_skb", "sk_skb"}).cookie
+
+
+@helper(47, "bpf_get_socket_uid")
+def get_socket_uid(call: CallContext, *_: int) -> int:
+    _state(call, "bpf_get_socket_uid", {"sk_filter", "tc", "cg_skb", "sk_skb"})
+    return 0                    # test_run's socket has no owner: uid 0
+
+
+@helper(79, "bpf_skb_cgroup_id")
+def skb_cgroup_id(call: CallContext, *_: int) -> int:
+    state = _state(call, "bpf_skb_cgroup_id", {"tc", "cg_skb"})
+    task = getattr(state.env, "task", None)
+    return getattr(task, "cgroup_id", 0)
+
+
+@helper(97, "bpf_skb_ecn_set_ce")
+def skb_ecn_set_ce(call: CallContext, *_: int) -> int:
+    """Set CE on an ECN-capable IPv4/IPv6 packet (INET_ECN_set_ce); 1 if it now carries CE."""
+    state = _state(call, "bpf_skb_ecn_set_ce", {"tc", "cg_skb"})
+    net = state.network_offset
+    if state.protocol == ETH_P_IP:
+        hdr = state.read(net, 20)
+        if hdr is None:
+            return 0
+        tos = hdr[1]
+        if not (tos + 1) & 2:              # Not-ECT (0) or already CE (3)
+            return int((tos + 1) & 3 == 0)
+        old = int.from_bytes(hdr[10:12], "big")
+        # The kernel's incremental update: check += htons(0xFFFB + (ECT_0 bit)).
+        add = 0xFFFB + ((tos + 1) & 3)     # ECT(1): 0xFFFD, ECT(0): 0xFFFE
+        check = old + add
+        check = (check + (check >= 0x10000)) & 0xFFFF
+        state.write(net + 1, bytes([tos | 3]))
+        state.write(net + 10, check.to_bytes(2, "big"))
+        return 1
+    if state.protocol == ETH_P_IPV6:
+        hdr = state.read(net, 2)
+        if hdr is None:
+            return 0
+        word = int.from_bytes(hdr, "big")
+        ecn = (word >> 4) & 3
+        if ecn == 0:
+            return 0
+        state.write(net, (word | 0x30).to_bytes(2, "big"))
+        return 1
+    return 0
+
+
+# -- redirect --------------------------------------------------------------------------------
+
+@helper(23, "bpf_redirect")
+def redirect(call: CallContext, ifindex: int, flags: int, *_: int) -> int:
+    state = _state(call, "bpf_redirect", {"tc", "lwt", "xdp"}, {"lwt_xmit"})
+    ifindex = ifindex & M32
+    if state.kind == "xdp":
+        if flags:
+            return XDP_ABORTED
+        state.redirect = Redirect(ifindex, 0)
+        return XDP_REDIRECT
+    if flags & ~BPF_F_INGRESS:
+        return TC_ACT_SHOT
+    state.redirect = Redirect(ifindex, flags & BPF_F_INGRESS)
+    return TC_ACT_REDIRECT
+
+
+@helper(13, "bpf_clone_redirect")
+def clone_redirect(call: CallContext, r1: int, ifindex: int, flags: int, *_: int) -> int:
+    state = _state(call, "bpf_clone_redirect", {"tc", "lwt"}, {"lwt_xmit"})
+    ifindex = ifindex & M32
+    if flags & ~BPF_F_INGRESS:
+        return -errno.EINVAL
+    if ifindex not in known_ifindexes(state.env):
+        return -errno.EINVAL
+    data = state.buf.read(state.mac_header, state.buf.tail - state.mac_header)
+    state.clones.append(Redirect(ifindex, flags & BPF_F_INGRESS, data))
+    return 0
+
+
+# -- changing the packet's shape (skb) ---------------------------------------------------------
+
+def _hdr_push(state: Any, off: int, length: int) -> None:
+    """bpf_skb_net_hdr_push: open ``length`` zero bytes at ``off`` from data (the mac header)."""
+    trans_same = state.transport_header == state.network_header
+    state.push(length)
+    state.buf.move(state.buf.data, state.buf.data + length, off)
+    state.buf.zero(state.buf.data + off, length)
+    state.mac_header -= length
+    state.network_header -= length
+    if trans_same:
+        state.transport_header = state.network_header
+
+
+def _hdr_pop(state: Any, off: int, length: int) -> int:
+    if off + length > state.len:
+        return -errno.ENOMEM
+    trans_same = state.transport_header == state.network_header
+    old = state.buf.data
+    state.pull(length)
+    state.buf.move(state.buf.data, old, off)
+    state.mac_header += length
+    state.network_header += length
+    if trans_same:
+        state.transport_header = state.network_header
+    return 0
+
+
+@helper(31, "bpf_skb_change_proto")
+def skb_change_proto(call: CallContext, r1: int, proto: int, flags: int, *_: int) -> int:
+    state = _state(call, "bpf_skb_change_proto", {"tc"})
+    if flags:
+        return -errno.EINVAL
+    to = _swab16(proto & 0xFFFF)
+    off = state.mac_len
+    if state.protocol == ETH_P_IP and to == ETH_P_IPV6:
+        _hdr_push(state, off, 20)
+    elif state.protocol == ETH_P_IPV6 and to == ETH_P_IP:
+        err = _hdr_pop(state, off, 20)
+        if err:
+            return err
+    else:
+        return -ENOTSUPP
+    state.protocol = to
+    state.clear_hash()
+    return 0
+
+
+@helper(32, "bpf_skb_change_type")
+def skb_change_type(call: CallContext, r1: int, pkt_type: int, *_: int) -> int:
+    state = _state(call, "bpf_skb_change_type", {"tc"})
+    pkt_type &= M32
+    if state.pkt_type > 3 or pkt_type > 3:       # skb_pkt_type_ok: up to PACKET_OTHERHOST
+        return -errno.EINVAL
+    state.pkt_type = pkt_type
+    return 0
+
+
+@helper(18, "bpf_skb_vlan_push")
+def skb_vlan_push(call: CallContext, r1: int, vlan_proto: int, vlan_tci: int, *_: int) -> int:
+    state = _state(call, "bpf_skb_vlan_push", {"tc"})
+    proto = _swab16(vlan_proto & 0xFFFF)
+    if proto not in (ETH_P_8021Q, ETH_P_8021AD):
+        proto = ETH_P_8021Q
+    if state.vlan_present:
+        if state.buf.data != state.mac_header:
+            return -errno.EINVAL
+        # __vlan_insert_tag: move the addresses down 4 bytes and write the old tag in.
+        state.push(VLAN_HLEN)
+        state.buf.move(state.buf.data, state.buf.data + VLAN_HLEN, 12)
+        state.mac_header -= VLAN_HLEN
+        tag = state.vlan_proto.to_bytes(2, "big") + state.vlan_tci.to_bytes(2, "big")
+        state.write(12, tag)
+        state.protocol = state.vlan_proto
+    state.vlan_present, state.vlan_proto, state.vlan_tci = True, proto, vlan_tci & 0xFFFF
+    return 0
+
+
+def _vlan_pop_from_data(state: Any) -> int | None:
+    """__skb_vlan_pop: remove the tag after the addresses; returns the TCI or an errno."""
+    if state.buf.data != state.mac_header:
+        return None
+    if state.len < ETH_HLEN + VLAN_HLEN:
+        return -errno.ENOMEM
+    hdr = state.read(0, 18)
+    tci = int.from_bytes(hdr[14:16], "big")
+    inner = int.from_bytes(hdr[16:18], "big")
+    state.buf.move(state.buf.data + VLAN_HLEN, state.buf.data, 12)
+    state.pull(VLAN_HLEN)
+    state.mac_header += VLAN_HLEN
+    state.protocol = inner if inner >= 0x0600 else state.protocol
+    if state.network_header - state.buf.data < ETH_HLEN:
+        state.network_header = state.buf.data + ETH_HLEN
+    return tci
+
+
+@helper(19, "bpf_skb_vlan_pop")
+def skb_vlan_pop(call: CallContext, *_: int) -> int:
+    state = _state(call, "bpf_skb_vlan_pop", {"tc"})
+    if state.vlan_present:
+        state.vlan_present, state.vlan_tci, state.vlan_proto = False, 0, 0
+    else:
+        if state.protocol not in (ETH_P_8021Q, ETH_P_8021AD):
+            return 0
+        tci = _vlan_pop_from_data(state)
+        if tci is None:
+            return -errno.EINVAL
+        if tci < 0:
+            return tci
+    if state.protocol not in (ETH_P_8021Q, ETH_P_8021AD):
+        return 0
+    proto = state.protocol
+    tci = _vlan_pop_from_data(state)
+    if tci is None:
+        return -errno.EINVAL
+    if tci < 0:
+        return tci
+    state.vlan_present, state.vlan_proto, state.vlan_tci = True, proto, tci
+    return 0
+
+
+ADJ_FIXED_GSO, ADJ_ENCAP_L3_IPV4, ADJ_ENCAP_L3_IPV6 = 1, 2, 4
+ADJ_ENCAP_L4_GRE, ADJ_ENCAP_L4_UDP, ADJ_NO_CSUM_RESET, ADJ_ENCAP_L2_ETH = 8, 16, 32, 64
+ADJ_DECAP_L3_IPV4, ADJ_DECAP_L3_IPV6 = 128, 256
+_ADJ_MASK = (ADJ_FIXED_GSO | ADJ_ENCAP_L3_IPV4 | ADJ_ENCAP_L3_IPV6 | ADJ_ENCAP_L4_GRE
+             | ADJ_ENCAP_L4_UDP | ADJ_ENCAP_L2_ETH | (0xFF << 56))
+
+
+def _gso_blocks(state: Any, flags: int) -> bool:
+    """UDP (non-TCP) GSO packets may change size only with BPF_F_ADJ_ROOM_FIXED_GSO."""
+    return bool(state.gso_size) and not (state.gso_type & 0x10 and flags & ADJ_FIXED_GSO)
+
+
+@helper(50, "bpf_skb_adjust_room")
+def skb_adjust_room(call: CallContext, r1: int, len_diff: int, mode: int, flags: int,
+                    r5: int) -> int:
+    state = _state(call, "bpf_skb_adjust_room", {"tc"})
+    diff = _i32(len_diff)
+    mode &= M32
+    amount = abs(diff)
+    if flags & ~(_ADJ_MASK | ADJ_NO_CSUM_RESET | ADJ_DECAP_L3_IPV4 | ADJ_DECAP_L3_IPV6):
+        return -errno.EINVAL
+    if amount > 0xFFF:
+        return -errno.EFAULT
+    if state.protocol not in (ETH_P_IP, ETH_P_IPV6):
+        return -ENOTSUPP
+    base = 20 if state.protocol == ETH_P_IP else 40
+    off = state.mac_len
+    if mode == 0:          # BPF_ADJ_ROOM_NET
+        off += base
+    elif mode != 1:        # BPF_ADJ_ROOM_MAC
+        return -ENOTSUPP
+    len_cur = state.len - state.network_offset
+    if diff < 0 and (amount >= len_cur or len_cur - amount < base):
+        return -ENOTSUPP
+    if diff >= 0 and state.len + amount > SKB_MAX_ALLOC and not state.gso_size:
+        return -ENOTSUPP
+    if diff < 0:
+        if flags & ~(ADJ_FIXED_GSO | ADJ_NO_CSUM_RESET | ADJ_DECAP_L3_IPV4 | ADJ_DECAP_L3_IPV6):
+            return -errno.EINVAL
+        if flags & ADJ_DECAP_L3_IPV4 and flags & ADJ_DECAP_L3_IPV6:
+            return -errno.EINVAL
+        if _gso_blocks(state, flags):
+            return -ENOTSUPP
+        err = _hdr_pop(state, off, amount)
+        if err:
+            return err
+        if state.protocol == ETH_P_IP and flags & ADJ_DECAP_L3_IPV6:
+            state.protocol = ETH_P_IPV6
+        elif state.protocol == ETH_P_IPV6 and flags & ADJ_DECAP_L3_IPV4:
+            state.protocol = ETH_P_IP
+    else:
+        if flags & (ADJ_DECAP_L3_IPV4 | ADJ_DECAP_L3_IPV6):
+            return -errno.EINVAL
+        if _gso_blocks(state, flags):
+            return -ENOTSUPP
+        err = _grow_room(state, off, amount, flags)
+        if err:
+            return err
+    if not flags & ADJ_NO_CSUM_RESET:
+        state.csum_unnecessary, state.csum_level = False, 0
+    return 0
+
+
+def _grow_room(state: Any, off: int, amount: int, flags: int) -> int:
+    inner_mac_len = (flags >> 56) & 0xFF
+    encap = bool(flags & (ADJ_ENCAP_L3_IPV4 | ADJ_ENCAP_L3_IPV6))
+    if encap:
+        if flags & ADJ_ENCAP_L3_IPV4 and flags & ADJ_ENCAP_L3_IPV6:
+            return -errno.EINVAL
+        if flags & ADJ_ENCAP_L4_GRE and flags & ADJ_ENCAP_L4_UDP:
+            return -errno.EINVAL
+        if flags & ADJ_ENCAP_L2_ETH and inner_mac_len < ETH_HLEN:
+            return -errno.EINVAL
+        if state.encapsulation:
+            return -errno.EALREADY
+        if inner_mac_len > amount:
+            return -errno.EINVAL
+    mac_len = state.mac_len
+    _hdr_push(state, off, amount)
+    if encap:
+        state.encapsulation = True
+        state.network_header = state.mac_header + mac_len
+        if flags & (ADJ_ENCAP_L4_GRE | ADJ_ENCAP_L4_UDP):
+            nh_len = 40 if flags & ADJ_ENCAP_L3_IPV6 else 20
+            state.transport_header = state.mac_header + mac_len + nh_len
+        if state.protocol == ETH_P_IP and flags & ADJ_ENCAP_L3_IPV6:
+            state.protocol = ETH_P_IPV6
+        elif state.protocol == ETH_P_IPV6 and flags & ADJ_ENCAP_L3_IPV4:
+            state.protocol = ETH_P_IP
+    return 0
+
+
+@helper(38, "bpf_skb_change_tail")
+def skb_change_tail(call: CallContext, r1: int, new_len: int, flags: int, *_: int) -> int:
+    state = _state(call, "bpf_skb_change_tail", {"tc", "lwt", "sk_skb"}, {"lwt_xmit"})
+    new_len &= M32
+    min_len = state.network_offset
+    if state.transport_header >= 0:
+        min_len = state.transport_header - state.buf.data
+    if flags or new_len > SKB_MAX_ALLOC or new_len < min_len:
+        return -errno.EINVAL
+    if state.encapsulation:
+        return -ENOTSUPP
+    if new_len > state.len:
+        state.put(new_len - state.len)
+    elif new_len < state.len:
+        state.trim(new_len)
+    if state.gso_size:
+        state.gso_size = state.gso_segs = state.gso_type = 0
+    return 0
+
+
+@helper(43, "bpf_skb_change_head")
+def skb_change_head(call: CallContext, r1: int, head_room: int, flags: int, *_: int) -> int:
+    state = _state(call, "bpf_skb_change_head", {"tc", "lwt", "sk_skb"}, {"lwt_xmit"})
+    head_room &= M32
+    new_len = (state.len + head_room) & M32
+    if flags or (not state.gso_size and new_len > SKB_MAX_ALLOC) or new_len < state.len:
+        return -errno.EINVAL
+    state.push(head_room)
+    state.buf.zero(state.buf.data, head_room)
+    state.mac_header = state.buf.data
+    return 0
+
+
+# -- XDP --------------------------------------------------------------------------------------
+
+def _xdp(call: CallContext, name: str) -> Any:
+    return _state(call, name, {"xdp"})
+
+
+@helper(44, "bpf_xdp_adjust_head")
+def xdp_adjust_head(call: CallContext, r1: int, offset: int, *_: int) -> int:
+    from pybpf.vm.progtypes.xdp import XDP_FRAME_SIZE
+    state = _xdp(call, "bpf_xdp_adjust_head")
+    offset = _i32(offset)
+    metalen = state.metalen
+    data = state.data + offset
+    if data < XDP_FRAME_SIZE + metalen or data > state.data_end - ETH_HLEN:
+        return -errno.EINVAL
+    if metalen:
+        state.buf.move(state.data_meta + offset, state.data_meta, metalen)
+    state.data_meta += offset
+    state.data = data
+    return 0
+
+
+@helper(65, "bpf_xdp_adjust_tail")
+def xdp_adjust_tail(call: CallContext, r1: int, offset: int, *_: int) -> int:
+    from pybpf.vm.progtypes.xdp import HARD_END
+    state = _xdp(call, "bpf_xdp_adjust_tail")
+    offset = _i32(offset)
+    if state.frags:
+        return _xdp_adjust_tail_frags(state, offset)
+    data_end = state.data_end + offset
+    if data_end > HARD_END:
+        return -errno.EINVAL
+    if data_end < state.data + ETH_HLEN:
+        return -errno.EINVAL
+    if offset > 0:
+        state.buf.zero(state.data_end, offset)
+    state.data_end = data_end
+    return 0
+
+
+def _xdp_adjust_tail_frags(state: Any, offset: int) -> int:
+    """Multi-buffer frames: grow or shrink the last fragment (frag tailroom is a page)."""
+    if offset >= 0:
+        last = len(state.frags) % 4096 or 4096
+        if last + offset > 4096:
+            return -errno.EINVAL
+        state.frags += bytes(offset)
+        return 0
+    shrink = -offset
+    if shrink > len(state.frags) + state.len - ETH_HLEN:
+        return -errno.EINVAL
+    take = min(shrink, len(state.frags))
+    state.frags = state.frags[:len(state.frags) - take]
+    state.data_end -= shrink - take
+    return 0
+
+
+@helper(54, "bpf_xdp_adjust_meta")
+def xdp_adjust_meta(call: CallContext, r1: int, offset: int, *_: int) -> int:
+    from pybpf.vm.progtypes.xdp import XDP_FRAME_SIZE, metalen_invalid
+    state = _xdp(call, "bpf_xdp_adjust_meta")
+    offset = _i32(offset)
+    meta = state.data_meta + offset
+    if not state.meta_supported:
+        return -ENOTSUPP
+    if meta < XDP_FRAME_SIZE or meta > state.data:
+        return -errno.EINVAL
+    if metalen_invalid(state.data - meta):
+        return -errno.EACCES
+    state.data_meta = meta
+    return 0
+
+
+@helper(188, "bpf_xdp_get_buff_len")
+def xdp_get_buff_len(call: CallContext, *_: int) -> int:
+    state = _xdp(call, "bpf_xdp_get_buff_len")
+    return state.len + len(state.frags)
+
+
+def _xdp_span(state: Any, offset: int, size: int) -> bool:
+    return offset + size <= state.len + len(state.frags)
+
+
+@helper(189, "bpf_xdp_load_bytes")
+def xdp_load_bytes(call: CallContext, r1: int, offset: int, buf: int, size: int, r5: int) -> int:
+    state = _xdp(call, "bpf_xdp_load_bytes")
+    offset, size = offset & M32, size & M32
+    if not _xdp_span(state, offset, size):
+        return -errno.EINVAL
+    whole = state.bytes() + state.frags
+    call.memory.write_bytes(buf, whole[offset:offset + size], call.pc)
+    return 0
+
+
+@helper(190, "bpf_xdp_store_bytes")
+def xdp_store_bytes(call: CallContext, r1: int, offset: int, buf: int, size: int,
+                    r5: int) -> int:
+    state = _xdp(call, "bpf_xdp_store_bytes")
+    offset, size = offset & M32, size & M32
+    if not _xdp_span(state, offset, size):
+        return -errno.EINVAL
+    data = call.memory.read_bytes(buf, size, call.pc)
+    linear = state.len
+    head = data[:max(0, linear - offset)]
+    if head:
+        state.buf.write(state.data + offset, head)
+    rest = data[len(head):]
+    if rest:
+        start = max(0, offset - linear)
+        state.frags = state.frags[:start] + rest + state.frags[start + len(rest):]
+    return 0
+
+
+@helper(69, "bpf_fib_lookup")
+def fib_lookup(call: CallContext, r1: int, params: int, plen: int, flags: int, r5: int) -> int:
+    """Look ``struct bpf_fib_lookup`` up in ``env.routes`` (see pybpf.vm.progtypes.fib)."""
+    from pybpf.vm.progtypes import fib
+    state = _state(call, "bpf_fib_lookup", {"tc", "xdp"})
+    plen &= M32
+    if plen < fib.SIZE:
+        return -errno.EINVAL
+    if flags & ~fib.FLAGS:
+        return -errno.EINVAL
+    raw = bytearray(call.memory.read_bytes(params, fib.SIZE, call.pc))
+    skb_len = state.len if state.kind == "tc" else None
+    ret = fib.lookup(raw, flags, state.env, skb_len)
+    call.memory.write_bytes(params, bytes(raw), call.pc)
+    return ret
