@@ -8,6 +8,7 @@ changes the spec: rodata overrides and adjustments are applied to a copy.
 from __future__ import annotations
 
 import copy
+import dataclasses
 from typing import TYPE_CHECKING, Any, Mapping
 
 from pybpf.engine.object import Object, Program, TestRunResult
@@ -36,7 +37,10 @@ def load_spec(spec: "ObjectSpec", engine: str = "interp", *, env: "Env | None" =
         raise BpfError(f"unknown engine {engine!r}: choose one of {', '.join(ENGINES)}")
     env = env if env is not None else Env()
     if rodata:
-        spec = copy.deepcopy(spec)
+        # Only .rodata's bytes change: copy that one MapSpec, share the rest.
+        spec = dataclasses.replace(spec, maps=dict(spec.maps))
+        if ".rodata" in spec.maps:
+            spec.maps[".rodata"] = copy.copy(spec.maps[".rodata"])
         variables = spec.rodata
         for name, value in rodata.items():
             variables[name] = value
