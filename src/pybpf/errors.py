@@ -108,6 +108,14 @@ class BpfTypeError(BpfError, TypeError):
     prog_array."""
 
 
+class MapSizeError(BpfMapError, BpfValueError):
+    """A map key or value of the wrong size: a ValueError, and an OSError with EINVAL (what
+    bpf(2) says when it reads the wrong number of bytes), the same on every engine."""
+
+    def __init__(self, message: str):
+        BpfMapError.__init__(self, _errno.EINVAL, message)
+
+
 class VerifierError(BpfError):
     """A program the verifier rejected: keeps the whole log and the first error line."""
 
@@ -123,5 +131,6 @@ class VerifierError(BpfError):
 __all__ = [
     "BpfError", "BpfDecodeError", "AsmError", "ElfError", "CompileError",
     "BpfRuntimeError", "BpfMemoryError", "BpfHelperError", "BpfLimitError",
-    "BpfSyscallError", "BpfMapError", "BpfValueError", "BpfTypeError", "VerifierError",
+    "BpfSyscallError", "BpfMapError", "BpfValueError", "BpfTypeError", "MapSizeError",
+    "VerifierError",
 ]

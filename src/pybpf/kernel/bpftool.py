@@ -56,9 +56,11 @@ def _mount_bpffs() -> None:
         raise BpfError(f"cannot mount bpffs at {BPFFS}: {done.stderr.strip()}")
 
 
-def _bpftool(*args: str, json_out: bool = False) -> str:
+def _bpftool(*args: str, json_out: bool = False, cpu: int | None = None) -> str:
     cmd = ["bpftool", *(["-j"] if json_out else []), *args]
-    done = subprocess.run(cmd, capture_output=True, text=True)
+    # test_run runs on the caller's CPU: pinning bpftool decides which per-CPU slot it hits.
+    pin = None if cpu is None else (lambda: os.sched_setaffinity(0, {cpu}))
+    done = subprocess.run(cmd, capture_output=True, text=True, preexec_fn=pin)
     if done.returncode != 0:
         raise BpfError(f"{' '.join(cmd)} failed: {(done.stderr or done.stdout).strip()}")
     return done.stdout
@@ -101,7 +103,8 @@ class KernelObject:
         raise BpfError(f"the kernel object has no map {name!r} (pinned: {', '.join(pinned)})")
 
     def test_run(self, program: str, data: bytes | None = None, ctx: bytes | None = None,
-                 repeat: int = 1) -> KernelRun:
+                 repeat: int = 1, cpu: int | None = 0) -> KernelRun:
+        """BPF_PROG_TEST_RUN through ``bpftool prog run``, on ``cpu`` (None: any)."""
         work = Path(self._tmp.name)
         args = ["prog", "run", "pinned", str(self.pins / "progs" / program)]
         if data is not None:
@@ -114,7 +117,7 @@ class KernelObject:
         args += ["repeat", str(repeat)]
         for name in ("data_out", "ctx_out"):
             (work / name).unlink(missing_ok=True)
-        match = _RESULT.search(_bpftool(*args))
+        match = _RESULT.search(_bpftool(*args, cpu=cpu))
         if match is None:
             raise BpfError(f"unexpected output from bpftool prog run for {program}")
         out = work / "data_out"

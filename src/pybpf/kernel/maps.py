@@ -7,7 +7,7 @@ import errno
 from functools import lru_cache
 from typing import Iterator
 
-from pybpf.errors import BpfMapError, BpfTypeError
+from pybpf.errors import BpfMapError, BpfTypeError, MapSizeError
 from pybpf.isa.uapi import BPF_ANY, Cmd, MapType
 from pybpf.kernel.fd import Fd, FdOwner
 from pybpf.kernel.syscall import BpfAttr, address, bpf, object_name
@@ -84,8 +84,6 @@ class KernelMap(FdOwner):
             raise BpfTypeError(f"map {what} must be bytes-like, not {type(data).__name__}")
         data = bytes(data)
         if len(data) != size:
-            from pybpf.maps._common import MapSizeError  # light: no kernel imports there
-
             raise MapSizeError(f"{what} is {len(data)} bytes but this map's {what}s are "
                                f"{size} bytes")
         return ctypes.create_string_buffer(data, size)

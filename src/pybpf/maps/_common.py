@@ -11,7 +11,7 @@ import ctypes
 import errno
 import mmap
 
-from pybpf.errors import BpfMapError, BpfTypeError, BpfValueError
+from pybpf.errors import BpfMapError, BpfTypeError, MapSizeError
 
 # Map update flags (uapi bpf.h).
 BPF_ANY = 0
@@ -45,14 +45,6 @@ PCPU_MIN_UNIT_SIZE = 32 << 10
 KMALLOC_MAX_SIZE = 1 << 22       # order-10 pages: the largest kmalloc
 # The most flat storage one userspace map may reserve (virtual; untouched pages are free).
 MAX_STORAGE = 1 << 36
-
-
-class MapSizeError(BpfMapError, BpfValueError):
-    """A key or value of the wrong size: a ValueError, and an OSError with EINVAL (what
-    bpf(2) says when it reads the wrong number of bytes)."""
-
-    def __init__(self, message: str):
-        BpfMapError.__init__(self, errno.EINVAL, message)
 
 
 def fail(err: int, message: str) -> BpfMapError:

@@ -54,7 +54,7 @@ def compare_object(elf: bytes, program: str, packets: Iterable[bytes], *,
             kernel.update(name, key, value)
         for i, packet in enumerate(packets):
             mine = obj.programs[program].test_run(data=packet, ctx=ctx)
-            theirs = kernel.test_run(program, packet, ctx)
+            theirs = kernel.test_run(program, packet, ctx, cpu=obj.env.cpu)
             out.runs.append((mine, theirs))
             if mine.retval != theirs.retval:
                 out.differences.append(f"packet {i}: retval {mine.retval} (pybpf) != "
