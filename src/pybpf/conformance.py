@@ -125,6 +125,17 @@ def _helpers():
     return helpers
 
 
+def bytecode_from_elf(data: bytes) -> bytes:
+    """The code of the object's first executable section that has any (the runner's ELF
+    holds the test program alone, with no relocations to apply)."""
+    from pybpf.elf.elffile import read_elf
+
+    for section in read_elf(data).sections:
+        if section.executable and section.size:
+            return section.data
+    raise PluginError("invalid program: the ELF object has no code section")
+
+
 def run_program(program: bytes, memory: bytes | None, debug: bool = False) -> int:
     """Decode and run conformance bytecode on the interpreter; r0 as an unsigned int.
 
@@ -148,6 +159,7 @@ def _category(exc: BaseException) -> str:
     from pybpf import errors
 
     for cls, name in ((errors.BpfDecodeError, "invalid program"),
+                      (errors.ElfError, "invalid program"),
                       (errors.BpfMemoryError, "memory error"),
                       (errors.BpfHelperError, "helper error"),
                       (errors.BpfLimitError, "limit exceeded"),
@@ -169,12 +181,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args is None:
             sys.stdout.write(USAGE)
             return 0
-        if args.elf:
-            raise PluginError("ELF input is not supported yet (run without --elf to send "
-                              "raw bytecode)")
         memory = decode_hex(args.memory, "memory") if args.memory is not None else b""
         text = args.program if args.program is not None else sys.stdin.read()
         program = decode_hex(text, "program")
+        if args.elf:
+            program = bytecode_from_elf(program)
         if not program:
             raise PluginError("invalid program: no instructions on stdin")
         r0 = run_program(program, memory, args.debug)

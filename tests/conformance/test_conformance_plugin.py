@@ -73,15 +73,26 @@ def test_debug_prints_disassembly_to_stderr(plugin):
     assert "   0: mov %r0, 2" in err and "   1: exit" in err
 
 
-def test_elf_is_not_supported_yet(plugin):
-    status, out, err = plugin(["--elf"], EXIT_2)
-    assert status == 1 and out == ""
-    assert err.startswith("ELF input is not supported yet") and err.count("\n") == 1
+def _elf(program_hex: str) -> str:
+    from pybpf.elf.writer import write_program
+    from pybpf.isa import decode
+
+    return encode_hex(write_program(decode(decode_hex(program_hex)), section="socket"))
+
+
+def test_elf_input_runs_its_code_section(plugin):
+    assert plugin(["--elf"], _elf(EXIT_2)) == (0, "0x2\n", "")
 
 
 def test_elf_after_memory_and_options(plugin):
-    status, _, err = plugin(["00  ", "--debug", "--elf"], EXIT_2)
-    assert status == 1 and "ELF input is not supported yet" in err
+    prog = encode_hex(bytes.fromhex("bf20000000000000" "9500000000000000"))  # mov r0, r2
+    assert plugin(["01  02  ", "--debug", "--elf"], _elf(prog))[:2] == (0, "0x2\n")
+
+
+def test_elf_that_is_not_an_object(plugin):
+    status, out, err = plugin(["--elf"], EXIT_2)
+    assert (status, out) == (1, "")
+    assert err.startswith("invalid program: ") and err.count("\n") == 1
 
 
 @pytest.mark.parametrize("stdin, message", [
@@ -146,7 +157,7 @@ def test_no_traceback_as_a_subprocess():
     proc = subprocess.run([sys.executable, "-m", "pybpf.conformance", "--elf"], input="00\n",
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 1 and proc.stdout == ""
-    assert proc.stderr.startswith("ELF input is not supported yet")
+    assert proc.stderr.startswith("invalid program: ")
     assert "Traceback" not in proc.stderr
 
 
