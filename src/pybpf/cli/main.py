@@ -1,4 +1,4 @@
-"""The ``pybpf`` command: asm, disasm, run and demo.
+"""The ``pybpf`` command: asm, disasm, run (raw programs, or objects over a capture) and demo.
 
 Errors print one message and exit non-zero; ``--debug`` shows the traceback.
 """
@@ -65,6 +65,12 @@ def _cmd_disasm(args: argparse.Namespace) -> int:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
+    if _is_capture_run(args):
+        return _cmd_run_capture(args)
+    given = [name for name in _CAPTURE_ONLY if getattr(args, name)]
+    if given:
+        flag = "--" + given[0].replace("_", "-")
+        raise BpfError(f"{flag} is for capture runs: an ELF object or C source with -r")
     from pybpf.inputs import read_program
     from pybpf.vm import Machine
 
@@ -92,9 +98,85 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+_CAPTURE_ONLY = ("prog", "out", "maps", "dump_maps", "cflags", "rodata")
+
+
+def _is_capture_run(args: argparse.Namespace) -> bool:
+    """Capture mode: an ELF object or C source, or -r given. Raw programs and assembly
+    keep the plain run (r0 of one execution over --mem)."""
+    from pybpf.inputs import kind_of
+
+    if args.pcap is not None:
+        return True
+    if args.file == "-":
+        return False
+    try:
+        with open(args.file, "rb") as f:
+            head = f.read(4)
+    except OSError:
+        return Path(args.file).suffix.lower() == ".c"
+    return kind_of(args.file, head) in ("elf", "c")
+
+
+def _cmd_run_capture(args: argparse.Namespace) -> int:
+    from pybpf.inputs import kind_of
+
+    if args.pcap is None:
+        raise BpfError(f"{args.file}: ELF objects and C sources run over a capture: "
+                       f"give -r/--pcap FILE")
+    if args.mem is not None or args.trace:
+        raise BpfError("--mem and --trace are for raw programs; a capture run takes -r")
+    try:
+        with open(args.file, "rb") as f:
+            head = f.read(4)
+    except OSError as e:
+        raise BpfError(f"{args.file}: cannot read: {e.strerror}") from None
+    if kind_of(args.file, head) not in ("elf", "c"):
+        raise BpfError(f"{args.file}: -r runs an ELF object or C source over a capture; "
+                       f"raw instructions have no program type")
+    from pybpf.cli.render import capture_report, run_with_progress
+    from pybpf.net.mapjson import drain_ring_buffers, dump_maps
+    from pybpf.net.pcap import read_packets
+    from pybpf.net.session import (cflags_from, choose_program, fill_maps, load_object,
+                                   parse_rodata)
+
+    rodata = parse_rodata(args.rodata)
+    packets = list(read_packets(args.pcap))   # read it all first: errors before the run
+    budget = None if args.budget == 0 else args.budget
+    obj = load_object(args.file, engine=args.engine, cflags=cflags_from(args.cflags),
+                      rodata=rodata, budget=budget)
+    try:
+        name = choose_program(obj.programs, args.prog, args.file)
+        fill_maps(obj.maps, args.maps)
+        summary = run_with_progress(obj.programs[name], packets, out=args.out,
+                                    show=not args.json)
+        specs = getattr(getattr(obj, "spec", None), "maps", None)
+        maps: dict = dump_maps(obj.maps, specs=specs)
+        maps.update(drain_ring_buffers(obj.maps))     # records in order, as hex
+    finally:
+        obj.close()
+    if args.dump_maps:
+        try:
+            with open(args.dump_maps, "w", encoding="utf-8") as f:
+                json.dump(maps, f, indent=2)
+                f.write("\n")
+        except OSError as e:
+            raise BpfError(f"--dump-maps: {args.dump_maps}: {e.strerror}") from None
+    if args.json:
+        print(json.dumps({"summary": summary.as_dict(), "maps": maps},
+                         indent=2 if args.pretty else None))
+        return 0
+    capture_report(summary, maps)
+    return 0
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
-    from pybpf.cli.render import demo
-    demo()
+    from pybpf.cli import render
+
+    if args.asm:
+        render.demo()
+    else:
+        render.ddos_demo(engine=args.engine)
     return 0
 
 
@@ -117,8 +199,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-p", "--pretty", action="store_true")
     p.set_defaults(func=_cmd_disasm)
 
-    p = sub.add_parser("run", help="run a program in the interpreter and print r0")
-    p.add_argument("file", help="raw instructions, assembly (.s) or object")
+    p = sub.add_parser(
+        "run", help="run a program: raw/assembly once (r0), or an object over a capture",
+        description="Raw instructions and assembly run once in the interpreter and print "
+                    "r0. An ELF object or C source (or any input with -r) runs over every "
+                    "packet of a capture and prints the verdicts.")
+    p.add_argument("file", help="raw instructions, assembly (.s), ELF object or C source")
     p.add_argument("--mem", help="memory for r1/r2, as hex bytes (whitespace allowed)")
     p.add_argument("--trace", action="store_true", help="show every executed instruction")
     p.add_argument("--budget", type=int, default=1_000_000,
@@ -128,9 +214,27 @@ def build_parser() -> argparse.ArgumentParser:
                    help="assembly syntax of a .s input")
     p.add_argument("-j", "--json", action="store_true")
     p.add_argument("-p", "--pretty", action="store_true")
+    g = p.add_argument_group("capture runs (ELF object or C source)")
+    g.add_argument("-r", "--pcap", metavar="FILE", help="input capture (pcap or pcapng)")
+    g.add_argument("-w", "--out", metavar="FILE",
+                   help="write the packets that continue here (.pcapng suffix: pcapng); "
+                        "TX/REDIRECT packets go to FILE.if<N>.pcap beside it")
+    g.add_argument("--prog", metavar="NAME", help="the program to run (by function name)")
+    g.add_argument("--engine", choices=("interp", "jit", "kernel"), default="interp")
+    g.add_argument("--map", dest="maps", action="append", default=[], metavar="NAME=FILE",
+                   help="fill a map before the run from JSON: {\"key hex\": \"value hex\"} "
+                        "or BTF-typed {\"53\": {\"packets\": 0}}")
+    g.add_argument("--dump-maps", metavar="FILE", help="write every map as JSON after the run")
+    g.add_argument("--set", dest="rodata", action="append", default=[], metavar="NAME=VALUE",
+                   help="set a const volatile global before load")
+    g.add_argument("-D", "--cflags", action="append", default=[], metavar="FLAG",
+                   help="clang flag for C input (-D NAME=1 is -DNAME=1)")
     p.set_defaults(func=_cmd_run)
 
-    p = sub.add_parser("demo", help="assemble, disassemble and trace a small program")
+    p = sub.add_parser("demo", help="run the XDP DDoS example over a generated capture")
+    p.add_argument("--asm", action="store_true",
+                   help="the assembler demo instead: assemble, disassemble, trace")
+    p.add_argument("--engine", choices=("interp", "jit", "kernel"), default="interp")
     p.set_defaults(func=_cmd_demo)
     return parser
 

@@ -1,0 +1,262 @@
+"""Run a packet program over every frame of a capture and sort the frames by verdict.
+
+What happens to a frame depends on the program type, as it would on a real link:
+
+- XDP: ``XDP_PASS`` frames, as the program left them, go to the output capture;
+  ``XDP_TX`` / ``XDP_REDIRECT`` frames go to a capture per interface (``out.pcap`` ->
+  ``out.if3.pcap``, by the ifindex the engine reports; ``out.tx.pcap`` /
+  ``out.redirect.pcap`` when it reports none); ``XDP_DROP`` / ``XDP_ABORTED`` and
+  unknown actions are dropped.
+- tc (sched_cls / sched_act): ``TC_ACT_SHOT``, ``STOLEN``, ``QUEUED`` and ``TRAP`` drop,
+  ``TC_ACT_REDIRECT`` goes per interface, everything else (OK, PIPE, UNSPEC,
+  RECLASSIFY, ...) continues to the output.
+- socket filter: the return value is how many bytes to keep, counted from the network
+  header (where the program's offset 0 is); 0 drops. The runner applies the cut to the
+  frame as captured (test_run gives the packet back whole, its L2 header zeroed) and
+  records the wire length in the capture.
+- cgroup skb: bit 0 of the return value allows (1) or drops (0) the packet.
+
+The engine behind ``prog.test_run`` does not matter here.
+"""
+
+from __future__ import annotations
+
+import enum
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+from pybpf.errors import BpfError
+from pybpf.isa.uapi import ProgType
+from pybpf.net.pcap import LINKTYPE_ETHERNET, CaptureWriter, Packet, interface_path
+
+ETH_HLEN = 14
+
+
+class Fate(enum.Enum):
+    OUT = "out"              # continues: written to the output capture
+    DROP = "drop"            # dropped (or consumed) here
+    INTERFACE = "interface"  # sent to another (or the same) interface
+
+
+class PacketRunError(BpfError):
+    """The engine could not run the program on one packet: names the packet (0-based)."""
+
+    def __init__(self, index: int, cause: BaseException):
+        self.index = index
+        self.cause = cause
+        super().__init__(f"packet {index}: {cause}")
+
+
+_XDP = {0: ("XDP_ABORTED", Fate.DROP), 1: ("XDP_DROP", Fate.DROP),
+        2: ("XDP_PASS", Fate.OUT), 3: ("XDP_TX", Fate.INTERFACE),
+        4: ("XDP_REDIRECT", Fate.INTERFACE)}
+_TC = {0xFFFFFFFF: ("TC_ACT_UNSPEC", Fate.OUT), 0: ("TC_ACT_OK", Fate.OUT),
+       1: ("TC_ACT_RECLASSIFY", Fate.OUT), 2: ("TC_ACT_SHOT", Fate.DROP),
+       3: ("TC_ACT_PIPE", Fate.OUT), 4: ("TC_ACT_STOLEN", Fate.DROP),
+       5: ("TC_ACT_QUEUED", Fate.DROP), 6: ("TC_ACT_REPEAT", Fate.OUT),
+       7: ("TC_ACT_REDIRECT", Fate.INTERFACE), 8: ("TC_ACT_TRAP", Fate.DROP)}
+_CGROUP_SKB = {0: ("DROP", Fate.DROP), 1: ("PASS", Fate.OUT),
+               2: ("DROP_CN", Fate.DROP), 3: ("PASS_CN", Fate.OUT)}
+
+# The program types whose verdicts say what happens to a packet, by short name.
+RUNNABLE = {ProgType.XDP: "xdp", ProgType.SCHED_CLS: "tc", ProgType.SCHED_ACT: "tc",
+            ProgType.SOCKET_FILTER: "socket", ProgType.CGROUP_SKB: "cgroup_skb"}
+
+
+def is_runnable(prog_type: int) -> bool:
+    """Whether :func:`run_capture` knows what this program type's verdicts mean."""
+    return prog_type in RUNNABLE
+
+
+def _verdict_names(prog_type: int, table: dict[int, tuple[str, Fate]]) -> dict[int, str]:
+    """Return-code names from the program-type table where it has them, else ours."""
+    names = {code: name for code, (name, _) in table.items()}
+    try:
+        from pybpf.vm.progtypes import program_type
+        names.update(program_type(prog_type).return_codes)
+    except Exception:   # the table is optional here; our names are the same ones
+        pass
+    return names
+
+
+def verdict(prog_type: int, retval: int, l3_len: int) -> tuple[str, Fate, int | None]:
+    """(name, fate, bytes to keep from the network header or None for all) of a return
+    value; ``l3_len`` is the packet's length from its network header."""
+    kind = RUNNABLE.get(prog_type)
+    retval &= 0xFFFFFFFF
+    if kind == "socket":
+        if retval == 0:
+            return "DROP", Fate.DROP, None
+        if retval >= l3_len:
+            return "KEEP", Fate.OUT, None
+        return "TRUNCATE", Fate.OUT, retval
+    table = {"xdp": _XDP, "tc": _TC, "cgroup_skb": _CGROUP_SKB}.get(kind or "")
+    if table is None:
+        raise BpfError(f"program type {_type_name(prog_type)} has no packet verdicts; "
+                       f"pybpf runs captures through xdp, tc, socket filter and cgroup skb "
+                       f"programs")
+    if retval in table:
+        name, fate = table[retval]
+        return name, fate, None
+    if kind == "tc":        # the kernel lets unknown tc actions continue
+        return f"TC_ACT_{retval:#x}", Fate.OUT, None
+    if kind == "cgroup_skb":
+        return f"RET_{retval:#x}", Fate.DROP, None
+    return f"XDP_{retval:#x}", Fate.DROP, None   # an invalid XDP action aborts
+
+
+def _type_name(prog_type: int) -> str:
+    try:
+        return ProgType(prog_type).name.lower()
+    except ValueError:
+        return str(prog_type)
+
+
+@dataclass
+class CaptureSummary:
+    """What a run over a capture did: packets and bytes in, verdicts, packets written."""
+
+    program: str
+    prog_type: str
+    engine: str = ""
+    packets: int = 0
+    bytes: int = 0
+    verdicts: dict[str, int] = field(default_factory=dict)
+    written: int = 0          # packets written to the output capture
+    dropped: int = 0
+    interfaces: dict[str, int] = field(default_factory=dict)   # "if3" -> packets sent
+    outputs: dict[str, int] = field(default_factory=dict)      # path -> packets written
+    elapsed_s: float = 0.0    # wall time of the whole run, reading and writing included
+    program_ns: int = 0       # the engine's own time for the runs (test_run duration)
+
+    @property
+    def packets_per_second(self) -> float:
+        return self.packets / self.elapsed_s if self.elapsed_s > 0 else 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"program": self.program, "prog_type": self.prog_type, "engine": self.engine,
+                "packets": self.packets, "bytes": self.bytes, "verdicts": dict(self.verdicts),
+                "written": self.written, "dropped": self.dropped,
+                "interfaces": dict(self.interfaces), "outputs": dict(self.outputs),
+                "elapsed_s": self.elapsed_s, "packets_per_second": self.packets_per_second,
+                "program_ns": self.program_ns}
+
+
+class _Outputs:
+    """The output capture and the per-interface ones, opened when first needed."""
+
+    def __init__(self, out: str | os.PathLike | None, per_interface_dir: str | os.PathLike | None,
+                 linktype: int):
+        self.out = out
+        self.dir = per_interface_dir
+        self.linktype = linktype
+        self.writers: dict[str, CaptureWriter] = {}
+        self.main: CaptureWriter | None = None
+        if out is not None:
+            self.main = self._open(Path(out))
+
+    def _open(self, path: Path) -> CaptureWriter:
+        key = str(path)
+        if key not in self.writers:
+            self.writers[key] = CaptureWriter(path, self.linktype)
+        return self.writers[key]
+
+    def interface(self, tag: str) -> CaptureWriter | None:
+        if self.out is not None:
+            path = interface_path(self.out, tag)
+            if self.dir is not None:
+                path = Path(self.dir) / path.name
+        elif self.dir is not None:
+            path = Path(self.dir) / f"{tag}.pcap"
+        else:
+            return None
+        return self._open(path)
+
+    def close(self) -> dict[str, int]:
+        counts = {}
+        for path, writer in self.writers.items():
+            writer.close()
+            counts[path] = writer.written
+        return counts
+
+
+def run_capture(prog: Any, packets: Iterable[Packet | bytes], *,
+                out: str | os.PathLike | None = None,
+                per_interface_dir: str | os.PathLike | None = None,
+                progress: Callable[[int], None] | None = None,
+                progress_every: int = 256) -> CaptureSummary:
+    """Run ``prog`` (a loaded program: ``.name``, ``.type``, ``.test_run``) once per
+    packet and write the packets that continue to ``out``, and those sent to another
+    interface to one capture per interface beside it (or in ``per_interface_dir``).
+
+    ``packets`` are :class:`~pybpf.net.pcap.Packet` (Ethernet frames) or plain bytes.
+    ``progress(n)`` is called with the packets done so far every ``progress_every``
+    packets and at the end.
+    """
+    prog_type = int(prog.type)
+    if not is_runnable(prog_type):
+        verdict(prog_type, 0, 0)   # raises the explanation
+    summary = CaptureSummary(program=prog.name, prog_type=RUNNABLE[prog_type],
+                             engine=str(getattr(prog, "engine", "")))
+    names = _verdict_names(prog_type, _XDP if summary.prog_type == "xdp" else
+                           _TC if summary.prog_type == "tc" else {})
+    outputs: _Outputs | None = None
+    start = time.perf_counter()
+    try:
+        for index, item in enumerate(packets):
+            packet = item if isinstance(item, Packet) else Packet(bytes(item), index=index)
+            if packet.linktype != LINKTYPE_ETHERNET:
+                raise BpfError(f"packet {index}: link type {packet.linktype}: programs run "
+                               f"on Ethernet frames (link type {LINKTYPE_ETHERNET})")
+            if outputs is None:
+                outputs = _Outputs(out, per_interface_dir, packet.linktype)
+            try:
+                result = prog.test_run(data=packet.data)
+            except BpfError as e:
+                raise PacketRunError(index, e) from e
+            summary.packets += 1
+            summary.bytes += len(packet.data)
+            summary.program_ns += result.duration_ns or 0
+            name, fate, keep = verdict(prog_type, result.retval,
+                                       len(packet.data) - ETH_HLEN)
+            name = names.get(result.retval & 0xFFFFFFFF, name) if summary.prog_type in (
+                "xdp", "tc") else name
+            summary.verdicts[name] = summary.verdicts.get(name, 0) + 1
+            data = packet.data
+            if result.data is not None and summary.prog_type in ("xdp", "tc"):
+                # Only XDP and tc may rewrite packets. Socket and cgroup programs read
+                # them, and the kernel's test_run hands their frame back with the L2
+                # header zeroed, so the frame as captured is the one that continues.
+                data = result.data
+            if fate is Fate.DROP:
+                summary.dropped += 1
+            elif fate is Fate.OUT:
+                orig = None
+                if keep is not None:     # socket filter: keep the L2 header + keep bytes
+                    orig = max(len(data), packet.orig_len or 0)
+                    data = data[:ETH_HLEN + keep]
+                summary.written += 1
+                if outputs.main is not None:
+                    outputs.main.write(data, packet.ts_ns, orig)
+            else:
+                ifindex = getattr(result, "redirect", None)
+                tag = (f"if{ifindex}" if ifindex is not None else
+                       "tx" if name.endswith("TX") else "redirect")
+                summary.interfaces[tag] = summary.interfaces.get(tag, 0) + 1
+                writer = outputs.interface(tag)
+                if writer is not None:
+                    writer.write(data, packet.ts_ns)
+            if progress is not None and summary.packets % progress_every == 0:
+                progress(summary.packets)
+    finally:
+        if outputs is None and out is not None:   # an empty capture still gives an output
+            outputs = _Outputs(out, per_interface_dir, LINKTYPE_ETHERNET)
+        if outputs is not None:
+            summary.outputs = outputs.close()
+        summary.elapsed_s = time.perf_counter() - start
+    if progress is not None:
+        progress(summary.packets)
+    return summary
