@@ -14,7 +14,6 @@ unavailable the kernel column is skipped with the reason.
 from __future__ import annotations
 
 import argparse
-import ctypes
 import socket
 import sys
 import time
@@ -74,41 +73,19 @@ def kernel_runner(obj_path: Path) -> tuple[Callable[[bytes], tuple[int, int]], C
             return r.retval, r.duration_ns
         return run, obj.close
 
-    from pybpf.kernel import KernelProgram
-    from pybpf.kernel.fd import Fd
+    from pybpf.kernel.libbpf import LibbpfObject
 
-    lib = ctypes.CDLL("libbpf.so.1", use_errno=True)
-    vp = ctypes.c_void_p
-    open_file = lib.bpf_object__open_file
-    open_file.restype, open_file.argtypes = vp, [ctypes.c_char_p, vp]
-    lib.bpf_object__load.argtypes = [vp]
-    lib.bpf_object__close.argtypes = [vp]
-    for fn in ("bpf_object__find_program_by_name", "bpf_object__find_map_by_name"):
-        getattr(lib, fn).restype, getattr(lib, fn).argtypes = vp, [vp, ctypes.c_char_p]
-    lib.bpf_program__fd.argtypes = lib.bpf_map__fd.argtypes = [vp]
-    lib.bpf_map_update_elem.argtypes = [ctypes.c_int, vp, vp, ctypes.c_uint64]
-    handle = lib.bpf_object__open_file(str(obj_path).encode(), None)
-    if not handle or lib.bpf_object__load(handle):
-        raise OSError(ctypes.get_errno(), f"libbpf could not load {obj_path}")
-    fd = lib.bpf_program__fd(lib.bpf_object__find_program_by_name(handle, b"xdp_ddos"))
-    map_fd = lib.bpf_map__fd(lib.bpf_object__find_map_by_name(handle, b"blocked"))
-    lib.bpf_map_update_elem(map_fd, ctypes.create_string_buffer(key, 4),
-                            ctypes.create_string_buffer(8), 0)
-    prog = KernelProgram(Fd(fd), 6)
+    kernel = LibbpfObject(obj_path)
+    kernel.maps["blocked"].update(key, bytes(8))
 
     def run(frame: bytes) -> tuple[int, int]:
-        r = prog.test_run(frame)
+        r = kernel.test_run("xdp_ddos", frame, cpu=None)
         return r.retval, r.duration_ns
-
-    def close() -> None:
-        prog.fd.detach()     # libbpf owns the descriptor
-        lib.bpf_object__close(handle)
-    return run, close
+    return run, kernel.close
 
 
 def run_kernel(frames: list[bytes]) -> tuple[dict[int, int], int, float] | str:
     """(retval counts, summed kernel ns, wall s), or the reason it cannot run."""
-    import subprocess
     import tempfile
 
     from pybpf.kernel import kernel_available
@@ -118,9 +95,9 @@ def run_kernel(frames: list[bytes]) -> tuple[dict[int, int], int, float] | str:
         return reason
     with tempfile.TemporaryDirectory() as tmp:
         obj_path = Path(tmp) / "xdp_ddos.o"
-        subprocess.run(["clang-19", "-O2", "-g", "-target", "bpf", "-mcpu=v3",
-                        "-I/usr/include/x86_64-linux-gnu", "-c", str(EXAMPLE), "-o",
-                        str(obj_path)], check=True)
+        import pybpf
+
+        obj_path.write_bytes(pybpf.compile(EXAMPLE))
         run, close = kernel_runner(obj_path)
         counts: dict[int, int] = {}
         total_ns = 0

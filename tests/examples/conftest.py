@@ -1,6 +1,6 @@
 """Load the examples into an engine by name: ``interp`` through pybpf, ``kernel`` through
 pybpf's kernel engine, or, where pybpf.load has no kernel engine, through libbpf itself
-(ctypes on libbpf.so), which also makes libbpf the reference for how the object loads.
+(pybpf.kernel.libbpf), which also makes libbpf the reference for how the object loads.
 
 Every loaded object offers what the tests use: ``programs[name].test_run(data=...)``
 (``.retval``, ``.data``) and ``maps[name]`` with ``lookup``/``update``/``items``, plus
@@ -9,7 +9,6 @@ Every loaded object offers what the tests use: ``programs[name].test_run(data=..
 
 from __future__ import annotations
 
-import ctypes
 import subprocess
 from pathlib import Path
 from typing import Any, Callable
@@ -80,158 +79,60 @@ def _kernel_engine(path: Path, **options: Any) -> Any:
     return LibbpfObject(path)
 
 
-# -- libbpf through ctypes -------------------------------------------------------------
-
-_RINGBUF_CB = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_size_t)
-
-
-def _libbpf() -> ctypes.CDLL:
-    lib = ctypes.CDLL("libbpf.so.1", use_errno=True)
-    vp, cp, i = ctypes.c_void_p, ctypes.c_char_p, ctypes.c_int
-    sigs = {
-        "bpf_object__open_file": (vp, [cp, vp]), "bpf_object__load": (i, [vp]),
-        "bpf_object__close": (None, [vp]),
-        "bpf_object__find_program_by_name": (vp, [vp, cp]), "bpf_program__fd": (i, [vp]),
-        "bpf_object__find_map_by_name": (vp, [vp, cp]), "bpf_map__fd": (i, [vp]),
-        "bpf_map__key_size": (ctypes.c_uint32, [vp]),
-        "bpf_map__value_size": (ctypes.c_uint32, [vp]),
-        "bpf_map_lookup_elem": (i, [i, vp, vp]),
-        "bpf_map_update_elem": (i, [i, vp, vp, ctypes.c_uint64]),
-        "bpf_map_get_next_key": (i, [i, vp, vp]),
-        "ring_buffer__new": (vp, [i, _RINGBUF_CB, vp, vp]), "ring_buffer__poll": (i, [vp, i]),
-        "ring_buffer__free": (None, [vp]),
-        "libbpf_get_error": (ctypes.c_long, [vp]),
-    }
-    for name, (res, args) in sigs.items():
-        fn = getattr(lib, name)
-        fn.restype, fn.argtypes = res, args
-    return lib
-
+# -- libbpf as the kernel loader --------------------------------------------------------
 
 class _Result:
-    def __init__(self, retval: int, data: bytes, duration_ns: int):
+    def __init__(self, retval: int, data: bytes | None, duration_ns: int):
         self.retval, self.data, self.duration_ns = retval, data, duration_ns
         self.redirect = None
         self.r0 = None
 
 
-class LibbpfProgram:
-    def __init__(self, name: str, fd: int, prog_type: int):
-        from pybpf.kernel import KernelProgram
-        from pybpf.kernel.fd import Fd
-
-        self.name = name
-        self.type = prog_type
-        self.engine = "kernel"
-        self._prog = KernelProgram(Fd(fd), prog_type)
-        self._prog.fd.detach()   # libbpf owns the descriptor
-        self._prog.fd = _BorrowedFd(fd)
+class _Program:
+    def __init__(self, kernel: Any, name: str):
+        self._kernel, self.name, self.engine = kernel, name, "kernel"
+        self.type = kernel.programs[name].prog_type
 
     def test_run(self, data: bytes | None = None, ctx: bytes | None = None,
                  repeat: int = 1) -> _Result:
-        r = self._prog.test_run(data or b"", ctx, repeat)
-        return _Result(r.retval, r.data_out, r.duration_ns)
+        r = self._kernel.test_run(self.name, data, ctx, repeat)
+        return _Result(r.retval, r.data, r.duration_ns)
 
 
-class _BorrowedFd:
-    def __init__(self, fd: int):
-        self._fd = fd
+class _Map:
+    """The userspace map API the tests use, over a kernel map (absent keys give None)."""
 
-    def fileno(self) -> int:
-        return self._fd
-
-
-class LibbpfMap:
-    def __init__(self, lib: ctypes.CDLL, handle: int, name: str):
-        self._lib = lib
-        self.name = name
-        self.fd = lib.bpf_map__fd(handle)
-        self.key_size = lib.bpf_map__key_size(handle)
-        self.value_size = lib.bpf_map__value_size(handle)
+    def __init__(self, kernel: Any, name: str):
+        self._kernel, self._map, self.name = kernel, kernel.maps[name], name
+        self.key_size, self.value_size = self._map.key_size, self._map.value_size
 
     def lookup(self, key: bytes) -> bytes | None:
-        k = ctypes.create_string_buffer(bytes(key), self.key_size)
-        v = ctypes.create_string_buffer(self.value_size)
-        if self._lib.bpf_map_lookup_elem(self.fd, k, v):
-            return None
-        return v.raw
+        return self._map.get(key)
 
     def update(self, key: bytes, value: bytes, flags: int = 0) -> None:
-        k = ctypes.create_string_buffer(bytes(key), self.key_size)
-        v = ctypes.create_string_buffer(bytes(value), self.value_size)
-        if self._lib.bpf_map_update_elem(self.fd, k, v, flags):
-            raise OSError(ctypes.get_errno(), f"update {self.name}")
+        self._map.update(key, value, flags)
 
     def keys(self) -> list[bytes]:
-        out, prev = [], None
-        nxt = ctypes.create_string_buffer(self.key_size)
-        while not self._lib.bpf_map_get_next_key(self.fd, prev, nxt):
-            out.append(nxt.raw)
-            prev = ctypes.create_string_buffer(nxt.raw, self.key_size)
-        return out
+        return list(self._map.keys())
 
-    def items(self) -> list[tuple[bytes, bytes]]:
-        return [(k, v) for k in self.keys() if (v := self.lookup(k)) is not None]
+    def items(self) -> list[tuple[bytes, Any]]:
+        return list(self._kernel.dump(self.name).items())
 
 
 class LibbpfObject:
-    """An object loaded by libbpf: programs and maps by name, as the tests use them."""
+    """An object loaded by libbpf (pybpf.kernel.libbpf), shaped as the tests use objects."""
 
     engine = "kernel"
 
     def __init__(self, path: Path):
-        from elftools.elf.elffile import ELFFile
+        from pybpf.kernel.libbpf import LibbpfObject as Loaded
 
-        self._lib = lib = _libbpf()
-        self._obj = lib.bpf_object__open_file(str(path).encode(), None)
-        if not self._obj or lib.libbpf_get_error(self._obj):
-            raise OSError(ctypes.get_errno(), f"libbpf cannot open {path}")
-        if lib.bpf_object__load(self._obj):
-            raise OSError(ctypes.get_errno(), f"libbpf cannot load {path}")
-        self.programs: dict[str, LibbpfProgram] = {}
-        self.maps: dict[str, LibbpfMap] = {}
-        with open(path, "rb") as f:
-            elf = ELFFile(f)
-            symtab = elf.get_section_by_name(".symtab")
-            sections = {i: s.name for i, s in enumerate(elf.iter_sections())}
-            for sym in symtab.iter_symbols():
-                shndx = sym["st_shndx"]
-                section = sections.get(shndx) if isinstance(shndx, int) else None
-                if sym["st_info"]["type"] == "STT_FUNC" and sym["st_info"]["bind"] == "STB_GLOBAL":
-                    prog = lib.bpf_object__find_program_by_name(self._obj, sym.name.encode())
-                    if prog:
-                        self.programs[sym.name] = LibbpfProgram(
-                            sym.name, lib.bpf_program__fd(prog), _section_type(section or ""))
-                elif section == ".maps" and sym["st_info"]["type"] == "STT_OBJECT":
-                    handle = lib.bpf_object__find_map_by_name(self._obj, sym.name.encode())
-                    if handle:
-                        self.maps[sym.name] = LibbpfMap(lib, handle, sym.name)
+        self._kernel = Loaded(path)
+        self.programs = {name: _Program(self._kernel, name) for name in self._kernel.programs}
+        self.maps = {name: _Map(self._kernel, name) for name in self._kernel.maps}
 
     def ringbuf_events(self, name: str) -> list[bytes]:
-        events: list[bytes] = []
-
-        @_RINGBUF_CB
-        def callback(ctx: int, data: int, size: int) -> int:
-            events.append(ctypes.string_at(data, size))
-            return 0
-
-        rb = self._lib.ring_buffer__new(self.maps[name].fd, callback, None, None)
-        try:
-            self._lib.ring_buffer__poll(rb, 0)
-        finally:
-            self._lib.ring_buffer__free(rb)
-        return events
+        return self._kernel.ringbuf_events(name)
 
     def close(self) -> None:
-        if self._obj:
-            self._lib.bpf_object__close(self._obj)
-            self._obj = None
-
-
-def _section_type(section: str) -> int:
-    from pybpf.isa.uapi import ProgType
-
-    kind = section.split("/")[0]
-    return {"xdp": ProgType.XDP, "tc": ProgType.SCHED_CLS, "classifier": ProgType.SCHED_CLS,
-            "socket": ProgType.SOCKET_FILTER, "cgroup_skb": ProgType.CGROUP_SKB}.get(
-                kind, ProgType.UNSPEC)
+        self._kernel.close()

@@ -61,6 +61,17 @@ class KernelMap(FdOwner):
         a.map_name = object_name(name)
         self.fd = Fd(bpf(Cmd.MAP_CREATE, attr, BpfMapError))
 
+    @classmethod
+    def borrow(cls, fd: int, map_type: MapType | int, key_size: int, value_size: int,
+               max_entries: int, flags: int = 0, name: str = "") -> "KernelMap":
+        """A KernelMap over an existing map descriptor, which it then owns (e.g. a dup of
+        one that libbpf created)."""
+        m = cls.__new__(cls)
+        m.map_type, m.key_size, m.value_size = MapType(map_type), key_size, value_size
+        m.max_entries, m.flags, m.name, m.map_extra = max_entries, flags, name, 0
+        m.fd = Fd(fd)
+        return m
+
     @property
     def value_buffer_size(self) -> int:
         if self.map_type in PERCPU_MAP_TYPES:

@@ -1,6 +1,6 @@
 """Run a whole object in a pybpf engine and in the kernel, and say where they differ.
 
-The kernel side loads the same ELF bytes with libbpf (:mod:`pybpf.kernel.bpftool`), so
+The kernel side loads the same ELF bytes with libbpf (:mod:`pybpf.kernel.libbpf`), so
 relocations, global data and BTF are handled by the reference loader. Each packet runs
 through both; afterwards every map is dumped from both and compared entry by entry.
 """
@@ -44,14 +44,14 @@ def compare_object(elf: bytes, program: str, packets: Iterable[bytes], *,
     ``setup`` fills maps before the runs in both, as (map name, key, value).
     """
     import pybpf
-    from pybpf.kernel.bpftool import KernelObject
+    from pybpf.kernel.libbpf import LibbpfObject
 
     out = Comparison()
     obj = pybpf.load(elf, engine=engine, env=env)
-    with KernelObject(elf) as kernel:
+    with LibbpfObject(elf) as kernel:
         for name, key, value in setup:
             obj.maps[name].update(key, value)
-            kernel.update(name, key, value)
+            kernel.maps[name].update(key, value)
         for i, packet in enumerate(packets):
             mine = obj.programs[program].test_run(data=packet, ctx=ctx)
             theirs = kernel.test_run(program, packet, ctx, cpu=obj.env.cpu)
