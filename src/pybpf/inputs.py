@@ -24,7 +24,8 @@ def kind_of(path: str | os.PathLike, data: bytes) -> str:
 
 
 def read_program(path: str | os.PathLike, syntax: str = "llvm") -> list[Instruction]:
-    """The instructions of a program file (``-`` is standard input, raw or assembly)."""
+    """The instructions of a program file (``-`` is standard input, raw or assembly; an
+    object or C source must hold exactly one program)."""
     import sys
 
     if str(path) == "-":
@@ -35,10 +36,14 @@ def read_program(path: str | os.PathLike, syntax: str = "llvm") -> list[Instruct
         except OSError as e:
             raise BpfError(f"{path}: cannot read: {e.strerror}") from None
     kind = kind_of(path, data)
-    if kind == "elf":
-        raise BpfError(f"{path}: ELF objects need the ELF loader, which pybpf does not have yet")
-    if kind == "c":
-        raise BpfError(f"{path}: compiling C needs the C front end, which pybpf does not have yet")
+    if kind in ("elf", "c"):
+        import pybpf
+
+        spec = pybpf.open(data if kind == "elf" else path)
+        if len(spec.programs) != 1:
+            raise BpfError(f"{path}: has {len(spec.programs)} programs "
+                           f"({', '.join(spec.programs) or 'none'}); choose one")
+        return next(iter(spec.programs.values())).insns
     if kind == "asm":
         from pybpf.asm import assemble
 

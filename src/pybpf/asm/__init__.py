@@ -32,17 +32,21 @@ def disassemble(insns: Sequence[Instruction], syntax: str = "llvm") -> list[str]
 def listing(insns: Sequence[Instruction], source_lines: Sequence[object] | None = None,
             syntax: str = "llvm") -> list[str]:
     """Numbered lines as ``llvm-objdump -d -S`` prints them: ``slot: text``, each run of
-    instructions from a new C source line preceded by ``; <that line>``."""
+    instructions from a new C source line preceded by ``; <that line>``. An instruction
+    that refers to a map or function by name ends with ``; <name>``."""
     texts = disassemble(insns, syntax)
     lines: list[str] = []
     slot = 0
     previous = None
     for i, (insn, text) in enumerate(zip(insns, texts)):
         source = source_lines[i] if source_lines is not None and i < len(source_lines) else None
-        if source is not None and source != previous:
+        where = (getattr(source, "file", None), getattr(source, "line", source))
+        if source is not None and where != previous:
             code = getattr(source, "text", "") or str(source)
             lines.append(f"; {code.strip()}")
-            previous = source
+            previous = where
+        if insn.reference:
+            text += f"  ; {insn.reference}"
         lines.append(f"{slot:>5}: {text}")
         slot += insn.slots
     return lines

@@ -38,7 +38,16 @@ def _cmd_asm(args: argparse.Namespace) -> int:
         raise BpfError(f"{args.file}: cannot read assembly: {e}") from None
     insns = assemble(text, syntax=args.syntax, filename=args.file)
     if args.elf:
-        raise BpfError("--elf needs the ELF writer, which pybpf does not have yet")
+        from pybpf.elf.sections import classify
+        from pybpf.elf.writer import write_program
+
+        if not args.out:
+            raise BpfError("--elf writes an object file: give it with -o FILE")
+        classify(args.section)      # an unknown section is an error here, not at load time
+        name = args.name or (Path(args.file).stem if args.file != "-" else "prog")
+        Path(args.out).write_bytes(write_program(insns, section=args.section, name=name,
+                                                 license=args.license))
+        return 0
     code = encode(insns)
     if args.out:
         Path(args.out).write_bytes(code)
@@ -53,6 +62,8 @@ def _cmd_disasm(args: argparse.Namespace) -> int:
     from pybpf.inputs import read_program
     from pybpf.isa import slot_indexes
 
+    if _is_object(args.file):
+        return _disasm_object(args)
     insns = read_program(args.file)
     lines = disassemble(insns, syntax=args.syntax)
     if args.json:
@@ -62,6 +73,51 @@ def _cmd_disasm(args: argparse.Namespace) -> int:
     for index, text in zip(slot_indexes(insns), lines):
         print(f"{index:>6}: {text}")
     return 0
+
+
+def _disasm_object(args: argparse.Namespace) -> int:
+    """Every program of an ELF object (or C source), with its C lines as llvm-objdump -S."""
+    import pybpf
+    from pybpf.asm import disassemble, listing
+    from pybpf.isa import slot_indexes
+
+    spec = pybpf.open(args.file, cflags=args.cflags)
+    programs = list(spec.programs.values())
+    if args.prog:
+        programs = [p for p in programs if p.name == args.prog]
+        if not programs:
+            raise BpfError(f"{args.file} has no program {args.prog!r} (it has: "
+                           f"{', '.join(spec.programs) or 'none'})")
+    if args.json:
+        out = [{"program": p.name, "section": p.section,
+                "insns": [{"index": i, "text": t, "line": str(line) if line else None,
+                           "source": line.text.strip() if line else None}
+                          for i, t, line in zip(slot_indexes(p.insns),
+                                                disassemble(p.insns, args.syntax),
+                                                p.source_lines)]}
+               for p in programs]
+        print(json.dumps(out, indent=2 if args.pretty else None))
+        return 0
+    for n, p in enumerate(programs):
+        print(("\n" if n else "") + f"{p.name} (section {p.section}):")
+        lines = p.source_lines if not args.no_source else None
+        for line in listing(p.insns, lines, args.syntax):
+            print(line)
+    return 0
+
+
+def _is_object(path: str) -> bool:
+    """An ELF object or C source (what pybpf.open reads), by content, then suffix."""
+    from pybpf.inputs import kind_of
+
+    if path == "-":
+        return False
+    try:
+        with open(path, "rb") as f:
+            head = f.read(4)
+    except OSError:
+        return Path(path).suffix.lower() == ".c"
+    return kind_of(path, head) in ("elf", "c")
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
@@ -106,16 +162,7 @@ def _is_capture_run(args: argparse.Namespace) -> bool:
     keep the plain run (r0 of one execution over --mem)."""
     from pybpf.inputs import kind_of
 
-    if args.pcap is not None:
-        return True
-    if args.file == "-":
-        return False
-    try:
-        with open(args.file, "rb") as f:
-            head = f.read(4)
-    except OSError:
-        return Path(args.file).suffix.lower() == ".c"
-    return kind_of(args.file, head) in ("elf", "c")
+    return args.pcap is not None or _is_object(args.file)
 
 
 def _cmd_run_capture(args: argparse.Namespace) -> int:
@@ -189,12 +236,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("file", help="assembly source (- for stdin)")
     p.add_argument("-o", "--out", help="write raw 8-byte little-endian instructions here")
     p.add_argument("--syntax", choices=("llvm", "ubpf"), default="llvm")
-    p.add_argument("--elf", action="store_true", help="write an ELF object instead")
+    p.add_argument("--elf", action="store_true",
+                   help="write an ELF object (one program) that libbpf loads, instead")
+    p.add_argument("--section", default="socket",
+                   help="with --elf: the program's section, i.e. its type (default socket)")
+    p.add_argument("--name", help="with --elf: the program's name (default: the file's stem)")
+    p.add_argument("--license", default="GPL", help="with --elf: the license (default GPL)")
     p.set_defaults(func=_cmd_asm)
 
     p = sub.add_parser("disasm", help="disassemble a program")
-    p.add_argument("file", help="raw instructions, assembly (.s) or object")
+    p.add_argument("file", help="raw instructions, assembly (.s), ELF object or C source")
     p.add_argument("--syntax", choices=("llvm", "ubpf"), default="llvm")
+    p.add_argument("--prog", metavar="NAME", help="only this program of an object")
+    p.add_argument("--no-source", action="store_true",
+                   help="objects: leave out the C source lines")
+    p.add_argument("-D", "--cflags", action="append", default=[], metavar="FLAG",
+                   help="clang flag for C input")
     p.add_argument("-j", "--json", action="store_true")
     p.add_argument("-p", "--pretty", action="store_true")
     p.set_defaults(func=_cmd_disasm)

@@ -54,6 +54,10 @@
 #ifndef offsetof
 #define offsetof(type, member) __builtin_offsetof(type, member)
 #endif
+/* No libc under -target bpf: the NULL that programs expect comes from here. */
+#ifndef NULL
+#define NULL ((void *)0)
+#endif
 #ifndef container_of
 #define container_of(ptr, type, member) \
 	((type *)((void *)(ptr) - offsetof(type, member)))
