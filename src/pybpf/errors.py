@@ -116,6 +116,28 @@ class MapSizeError(BpfMapError, BpfValueError):
         BpfMapError.__init__(self, _errno.EINVAL, message)
 
 
+class PcapError(BpfError, ValueError):
+    """A capture that cannot be read: names the file and, where it applies, the record.
+
+    ``record`` is the 0-based index of the packet record (pcap) or block (pcapng).
+    """
+
+    def __init__(self, path: str, message: str, record: int | None = None):
+        self.path = path
+        self.record = record
+        where = f"{path}: record {record}: " if record is not None else f"{path}: "
+        super().__init__(where + message)
+
+
+class PacketRunError(BpfError):
+    """The engine could not run the program on one packet: names the packet (0-based)."""
+
+    def __init__(self, index: int, cause: BaseException):
+        self.index = index
+        self.cause = cause
+        super().__init__(f"packet {index}: {cause}")
+
+
 class VerifierError(BpfError):
     """A program the verifier rejected: keeps the whole log and the first error line."""
 
@@ -132,5 +154,5 @@ __all__ = [
     "BpfError", "BpfDecodeError", "AsmError", "ElfError", "CompileError",
     "BpfRuntimeError", "BpfMemoryError", "BpfHelperError", "BpfLimitError",
     "BpfSyscallError", "BpfMapError", "BpfValueError", "BpfTypeError", "MapSizeError",
-    "VerifierError",
+    "PcapError", "PacketRunError", "VerifierError",
 ]

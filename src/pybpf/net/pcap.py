@@ -20,7 +20,7 @@ import dpkt
 from dpkt import pcap as _pcap
 from dpkt import pcapng as _pcapng
 
-from pybpf.errors import BpfError
+from pybpf.errors import BpfError, PcapError
 
 LINKTYPE_ETHERNET = 1
 LINKTYPE_RAW = 101
@@ -35,19 +35,6 @@ _PCAP_MAGICS = {
 }
 _PCAPNG_SHB = 0x0A0D0D0A
 _MAX_RECORD = 1 << 24   # 16 MiB: larger than any link's frame; beyond this the file is corrupt
-
-
-class PcapError(BpfError, ValueError):
-    """A capture that cannot be read: names the file and, where it applies, the record.
-
-    ``record`` is the 0-based index of the packet record (pcap) or block (pcapng).
-    """
-
-    def __init__(self, path: str, message: str, record: int | None = None):
-        self.path = path
-        self.record = record
-        where = f"{path}: record {record}: " if record is not None else f"{path}: "
-        super().__init__(where + message)
 
 
 @dataclass(frozen=True, slots=True)

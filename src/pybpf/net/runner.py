@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
-from pybpf.errors import BpfError
+from pybpf.errors import BpfError, PacketRunError
 from pybpf.isa.uapi import ProgType
 from pybpf.net.pcap import LINKTYPE_ETHERNET, CaptureWriter, Packet, interface_path
 
@@ -39,15 +39,6 @@ class Fate(enum.Enum):
     OUT = "out"              # continues: written to the output capture
     DROP = "drop"            # dropped (or consumed) here
     INTERFACE = "interface"  # sent to another (or the same) interface
-
-
-class PacketRunError(BpfError):
-    """The engine could not run the program on one packet: names the packet (0-based)."""
-
-    def __init__(self, index: int, cause: BaseException):
-        self.index = index
-        self.cause = cause
-        super().__init__(f"packet {index}: {cause}")
 
 
 _XDP = {0: ("XDP_ABORTED", Fate.DROP), 1: ("XDP_DROP", Fate.DROP),
