@@ -118,3 +118,20 @@ def call(helper_id: int, *regs: int) -> str:
     """r1 = ctx (kept in r6), r2.. = ``regs``, call, exit with the helper's r0."""
     text = "r6 = r1\n" + "".join(f"r{i + 2} = {v}\n" for i, v in enumerate(regs))
     return text + f"call {helper_id}\nexit"
+
+
+def xmd(data=0, end=0, meta=0, ing=0, rxq=0, eg=0):
+    """An xdp_md for ctx_in: data, data_end, data_meta, ingress_ifindex, rx_queue, egress."""
+    return struct.pack("<6I", data, end, meta, ing, rxq, eg)
+
+
+def skbctx(**fields):
+    """A __sk_buff for ctx_in with the named fields set (the rest zero)."""
+    offsets = dict(mark=8, priority=32, ingress_ifindex=36, ifindex=40, cb0=48, cb4=64,
+                   tstamp=152, wire_len=160, gso_segs=164, gso_size=176, hwtstamp=184, len=0,
+                   tc_index=44, data=76)
+    out = bytearray(192)
+    for name, value in fields.items():
+        fmt = "<Q" if name in ("tstamp", "hwtstamp") else "<I"
+        struct.pack_into(fmt, out, offsets[name], value)
+    return bytes(out)

@@ -8,30 +8,14 @@ answer everywhere; the kernel test re-asks the kernel where bpf(2) works.
 
 from __future__ import annotations
 
-import struct
 
 import pytest
 
 from pybpf.isa.uapi import AttachType as AT  # noqa: F401
 from pybpf.isa.uapi import ProgType as PT
 from progtypes_support import (  # noqa: F401
-    PKT4, PKT6, PKT_VLAN, call, eth, ipv4, ipv6, krun, normalise, tcp, urun,
+    PKT4, PKT6, PKT_VLAN, call, eth, ipv4, ipv6, krun, normalise, skbctx, tcp, urun, xmd,
 )
-
-
-def xmd(data=0, end=0, meta=0, ing=0, rxq=0, eg=0):
-    return struct.pack("<6I", data, end, meta, ing, rxq, eg)
-
-
-def skbctx(**fields):
-    offsets = dict(mark=8, priority=32, ingress_ifindex=36, ifindex=40, cb0=48, cb4=64,
-                   tstamp=152, wire_len=160, gso_segs=164, gso_size=176, hwtstamp=184, len=0,
-                   tc_index=44, data=76)
-    out = bytearray(192)
-    for name, value in fields.items():
-        fmt = "<Q" if name in ("tstamp", "hwtstamp") else "<I"
-        struct.pack_into(fmt, out, offsets[name], value)
-    return bytes(out)
 
 
 

@@ -160,8 +160,6 @@ _CAPTURE_ONLY = ("prog", "out", "maps", "dump_maps", "cflags", "rodata")
 def _is_capture_run(args: argparse.Namespace) -> bool:
     """Capture mode: an ELF object or C source, or -r given. Raw programs and assembly
     keep the plain run (r0 of one execution over --mem)."""
-    from pybpf.inputs import kind_of
-
     return args.pcap is not None or _is_object(args.file)
 
 
