@@ -6,6 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
+from pathlib import Path
+
 import pytest
 
 from pybpf.errors import BpfError, BpfMemoryError
@@ -135,3 +137,20 @@ def test_progress_and_an_empty_capture(tmp_path):
     s = run_capture(FakeProgram(ProgType.XDP, lambda i, d: Result(2, d)), [],
                     out=tmp_path / "empty.pcap")
     assert s.packets == 0 and list(read_packets(tmp_path / "empty.pcap")) == []
+
+
+def test_ktime_follows_the_capture_timestamps():
+    """The DDoS example's 1 s windows: 150 packets from one source, 20 ms apart (3 s in
+    all), never exceed 100 per window when the clock follows the capture; with the clock
+    held still they all fall in one window and the source gets blocked."""
+    import pybpf
+    from pybpf.net.packets import udp4
+    from pybpf.net.traffic import timed
+
+    packets = timed([udp4("10.0.0.9", "10.0.0.1", 1000, 53) for _ in range(150)],
+                    step_ns=20_000_000)
+    elf = pybpf.compile(Path(__file__).resolve().parents[2] / "examples" / "xdp_ddos.c")
+    following = run_capture(pybpf.load(elf).programs["xdp_ddos"], packets)
+    assert following.verdicts == {"XDP_PASS": 150}
+    still = run_capture(pybpf.load(elf).programs["xdp_ddos"], packets, capture_clock=False)
+    assert still.verdicts == {"XDP_PASS": 100, "XDP_DROP": 50}

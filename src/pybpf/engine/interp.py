@@ -90,7 +90,7 @@ def load(spec: "ObjectSpec", env: "Env", target_btf: Any = None,
                           budget=budget)
         machine.call.runtime = obj
         obj.programs[name] = Program(prog_spec, InterpRunner(machine, prog_spec, obj), "interp",
-                                     insns)
+                                     insns, env)
     _initial_contents(spec, obj)
     return obj
 

@@ -55,10 +55,11 @@ class Program:
     """A loaded program: its spec's facts, and ``test_run`` in whatever engine loaded it."""
 
     def __init__(self, spec: "ProgramSpec", runner: ProgramRunner, engine: str,
-                 insns: list["Instruction"] | None = None):
+                 insns: list["Instruction"] | None = None, env: "Env | None" = None):
         self.spec = spec
         self.runner = runner
         self.engine = engine
+        self.env = env          # the Env its runs see (None where pybpf cannot set it)
         self.id = next(_program_ids)
         self._insns = insns
 

@@ -178,15 +178,21 @@ def run_capture(prog: Any, packets: Iterable[Packet | bytes], *,
                 out: str | os.PathLike | None = None,
                 per_interface_dir: str | os.PathLike | None = None,
                 progress: Callable[[int], None] | None = None,
-                progress_every: int = 256) -> CaptureSummary:
+                progress_every: int = 256, capture_clock: bool = True) -> CaptureSummary:
     """Run ``prog`` (a loaded program: ``.name``, ``.type``, ``.test_run``) once per
     packet and write the packets that continue to ``out``, and those sent to another
     interface to one capture per interface beside it (or in ``per_interface_dir``).
 
     ``packets`` are :class:`~pybpf.net.pcap.Packet` (Ethernet frames) or plain bytes.
     ``progress(n)`` is called with the packets done so far every ``progress_every``
-    packets and at the end.
+    packets and at the end. With ``capture_clock`` (and an engine whose clock pybpf
+    sets, i.e. the program has an ``env``), ``bpf_ktime_get_ns`` follows the capture:
+    the Env's clock plus the time since the first packet, so rate limits see the real
+    spacing of the traffic.
     """
+    env = getattr(prog, "env", None) if capture_clock else None
+    clock_base = env.clock_ns if env is not None else 0
+    first_ts: int | None = None
     prog_type = int(prog.type)
     if not is_runnable(prog_type):
         verdict(prog_type, 0, 0)   # raises the explanation
@@ -204,6 +210,9 @@ def run_capture(prog: Any, packets: Iterable[Packet | bytes], *,
                                f"on Ethernet frames (link type {LINKTYPE_ETHERNET})")
             if outputs is None:
                 outputs = _Outputs(out, per_interface_dir, packet.linktype)
+            if env is not None and packet.ts_ns:
+                first_ts = packet.ts_ns if first_ts is None else first_ts
+                env.clock_ns = clock_base + max(packet.ts_ns - first_ts, 0)
             try:
                 result = prog.test_run(data=packet.data)
             except BpfError as e:
