@@ -59,7 +59,9 @@ class Env:
 
     ``clock_ns`` is the value of ``bpf_ktime_get_ns`` at the start of a run; with
     ``clock_step_ns`` it advances by that much on each read (0 keeps it still).
-    ``cpu`` is the CPU the program runs on (< ``cpus``).
+    ``cpu`` is the CPU the program runs on (< ``cpus``). ``kernel_stack`` and
+    ``user_stack`` are the call chains (innermost address first) that
+    ``bpf_get_stackid``/``bpf_get_stack`` report for a tracing program.
     """
 
     cpus: int = field(default_factory=_default_cpus)
@@ -70,6 +72,8 @@ class Env:
     cpu: int = 0
     task: Task = field(default_factory=Task)
     routes: list[Route] = field(default_factory=list)
+    kernel_stack: tuple[int, ...] = ()
+    user_stack: tuple[int, ...] = ()
     rng: random.Random = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:

@@ -170,3 +170,41 @@ def test_callback_address_must_be_a_function():
 def test_unknown_map_pointer_names_the_helper():
     with pytest.raises(BpfHelperError, match="bpf_map_lookup_elem: 0x1234 is not a map pointer"):
         run("r1 = 0x1234\nr2 = r10\nr2 += -8\ncall 1\nexit")
+
+
+def test_get_stackid_and_get_stack_report_the_env_call_chain():
+    from pybpf.maps import StackTraceMap
+
+    stacks = StackTraceMap(4, 8 * 4, 16)
+    machine = Machine(assemble("""
+        r6 = r1
+        r2 = r6
+        r3 = 0
+        call 27
+        r7 = r0
+        r2 = r6
+        r3 = 1
+        call 27
+        r7 <<= 8
+        r7 |= r0
+        r1 = 0
+        r2 = r10
+        r2 += -24
+        r3 = 24
+        r4 = 1
+        call 67
+        r0 <<= 16
+        r0 |= r7
+        r1 = *(u64 *)(r10 - 24)
+        if r1 != 0x2000 goto +1
+        r0 |= 0x1000000
+        exit
+    """), env=Env(kernel_stack=(0x1000, 0x2000, 0x3000)))
+    stacks.attach(machine.memory)
+    result = machine.run(stacks.address).r0
+    first, second = result >> 8 & 0xFF, result & 0xFF
+    assert result >> 24 == 1                       # get_stack skipped one frame: 0x2000 first
+    assert result >> 16 & 0xFF == 16               # two addresses copied
+    assert first != second                         # different chains, different ids
+    skipped = stacks.lookup(second.to_bytes(4, "little"))
+    assert skipped[:16] == (0x2000).to_bytes(8, "little") + (0x3000).to_bytes(8, "little")

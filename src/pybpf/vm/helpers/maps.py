@@ -193,6 +193,44 @@ def perf_event_output(call: CallContext, r1: int, r2: int, r3: int, r4: int, r5:
     return m.output(index, call.memory.read_bytes(r4, r5, call.pc)) & _M64
 
 
+# -- stack traces (from the Env's simulated call chains) --------------------------------
+
+BPF_F_SKIP_FIELD_MASK = 0xFF
+BPF_F_USER_STACK = 1 << 8
+
+
+def _stack(call: CallContext, flags: int) -> tuple[int, ...]:
+    env = call.env
+    if env is None:
+        return ()
+    return env.user_stack if flags & BPF_F_USER_STACK else env.kernel_stack
+
+
+@helper(27, "bpf_get_stackid")
+def get_stackid(call: CallContext, r1: int, r2: int, r3: int, *_: int) -> int:
+    """The id under which stack_trace map ``r2`` stores the current call chain."""
+    m = map_arg(call, r2, "bpf_get_stackid")
+    if m.type != MapType.STACK_TRACE:
+        raise BpfHelperError(f"bpf_get_stackid: map {m.name} is not a stack_trace map", call.pc)
+    return m.prog_get_stackid(list(_stack(call, r3)), r3) & _M64
+
+
+@helper(67, "bpf_get_stack")
+def get_stack(call: CallContext, r1: int, r2: int, r3: int, r4: int, *_: int) -> int:
+    """Copy the call chain (u64 addresses) into ``buf``; the bytes copied, the rest of the
+    buffer zeroed."""
+    if r4 & ~(BPF_F_SKIP_FIELD_MASK | BPF_F_USER_STACK | 1 << 11) or r3 % 8:
+        return _err(errno.EINVAL)
+    skip = r4 & BPF_F_SKIP_FIELD_MASK
+    ips = _stack(call, r4)[skip:skip + r3 // 8]
+    if not ips:
+        call.memory.write_bytes(r2, bytes(r3), call.pc)
+        return _err(errno.EFAULT)
+    data = b"".join((ip & _M64).to_bytes(8, "little") for ip in ips)
+    call.memory.write_bytes(r2, data.ljust(r3, b"\0"), call.pc)
+    return len(data)
+
+
 # -- iteration ----------------------------------------------------------------------------
 
 @helper(164, "bpf_for_each_map_elem")
