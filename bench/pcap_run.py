@@ -53,35 +53,19 @@ def run_pybpf(frames: list[bytes], engine: str) -> tuple[Any, float]:
 
 
 def kernel_runner(obj_path: Path) -> tuple[Callable[[bytes], tuple[int, int]], Callable[[], None]]:
-    """(run(frame) -> (retval, duration_ns), close) in the kernel, after filling the
-    blocklist: pybpf's kernel engine if it has one, else libbpf."""
+    """(run(frame) -> (retval, duration_ns), close) with pybpf's kernel engine, after
+    filling the blocklist."""
+    import pybpf
     from pybpf.net import traffic
 
-    key = socket.inet_aton(traffic.BLOCKLISTED)
-    try:
-        import pybpf
-
-        obj = pybpf.load(str(obj_path), engine="kernel")
-    except Exception as e:   # no kernel engine yet: libbpf is the reference loader
-        print(f"(pybpf's kernel engine: {e}; loading with libbpf instead)")
-    else:
-        obj.maps["blocked"].update(key, bytes(8))
-        prog = obj.programs["xdp_ddos"]
-
-        def run(frame: bytes) -> tuple[int, int]:
-            r = prog.test_run(data=frame)
-            return r.retval, r.duration_ns
-        return run, obj.close
-
-    from pybpf.kernel.libbpf import LibbpfObject
-
-    kernel = LibbpfObject(obj_path)
-    kernel.maps["blocked"].update(key, bytes(8))
+    obj = pybpf.load(str(obj_path), engine="kernel")
+    obj.maps["blocked"].update(socket.inet_aton(traffic.BLOCKLISTED), bytes(8))
+    prog = obj.programs["xdp_ddos"]
 
     def run(frame: bytes) -> tuple[int, int]:
-        r = kernel.test_run("xdp_ddos", frame, cpu=None)
+        r = prog.test_run(data=frame)
         return r.retval, r.duration_ns
-    return run, kernel.close
+    return run, obj.close
 
 
 def run_kernel(frames: list[bytes]) -> tuple[dict[int, int], int, float] | str:

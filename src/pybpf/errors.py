@@ -147,6 +147,7 @@ class VerifierError(BpfError):
         self.error = error
         self.insn = insn
         self.errno = errno
+        self.source_line = None    # the C line of ``insn``, where the object has line info
         super().__init__(message)
 
 

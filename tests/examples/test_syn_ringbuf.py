@@ -25,8 +25,6 @@ def decode(event: bytes) -> tuple:
 
 
 def events_of(obj) -> list[bytes]:
-    if hasattr(obj, "ringbuf_events"):        # the libbpf stand-in for the kernel engine
-        return obj.ringbuf_events("events")
     import pybpf
 
     got: list[bytes] = []

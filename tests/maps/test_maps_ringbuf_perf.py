@@ -72,7 +72,7 @@ def test_full_ring_and_wraparound(rb: RingBufMap) -> None:
     assert got == [bytes(range(i, i + 250)) + bytes(50) for i in range(3)]
 
 
-def test_consumer_stops_on_a_nonzero_callback_return() -> None:
+def test_consumer_stops_on_a_negative_callback_return() -> None:
     a, b = RingBufMap(0, 0, 4096), RingBufMap(0, 0, 8192)
     for i in range(3):
         a.output(bytes([i]), 0)
@@ -83,6 +83,12 @@ def test_consumer_stops_on_a_nonzero_callback_return() -> None:
     assert consumer.poll() == -7
     assert seen == [b"\x00", b"\x01"]
     assert consumer.poll() == 4 and seen[2:] == [b"\x02", b"\x0a", b"\x0b", b"\x0c"]
+    # As libbpf: only a negative return stops; a positive one (or True) goes on.
+    for i in range(3):
+        a.output(bytes([i]), 0)
+    assert RingBuffer(a, lambda d: seen.append(d) or 1).poll() == 3
+    a.output(b"t", 0)
+    assert RingBuffer(a, lambda d: True).consume() == 1
 
 
 def test_programs_write_reserved_samples_through_memory(rb: RingBufMap) -> None:

@@ -21,15 +21,29 @@ if TYPE_CHECKING:
 ENGINES = ("interp", "jit", "kernel")
 
 
+def engine_available(engine: str) -> tuple[bool, str]:
+    """Whether ``engine`` can run here, and if not, why."""
+    if engine == "interp":
+        return True, ""
+    if engine == "kernel":
+        from pybpf.kernel import kernel_available
+
+        return kernel_available()
+    if engine == "jit":
+        return False, "the jit engine is not available yet"
+    return False, f"unknown engine {engine!r}: choose one of {', '.join(ENGINES)}"
+
+
 def load_spec(spec: "ObjectSpec", engine: str = "interp", *, env: "Env | None" = None,
               rodata: Mapping[str, Any] | None = None, target_btf: Any = None,
-              budget: int | None = 1_000_000) -> Object:
+              budget: int | None = 1_000_000, log_level: int = 0) -> Object:
     """Load ``spec`` into ``engine``.
 
     ``env`` is the world the programs run in (a default :class:`pybpf.Env` otherwise);
     ``rodata`` sets ``const volatile`` globals by name; ``target_btf`` is the BTF CO-RE
     relocations resolve against (default: the running kernel's); ``budget`` bounds the
-    instructions of one run in the userspace engines (None: unbounded).
+    instructions of one run in the userspace engines (None: unbounded); ``log_level``
+    is the kernel verifier's (1 or 2 keeps its log on each program).
     """
     from pybpf.env import Env
 
@@ -48,7 +62,11 @@ def load_spec(spec: "ObjectSpec", engine: str = "interp", *, env: "Env | None" =
         from pybpf.engine import interp
 
         return interp.load(spec, env, target_btf=target_btf, budget=budget)
+    if engine == "kernel":
+        from pybpf.kernel import engine as kernel_engine
+
+        return kernel_engine.load(spec, env, target_btf=target_btf, log_level=log_level)
     raise BpfError(f"the {engine} engine is not available yet; use engine='interp'")
 
 
-__all__ = ["ENGINES", "Object", "Program", "TestRunResult", "load_spec"]
+__all__ = ["ENGINES", "Object", "Program", "TestRunResult", "engine_available", "load_spec"]

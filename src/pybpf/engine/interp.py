@@ -84,7 +84,7 @@ def load(spec: "ObjectSpec", env: "Env", target_btf: Any = None,
     for name, map_spec in spec.maps.items():
         obj.maps[name] = _create(create_map, map_spec, env, memory)
     for name, prog_spec in spec.programs.items():
-        insns = _relocated(prog_spec, spec, target_btf)
+        insns = relocated(prog_spec, spec, target_btf)
         constants = _constants(prog_spec, insns, obj.maps)
         machine = Machine(insns, memory=memory, env=env, name=name, constants=constants,
                           budget=budget)
@@ -101,7 +101,9 @@ def _create(create_map: Any, map_spec: "MapSpec", env: "Env", memory: Memory) ->
     return m
 
 
-def _relocated(prog: "ProgramSpec", spec: "ObjectSpec", target_btf: Any) -> list[Instruction]:
+def relocated(prog: "ProgramSpec", spec: "ObjectSpec", target_btf: Any) -> list[Instruction]:
+    """The program's instructions with CO-RE relocations resolved (every engine's first
+    step)."""
     if not prog.core_relos:
         return list(prog.insns)
     from pybpf.elf import apply_core, target_btf as default_target

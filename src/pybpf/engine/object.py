@@ -60,6 +60,7 @@ class Program:
         self.runner = runner
         self.engine = engine
         self.env = env          # the Env its runs see (None where pybpf cannot set it)
+        self.verifier_log = ""  # the kernel verifier's log, when loaded with log_level
         self.id = next(_program_ids)
         self._insns = insns
 

@@ -81,12 +81,12 @@ class LibbpfObject:
         if not obj or lib.libbpf_get_error(obj):
             raise BpfError(f"libbpf cannot open the object: {os.strerror(ctypes.get_errno())}")
         self._lib, self._obj = lib, obj
+        self.programs: dict[str, KernelProgram] = {}
+        self.maps: dict[str, KernelMap] = {}
         if lib.bpf_object__load(obj):
             err = ctypes.get_errno()
             self.close()
             raise BpfError(f"libbpf cannot load the object: {os.strerror(err)}")
-        self.programs: dict[str, KernelProgram] = {}
-        self.maps: dict[str, KernelMap] = {}
         prog = lib.bpf_object__next_program(obj, None)
         while prog:
             fd = Fd(os.dup(lib.bpf_program__fd(prog)))

@@ -40,7 +40,8 @@ class KernelMap(FdOwner):
 
     def __init__(self, map_type: MapType | int, key_size: int, value_size: int,
                  max_entries: int, flags: int = 0, name: str = "", *, map_extra: int = 0,
-                 inner_map: "KernelMap | None" = None):
+                 inner_map: "KernelMap | None" = None, btf_fd: Fd | None = None,
+                 btf_key_type_id: int = 0, btf_value_type_id: int = 0):
         self.map_type = MapType(map_type)
         self.key_size = key_size
         self.value_size = value_size
@@ -58,6 +59,9 @@ class KernelMap(FdOwner):
         a.map_extra = map_extra
         if inner_map is not None:  # map-in-map: the template inner map
             a.inner_map_fd = inner_map.fd.fileno()
+        if btf_fd is not None:     # typed keys and values (bpftool shows them decoded)
+            a.btf_fd = btf_fd.fileno()
+            a.btf_key_type_id, a.btf_value_type_id = btf_key_type_id, btf_value_type_id
         a.map_name = object_name(name)
         self.fd = Fd(bpf(Cmd.MAP_CREATE, attr, BpfMapError))
 

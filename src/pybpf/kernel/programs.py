@@ -6,7 +6,7 @@ import ctypes
 import errno
 import re
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Any, Sequence
 
 from pybpf.errors import BpfSyscallError, VerifierError
 from pybpf.isa import Instruction, encode
@@ -52,15 +52,21 @@ class KernelProgram(FdOwner):
     def load(cls, prog_type: ProgType | int, insns: bytes | Sequence[Instruction],
              license: str = "GPL", log_level: int = 0, *, name: str = "",
              prog_flags: int = 0, expected_attach_type: int = 0,
-             log_size: int = DEFAULT_LOG_SIZE) -> "KernelProgram":
+             log_size: int = DEFAULT_LOG_SIZE, btf_fd: Fd | None = None,
+             func_info: tuple[bytes, int, int] | None = None,
+             line_info: tuple[bytes, int, int] | None = None,
+             attach_btf_id: int = 0) -> "KernelProgram":
         """Verify and load ``insns``; raise VerifierError with the log if the verifier says no.
 
         With ``log_level=0`` a rejected program is loaded once more with ``log_level=1``,
-        so the error always carries the verifier's reason.
+        so the error always carries the verifier's reason. ``btf_fd`` with ``func_info``
+        and ``line_info`` (record bytes, record size, count) give the kernel the program's
+        functions and source lines; ``attach_btf_id`` names a tracing program's target.
         """
         prog_type = ProgType(prog_type)
         code = _bytecode(insns)
-        args = (prog_type, code, license, name, prog_flags, expected_attach_type)
+        args = (prog_type, code, license, name, prog_flags, expected_attach_type,
+                _Extra(btf_fd, func_info, line_info, attach_btf_id))
         try:
             fd, log = _load(*args, log_level=log_level, log_size=log_size)
         except BpfSyscallError as e:
@@ -124,14 +130,39 @@ class KernelProgram(FdOwner):
             )
 
 
+@dataclass
+class _Extra:
+    """What a BTF-aware load adds: the BTF fd, func/line info records, attach target."""
+
+    btf_fd: Fd | None = None
+    func_info: tuple[bytes, int, int] | None = None
+    line_info: tuple[bytes, int, int] | None = None
+    attach_btf_id: int = 0
+
+    def apply(self, p: Any, keep: list) -> None:
+        if self.btf_fd is not None:
+            p.prog_btf_fd = self.btf_fd.fileno()
+            for kind in ("func_info", "line_info"):
+                records = getattr(self, kind)
+                if records is not None:
+                    buf = ctypes.create_string_buffer(records[0], len(records[0]))
+                    keep.append(buf)
+                    setattr(p, kind, address(buf))
+                    setattr(p, f"{kind}_rec_size", records[1])
+                    setattr(p, f"{kind}_cnt", records[2])
+        p.attach_btf_id = self.attach_btf_id
+
+
 def _load(prog_type: ProgType, code: bytes, license: str, name: str, prog_flags: int,
-          expected_attach_type: int, *, log_level: int, log_size: int) -> tuple[int, str]:
+          expected_attach_type: int, extra: _Extra, *, log_level: int,
+          log_size: int) -> tuple[int, str]:
     """One BPF_PROG_LOAD, growing the log buffer while the kernel says it was too small.
 
     A failure's BpfSyscallError carries the log it produced as ``verifier_log``.
     """
     insns = ctypes.create_string_buffer(code, len(code))
     lic = ctypes.create_string_buffer(license.encode("ascii"))
+    keep: list = []
     while True:
         log = ctypes.create_string_buffer(log_size) if log_level else None
         attr = BpfAttr()
@@ -143,6 +174,7 @@ def _load(prog_type: ProgType, code: bytes, license: str, name: str, prog_flags:
         p.prog_flags = prog_flags
         p.expected_attach_type = expected_attach_type
         p.prog_name = object_name(name)
+        extra.apply(p, keep)
         if log is not None:
             p.log_level, p.log_size, p.log_buf = log_level, log_size, address(log)
         try:

@@ -78,32 +78,70 @@ class PerfEventArray(FdArray):
 
 
 class PerfBuffer:
-    """Consume the samples of a perf_event_array: ``callback(cpu, data)`` per sample,
-    ``lost_callback(cpu, count)`` for samples dropped because a CPU's buffer was full."""
+    """Consume the samples of a perf_event_array: a userspace :class:`PerfEventArray`, or a
+    kernel map (a ``pybpf.kernel.maps.KernelMap``, or an object whose ``kernel_map`` is one),
+    for which an event is opened and mapped per online CPU as libbpf's ``perf_buffer`` does.
 
-    def __init__(self, map: PerfEventArray, callback: Callable[[int, bytes], Any],
-                 lost_callback: Callable[[int, int], Any] | None = None, page_cnt: int = 8):
-        if not isinstance(map, PerfEventArray):
-            from pybpf.errors import BpfTypeError
+    ``callback(cpu, data)`` per sample: ``data`` padded so ``4 + len`` is a multiple of 8,
+    as perf delivers it (with zeros here, with stale ring bytes from the kernel), or the
+    decoded record when ``codec`` (a BTF type or a codec) or ``typed=True`` (the map's
+    record type) is given. ``lost_callback(cpu, count)`` for samples dropped because a
+    CPU's buffer was full, totalled in :attr:`lost`.
+    """
 
-            raise BpfTypeError(f"PerfBuffer needs a perf_event_array map, not {map!r}")
+    def __init__(self, map: Any, callback: Callable[[int, Any], Any],
+                 lost_callback: Callable[[int, int], Any] | None = None, page_cnt: int = 8,
+                 codec: Any = None, *, typed: bool = False):
         if page_cnt <= 0 or page_cnt & (page_cnt - 1):
             raise ValueError(f"page_cnt must be a power of 2, not {page_cnt}")
-        self.map = map
+        if codec is not None or typed:
+            from pybpf.maps.ringbuf import _typed_callback
+
+            plain = callback
+            decode = _typed_callback(map, lambda value: value, codec, typed)
+            callback = lambda cpu, data: plain(cpu, decode(data))  # noqa: E731
         self.callback = callback
         self.lost_callback = lost_callback
-        self.rings = []
+        self._lost = 0
+        self._kernel: Any = None
+        self.rings: list[_CpuRing] = []
+        if not isinstance(map, PerfEventArray):
+            from pybpf.kernel.maps import KernelMap
+
+            kmap = getattr(map, "kernel_map", map)
+            if not isinstance(kmap, KernelMap):
+                from pybpf.errors import BpfTypeError
+
+                raise BpfTypeError(f"PerfBuffer needs a perf_event_array map, not {map!r}")
+            from pybpf.kernel.events import KernelPerfBuffer
+
+            self.map = kmap
+            self._kernel = KernelPerfBuffer(kmap, callback, lost_callback, page_cnt)
+            return
+        self.map = map
         for cpu in range(min(map.cpus, map.max_entries)):
             ring = _CpuRing(cpu, page_cnt * PAGE_SIZE)
             map.update(cpu, ring)
             self.rings.append(ring)
 
+    @property
+    def lost(self) -> int:
+        """Samples lost so far (reported to ``lost_callback`` by the polls)."""
+        return self._kernel.lost if self._kernel is not None else self._lost
+
     def poll(self, timeout_ms: int = 0) -> int:
-        """Hand every waiting sample to the callbacks, CPU by CPU; the number of samples."""
+        """Hand every waiting sample to the callbacks, CPU by CPU; the number of samples.
+        For a kernel map, if none is waiting, first wait up to ``timeout_ms`` (negative:
+        for ever) for some; userspace samples come only from programs run in this
+        process, so nothing arrives while waiting and this returns at once."""
+        if self._kernel is not None:
+            return self._kernel.poll(timeout_ms)
         count = 0
         for ring in self.rings:
-            if ring.lost and self.lost_callback is not None:
-                self.lost_callback(ring.cpu, ring.lost)
+            if ring.lost:
+                self._lost += ring.lost
+                if self.lost_callback is not None:
+                    self.lost_callback(ring.cpu, ring.lost)
             ring.lost = 0
             while ring.samples:
                 raw = ring.samples.popleft()
@@ -112,10 +150,17 @@ class PerfBuffer:
                 count += 1
         return count
 
-    consume = poll
+    def consume(self) -> int:
+        """Hand every waiting sample to the callbacks without waiting."""
+        if self._kernel is not None:
+            return self._kernel.consume()
+        return self.poll(0)
 
     def close(self) -> None:
-        """Close the events: their slots become empty."""
+        """Close the events: their slots become empty (kernel rings are also unmapped)."""
+        if self._kernel is not None:
+            self._kernel.close()
+            return
         for ring in self.rings:
             if self.map._get(ring.cpu) is ring:
                 self.map.delete(ring.cpu)

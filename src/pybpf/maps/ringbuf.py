@@ -226,31 +226,91 @@ class RingBufMap(Map):
         return self._unsupported()
 
 
-class RingBuffer:
-    """libbpf's ``ring_buffer``: consume records of one or more ring buffer maps.
+def _negative(result: Any) -> bool:
+    """The consumers' stop rule (libbpf's): a negative int return stops consuming."""
+    return isinstance(result, int) and not isinstance(result, bool) and result < 0
 
-    ``callback(data: bytes)`` is called per record; a non-zero return stops the poll and is
-    returned (libbpf stops on a negative return; here any non-zero value stops).
+
+def _typed_callback(map: Any, callback: Callable[[Any], Any], codec: Any,
+                    typed: bool) -> Callable[[bytes], Any]:
+    """``callback`` fed decoded records when a codec is given (an object with ``decode``,
+    or a BTF type) or ``typed`` asks for the map's own record type (``record_type``, else
+    ``value_type``, of the map or of its ``kernel_map``)."""
+    if codec is None and not typed:
+        return callback
+    if codec is None:
+        for holder in (map, getattr(map, "kernel_map", None)):
+            codec = getattr(holder, "record_type", None) or getattr(holder, "value_type", None)
+            if codec is not None:
+                break
+        else:
+            from pybpf.errors import BpfTypeError
+
+            raise BpfTypeError(f"{map!r} has no BTF record type: pass codec= (a BTF type or "
+                               "a codec with .decode)")
+    if not hasattr(codec, "decode"):
+        from pybpf.elf.btf_codec import codec_for
+
+        codec = codec_for(codec)
+    size = getattr(codec, "size", None)
+
+    def decoded(data: bytes) -> Any:
+        # Perf samples arrive padded to 8 bytes: decode the record's own bytes.
+        if size is not None and len(data) > size:
+            data = data[:size]
+        return callback(codec.decode(data))
+
+    return decoded
+
+
+class RingBuffer:
+    """libbpf's ``ring_buffer``: consume records of one or more ring buffer maps, each a
+    userspace :class:`RingBufMap` or a kernel map (a ``pybpf.kernel.maps.KernelMap``, or an
+    object whose ``kernel_map`` is one).
+
+    ``callback(data)`` is called per record with its bytes, or with the decoded value when
+    ``codec`` (a BTF type or a codec) or ``typed=True`` (the map's record type) is given.
+    Stop rule, as libbpf's: a callback returning a negative int stops consuming and that
+    value is what :meth:`poll`/:meth:`consume` return (its record counts as consumed);
+    any other return (None, 0, positive) goes on. Otherwise they return the number of
+    records handed to callbacks. Userspace rings are consumed before kernel ones.
     """
 
-    def __init__(self, map: RingBufMap | None = None,
-                 callback: Callable[[bytes], Any] | None = None):
+    def __init__(self, map: Any = None, callback: Callable[[Any], Any] | None = None,
+                 codec: Any = None, *, typed: bool = False):
         self._rings: list[tuple[RingBufMap, Callable[[bytes], Any]]] = []
+        self._kernel: Any = None          # pybpf.kernel.events.KernelRingBuffer, on demand
         if map is not None:
             if callback is None:
                 raise TypeError("RingBuffer(map, callback): a callback is needed")
-            self.add(map, callback)
+            self.add(map, callback, codec, typed=typed)
 
-    def add(self, map: RingBufMap, callback: Callable[[bytes], Any]) -> "RingBuffer":
-        if not isinstance(map, RingBufMap):
+    def add(self, map: Any, callback: Callable[[Any], Any], codec: Any = None, *,
+            typed: bool = False) -> "RingBuffer":
+        """Also consume ``map``'s records with ``callback``; returns self."""
+        wrapped = _typed_callback(map, callback, codec, typed)
+        if isinstance(map, RingBufMap):
+            def userspace(data: bytes) -> Any:
+                result = wrapped(data)
+                return result if _negative(result) else 0   # consume_records stops on truthy
+
+            self._rings.append((map, userspace))
+            return self
+        from pybpf.kernel.maps import KernelMap
+
+        kmap = getattr(map, "kernel_map", map)
+        if not isinstance(kmap, KernelMap):
             from pybpf.errors import BpfTypeError
 
             raise BpfTypeError(f"RingBuffer needs a ringbuf map, not {map!r}")
-        self._rings.append((map, callback))
+        if self._kernel is None:
+            from pybpf.kernel.events import KernelRingBuffer
+
+            self._kernel = KernelRingBuffer()
+        self._kernel.add(kmap, wrapped)
         return self
 
-    def consume(self) -> int:
-        """Consume every available record of every ring; the count, or the stop value."""
+    def _consume_userspace(self) -> int:
         total = 0
         for ring, callback in self._rings:
             count, stop = ring.consume_records(callback)
@@ -259,16 +319,36 @@ class RingBuffer:
                 return stop
         return total
 
+    def consume(self) -> int:
+        """Consume every available record of every ring without waiting."""
+        total = self._consume_userspace()
+        if total < 0 or self._kernel is None:
+            return total
+        more = self._kernel.consume()
+        return more if more < 0 else total + more
+
     def poll(self, timeout_ms: int = 0) -> int:
-        """Like ``ring_buffer__poll``. Producers run in this process, so nothing can arrive
-        while waiting: this consumes what is there and returns at once."""
-        return self.consume()
+        """Like ``ring_buffer__poll``: consume what is there; if nothing was, wait up to
+        ``timeout_ms`` (negative: for ever) for kernel rings to fill. Userspace rings are
+        filled by programs run in this process, so nothing arrives in them meanwhile."""
+        total = self._consume_userspace()
+        if total < 0 or self._kernel is None:
+            return total
+        more = self._kernel.poll(0 if total else timeout_ms)
+        return more if more < 0 else total + more
+
+    def close(self) -> None:
+        """Stop consuming: kernel rings are unmapped and their descriptors closed."""
+        self._rings.clear()
+        if self._kernel is not None:
+            self._kernel.close()
+            self._kernel = None
 
     def __enter__(self) -> "RingBuffer":
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._rings.clear()
+        self.close()
 
 
 __all__ = ["RingBufMap", "RingBuffer", "BPF_RB_AVAIL_DATA", "BPF_RB_RING_SIZE",

@@ -1,8 +1,5 @@
-"""Run a whole object in a pybpf engine and in the kernel, and say where they differ.
-
-The kernel side loads the same ELF bytes with libbpf (:mod:`pybpf.kernel.libbpf`), so
-relocations, global data and BTF are handled by the reference loader. Each packet runs
-through both; afterwards every map is dumped from both and compared entry by entry.
+"""Run a whole object in two engines (the interpreter and the kernel by default) and say
+where they differ: each packet's retval, data and ctx out, then every map, entry by entry.
 """
 
 from __future__ import annotations
@@ -24,7 +21,7 @@ _OPAQUE = {MapType.PROG_ARRAY, MapType.ARRAY_OF_MAPS, MapType.HASH_OF_MAPS,
 class Comparison:
     """The runs of one object in both places and every difference found."""
 
-    runs: list[tuple[Any, Any]] = field(default_factory=list)   # (pybpf result, KernelRun)
+    runs: list[tuple[Any, Any]] = field(default_factory=list)   # (first, second) results
     differences: list[str] = field(default_factory=list)
 
     @property
@@ -32,64 +29,66 @@ class Comparison:
         return not self.differences
 
     def report(self) -> str:
-        return "\n".join(self.differences) or "pybpf and the kernel agree"
+        return "\n".join(self.differences) or "the engines agree"
 
 
 def compare_object(elf: bytes, program: str, packets: Iterable[bytes], *,
-                   engine: str = "interp", env: Any = None, ctx: bytes | None = None,
-                   setup: Sequence[tuple[str, bytes, bytes]] = (),
+                   engines: Sequence[str] = ("interp", "kernel"), env: Any = None,
+                   ctx: bytes | None = None, setup: Sequence[tuple[str, bytes, bytes]] = (),
                    compare_maps: bool = True) -> Comparison:
-    """Run ``program`` of ``elf`` over ``packets`` in ``engine`` and in the kernel.
+    """Load ``elf`` into two engines, run ``program`` over ``packets`` in both, and report
+    every difference: retval, data_out, ctx_out, then every comparable map's entries.
 
-    ``setup`` fills maps before the runs in both, as (map name, key, value).
+    ``setup`` fills maps before the runs in both, as (map name, key, value). With the
+    kernel, test_run is pinned to the Env's CPU, so per-CPU slots line up.
     """
     import pybpf
-    from pybpf.kernel.libbpf import LibbpfObject
 
+    first, second = engines
     out = Comparison()
-    obj = pybpf.load(elf, engine=engine, env=env)
-    with LibbpfObject(elf) as kernel:
+    mine = pybpf.load(elf, engine=first, env=env)
+    try:
+        theirs = pybpf.load(elf, engine=second, env=mine.env)
+    except BaseException:
+        mine.close()
+        raise
+    with mine, theirs:
         for name, key, value in setup:
-            obj.maps[name].update(key, value)
-            kernel.maps[name].update(key, value)
+            mine.maps[name].update(key, value)
+            theirs.maps[name].update(key, value)
         for i, packet in enumerate(packets):
-            mine = obj.programs[program].test_run(data=packet, ctx=ctx)
-            theirs = kernel.test_run(program, packet, ctx, cpu=obj.env.cpu)
-            out.runs.append((mine, theirs))
-            if mine.retval != theirs.retval:
-                out.differences.append(f"packet {i}: retval {mine.retval} (pybpf) != "
-                                       f"{theirs.retval} (kernel)")
-            if theirs.data is not None and mine.data != theirs.data:
-                out.differences.append(f"packet {i}: data_out differs\n  pybpf:  "
-                                       f"{(mine.data or b'').hex()}\n  kernel: "
-                                       f"{theirs.data.hex()}")
-            if theirs.ctx is not None and mine.ctx != theirs.ctx:
-                out.differences.append(f"packet {i}: ctx_out differs\n  pybpf:  "
-                                       f"{(mine.ctx or b'').hex()}\n  kernel: {theirs.ctx.hex()}")
+            a = mine.programs[program].test_run(data=packet, ctx=ctx)
+            b = theirs.programs[program].test_run(data=packet, ctx=ctx)
+            out.runs.append((a, b))
+            for what, x, y in (("retval", a.retval, b.retval), ("data_out", a.data, b.data),
+                               ("ctx_out", a.ctx, b.ctx)):
+                if x != y:
+                    out.differences.append(f"packet {i}: {what} differs\n  {first}: "
+                                           f"{_show(x)}\n  {second}: {_show(y)}")
         if compare_maps:
-            for name, m in obj.maps.items():
+            for name, m in mine.maps.items():
                 if m.type in _OPAQUE:
                     continue
-                out.differences += _map_differences(name, m, kernel.dump(name))
-    obj.close()
+                other = dict(theirs.maps[name].items())
+                out.differences += _map_differences(name, m, other, (first, second))
     return out
 
 
-def _map_differences(name: str, m: Any, kernel: dict[bytes, Any]) -> list[str]:
+def _map_differences(name: str, m: Any, other: dict[bytes, Any],
+                     engines: tuple[str, str]) -> list[str]:
     mine = {bytes(k): v for k, v in m.items()}
     diffs = []
-    for key in sorted(set(mine) | set(kernel)):
-        a, b = mine.get(key), kernel.get(key)
-        if isinstance(a, list) and isinstance(b, list):
-            b = [v[:m.value_size] for v in b]
+    for key in sorted(set(mine) | set(other)):
+        a, b = mine.get(key), other.get(key)
         if a != b:
-            diffs.append(f"map {name} key {key.hex()}: pybpf {_show(a)} != kernel {_show(b)}")
+            diffs.append(f"map {name} key {key.hex()}: {engines[0]} {_show(a)} != "
+                         f"{engines[1]} {_show(b)}")
     return diffs
 
 
 def _show(value: Any) -> str:
     if value is None:
-        return "(absent)"
+        return "(none)"
     if isinstance(value, list):
         return "[" + ", ".join(v.hex() for v in value) + "]"
     return value.hex()

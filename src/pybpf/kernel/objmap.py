@@ -1,0 +1,192 @@
+"""A kernel map with the userspace maps' API, so code never knows which engine it drives.
+
+Keys and values are bytes; an absent key looks up as None; per-CPU maps give and take a
+list with one value per possible CPU; a prog_array takes Program objects and a
+map-in-map takes maps (their fds go to the kernel); errors are the same
+:class:`BpfMapError` errnos and :class:`MapSizeError` the userspace maps raise.
+"""
+
+from __future__ import annotations
+
+import errno
+from typing import Any, Iterator
+
+from pybpf.errors import BpfError, BpfMapError, BpfTypeError, MapSizeError
+from pybpf.isa.uapi import BPF_ANY, MapType
+from pybpf.kernel.maps import PERCPU_MAP_TYPES, KernelMap, possible_cpus
+
+_FD_VALUES = (MapType.PROG_ARRAY, MapType.ARRAY_OF_MAPS, MapType.HASH_OF_MAPS,
+              MapType.PERF_EVENT_ARRAY)
+
+
+def _bytes(value: object, what: str) -> bytes:
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return bytes(value)
+    raise BpfTypeError(f"map {what} must be bytes-like, not {type(value).__name__}")
+
+
+class KernelObjectMap:
+    """One map of a kernel-engine Object."""
+
+    def __init__(self, kernel_map: KernelMap, spec: Any = None):
+        self.kernel_map = kernel_map
+        self.spec = spec
+        self.name = spec.name if spec is not None else kernel_map.name
+        self.key_type = getattr(spec, "key_type", None)
+        self.value_type = getattr(spec, "value_type", None)
+        self._held: dict[bytes, Any] = {}     # programs / maps whose fds the map holds
+
+    # -- facts ----------------------------------------------------------------------------
+
+    @property
+    def type(self) -> MapType:
+        return self.kernel_map.map_type
+
+    @property
+    def key_size(self) -> int:
+        return self.kernel_map.key_size
+
+    @property
+    def value_size(self) -> int:
+        return self.kernel_map.value_size
+
+    @property
+    def max_entries(self) -> int:
+        return self.kernel_map.max_entries
+
+    @property
+    def flags(self) -> int:
+        return self.kernel_map.flags
+
+    @property
+    def percpu(self) -> bool:
+        return self.type in PERCPU_MAP_TYPES
+
+    @property
+    def cpus(self) -> int:
+        return possible_cpus() if self.percpu else 1
+
+    def fileno(self) -> int:
+        return self.kernel_map.fileno()
+
+    def close(self) -> None:
+        self._held.clear()
+        self.kernel_map.close()
+
+    def __repr__(self) -> str:
+        return f"<KernelObjectMap {self.name} {self.type.name.lower()}>"
+
+    # -- keys and values ------------------------------------------------------------------
+
+    def _key(self, key: object) -> bytes | None:
+        if self.key_size == 0:
+            return None
+        if isinstance(key, int) and not isinstance(key, bool) and self.type in _FD_VALUES:
+            return key.to_bytes(4, "little")
+        return _bytes(key, "key")
+
+    def _value(self, value: object) -> bytes:
+        if self.type in _FD_VALUES and hasattr(value, "fileno"):
+            return value.fileno().to_bytes(4, "little")
+        if self.percpu:
+            stride = (self.value_size + 7) // 8 * 8
+            values = list(value) if isinstance(value, (list, tuple)) else [value] * self.cpus
+            if len(values) != self.cpus:
+                raise MapSizeError(f"map {self.name}: {len(values)} per-CPU values given, "
+                                   f"this kernel has {self.cpus} possible CPUs")
+            parts = []
+            for v in values:
+                raw = _bytes(v, "value")
+                if len(raw) != self.value_size:
+                    raise MapSizeError(f"value is {len(raw)} bytes but this map's values are "
+                                       f"{self.value_size} bytes")
+                parts.append(raw.ljust(stride, b"\0"))
+            return b"".join(parts)
+        return _bytes(value, "value")
+
+    def lookup(self, key: object) -> Any:
+        k = self._key(key)
+        try:
+            if self.percpu:
+                return self.kernel_map.lookup_percpu(k)
+            return self.kernel_map.lookup(k)
+        except BpfMapError as e:
+            if e.errno == errno.ENOENT:
+                return None
+            raise
+
+    def get(self, key: object, default: Any = None) -> Any:
+        value = self.lookup(key)
+        return default if value is None else value
+
+    def update(self, key: object, value: object, flags: int = BPF_ANY) -> None:
+        k = self._key(key)
+        self.kernel_map.update(k, self._value(value), flags)
+        if self.type in _FD_VALUES and hasattr(value, "fileno") and k is not None:
+            self._held[k] = value
+
+    def delete(self, key: object) -> None:
+        k = self._key(key)
+        self.kernel_map.delete(k)
+        self._held.pop(k or b"", None)
+
+    def next_key(self, key: object = None) -> bytes | None:
+        return self.kernel_map.next_key(None if key is None else self._key(key))
+
+    def keys(self) -> Iterator[bytes]:
+        return self.kernel_map.keys()
+
+    def __iter__(self) -> Iterator[bytes]:
+        return self.keys()
+
+    def __contains__(self, key: object) -> bool:
+        return self.lookup(key) is not None
+
+    def values(self) -> Iterator[Any]:
+        for _, value in self.items():
+            yield value
+
+    def items(self) -> Iterator[tuple[bytes, Any]]:
+        for key in list(self.keys()):
+            value = self.lookup(key)
+            if value is not None:
+                yield key, value
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self.keys())
+
+    # -- queues, stacks, bloom filters -----------------------------------------------------
+
+    def push(self, value: object, flags: int = BPF_ANY) -> None:
+        self.kernel_map.push(_bytes(value, "value"), flags)
+
+    def pop(self) -> bytes | None:
+        try:
+            return self.kernel_map.lookup_and_delete(None)
+        except BpfMapError as e:
+            if e.errno == errno.ENOENT:
+                return None
+            raise
+
+    def peek(self, *value: object) -> Any:
+        try:
+            if self.type == MapType.BLOOM_FILTER:
+                if len(value) != 1:
+                    raise BpfError("a bloom filter's peek takes the value to test")
+                self.kernel_map.peek(_bytes(value[0], "value"))
+                return True
+            return self.kernel_map.peek()
+        except BpfMapError as e:
+            if e.errno == errno.ENOENT:
+                return False if self.type == MapType.BLOOM_FILTER else None
+            raise
+
+    def freeze(self) -> None:
+        from pybpf.kernel.loader import freeze
+
+        freeze(self.kernel_map)
+
+    def typed(self) -> Any:
+        from pybpf.maps.typed import TypedMap
+
+        return TypedMap(self)

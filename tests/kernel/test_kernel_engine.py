@@ -1,0 +1,97 @@
+"""engine="kernel": the same Object as the interpreter, through bpf(2)."""
+
+from __future__ import annotations
+
+import errno
+import os
+from pathlib import Path
+
+import pytest
+
+import pybpf
+
+pytestmark = pytest.mark.kernel
+
+ROOT = Path(__file__).resolve().parents[2]
+COUNTERS = ROOT / "tests" / "engine" / "data" / "counters.c"
+FRAME = b"\x02" * 12 + b"\x08\x00" + bytes(46)
+
+
+@pytest.fixture(scope="module")
+def counters() -> bytes:
+    return pybpf.compile(COUNTERS)
+
+
+def test_same_object_api(counters):
+    with pybpf.load(counters, engine="kernel", env=pybpf.Env(cpus=os.cpu_count())) as obj:
+        prog = obj.programs["count_xdp"]
+        assert (prog.engine, prog.type, prog.section) == ("kernel", pybpf.ProgType.XDP, "xdp")
+        r = prog.test_run(data=FRAME, repeat=3)
+        assert r.retval == 2 and r.data == FRAME and r.r0 is None and r.duration_ns >= 0
+        assert obj.maps["by_len"].typed()[60] == {"packets": 3, "bytes": 180}
+        per_cpu = obj.maps["per_cpu"].lookup(bytes(4))
+        assert len(per_cpu) == os.cpu_count() and per_cpu[0] == (3).to_bytes(8, "little")
+        assert obj.maps["by_len"].lookup((1).to_bytes(4, "little")) is None
+
+
+def test_rodata_is_set_before_load_and_frozen(counters):
+    with pybpf.load(counters, engine="kernel", rodata={"drop_len": 50}) as obj:
+        assert obj.programs["count_xdp"].test_run(data=FRAME).retval == 1   # 60 >= 50
+        with pytest.raises(pybpf.BpfMapError) as info:
+            obj.maps[".rodata"].update(bytes(4), bytes(obj.maps[".rodata"].value_size))
+        assert info.value.errno == errno.EPERM
+
+
+def test_map_errors_match_the_userspace_maps(counters):
+    for engine in ("interp", "kernel"):
+        with pybpf.load(counters, engine=engine) as obj:
+            m = obj.maps["by_len"]
+            m.update(bytes(4), bytes(16))
+            with pytest.raises(pybpf.BpfMapError) as info:
+                m.update(bytes(4), bytes(16), flags=pybpf.BPF_NOEXIST)
+            assert info.value.errno == errno.EEXIST, engine
+            with pytest.raises(pybpf.MapSizeError):
+                m.update(bytes(3), bytes(16))
+            with pytest.raises(pybpf.BpfTypeError):
+                m.update("key", bytes(16))
+
+
+def test_verifier_rejection_points_at_the_c_line():
+    elf = pybpf.compile(ROOT / "tests" / "kernel" / "data" / "bad_access.c")
+    with pytest.raises(pybpf.VerifierError) as info:
+        pybpf.load(elf, engine="kernel")
+    e = info.value
+    assert e.errno == errno.EACCES
+    assert "invalid access to packet" in e.error
+    assert e.insn is not None and e.log
+    assert e.source_line is not None and "data[20]" in e.source_line.text
+    assert "bad_access.c:9" in str(e)
+
+
+def test_log_level_keeps_the_verifier_log(counters):
+    with pybpf.load(counters, engine="kernel", log_level=2) as obj:
+        assert "processed" in obj.programs["count_xdp"].verifier_log
+
+
+def _open_fds() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+def _cycles(elf: bytes, n: int) -> None:
+    for _ in range(n):
+        with pybpf.load(elf, engine="kernel") as obj:
+            obj.programs["count_socket"].test_run(data=FRAME)
+
+
+def test_load_unload_cycles_leak_no_fd(counters):
+    _cycles(counters, 5)
+    before = _open_fds()
+    _cycles(counters, 300)
+    assert _open_fds() == before
+
+
+@pytest.mark.slow
+def test_ten_thousand_cycles_leak_no_fd(counters):
+    before = _open_fds()
+    _cycles(counters, 10_000)
+    assert _open_fds() == before
