@@ -291,6 +291,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the assembler demo instead: assemble, disassemble, trace")
     p.add_argument("--engine", choices=("interp", "jit", "kernel"), default="interp")
     p.set_defaults(func=_cmd_demo)
+
+    from pybpf.cli import kernel_cmds      # prog, map, link, btf, feature (bpftool's commands)
+    kernel_cmds.register(sub)
     return parser
 
 

@@ -10,6 +10,7 @@ offset; nothing from pyelftools or ``struct`` escapes.
 from __future__ import annotations
 
 import io
+import struct
 from dataclasses import dataclass, field
 
 from pybpf.errors import ElfError
@@ -141,11 +142,11 @@ def read_elf(data: bytes) -> ElfFile:
         if len(symtab) > 1:
             raise ElfError("ELF: more than one symbol table")
         if symtab:
-            out.symbols = _read_symbols(elf, symtab[0], count)
+            out.symbols = _read_symbols(out.sections, symtab[0], count)
         for section in out.sections:
             if section.type == "SHT_REL":
                 where = f"section {section.name}"
-                _read_relocs(elf, section, out)
+                _read_relocs(section, out)
             elif section.type == "SHT_RELA":
                 raise ElfError(f"section {section.name}: RELA relocations are not used by BPF")
         return out
@@ -155,31 +156,41 @@ def read_elf(data: bytes) -> ElfFile:
         raise ElfError(f"{where}: malformed ELF ({type(e).__name__}: {e})") from e
 
 
-def _read_symbols(elf, section: Section, count: int) -> list[Symbol]:
+_SYM_TYPES = {0: "NOTYPE", 1: "OBJECT", 2: "FUNC", 3: "SECTION", 4: "FILE", 5: "COMMON",
+              6: "TLS"}
+_SYM_BINDS = {0: "LOCAL", 1: "GLOBAL", 2: "WEAK"}
+_SHN_KEEP = (0, 0xFFF1, 0xFFF2)        # SHN_UNDEF, SHN_ABS, SHN_COMMON
+
+
+def _read_symbols(sections: list[Section], section: Section, count: int) -> list[Symbol]:
+    """Elf64_Sym records, unpacked directly (pyelftools' per-field parsing is the slowest
+    part of opening an object)."""
     if section.entsize != 24:
         raise ElfError(f"section {section.name}: symbol entry size {section.entsize} is not 24")
     if section.size % 24:
         raise ElfError(f"section {section.name}: size {section.size:#x} is not a multiple of 24")
     if not 0 < section.link < count:
         raise ElfError(f"section {section.name}: bad string table index {section.link}")
-    table = elf.get_section(section.index)
+    strings = sections[section.link].data
     symbols = []
-    for i in range(section.size // 24):
-        sym = table.get_symbol(i)
-        e = sym.entry
-        shndx = e["st_shndx"]
-        if isinstance(shndx, str):
-            shndx = {"SHN_UNDEF": 0, "SHN_ABS": 0xFFF1, "SHN_COMMON": 0xFFF2}.get(shndx, 0xFFFF)
-        elif shndx >= count:
-            raise ElfError(f"section {section.name} offset {i * 24:#x}: symbol {sym.name!r} "
+    for i, (name_off, info, _, shndx, value, size) in enumerate(
+            struct.iter_unpack("<IBBHQQ", section.data)):
+        if name_off >= max(len(strings), 1) and name_off:
+            raise ElfError(f"section {section.name} offset {i * 24:#x}: symbol name offset "
+                           f"{name_off:#x} is outside the string table")
+        end = strings.find(b"\0", name_off)
+        name = strings[name_off:end if end >= 0 else len(strings)].decode("utf-8", "replace")
+        if shndx >= 0xFF00 and shndx not in _SHN_KEEP:
+            shndx = 0xFFFF
+        elif shndx >= count and shndx not in _SHN_KEEP:
+            raise ElfError(f"section {section.name} offset {i * 24:#x}: symbol {name!r} "
                            f"has section index {shndx} (only {count} sections)")
-        symbols.append(Symbol(i, sym.name, e["st_value"], e["st_size"],
-                              _strip("STT_", e["st_info"]["type"]),
-                              _strip("STB_", e["st_info"]["bind"]), shndx))
+        symbols.append(Symbol(i, name, value, size, _SYM_TYPES.get(info & 0xF, str(info & 0xF)),
+                              _SYM_BINDS.get(info >> 4, str(info >> 4)), shndx))
     return symbols
 
 
-def _read_relocs(elf, section: Section, out: ElfFile) -> None:
+def _read_relocs(section: Section, out: ElfFile) -> None:
     target_index = section.info
     if not 0 < target_index < len(out.sections):
         raise ElfError(f"section {section.name}: relocates section index {target_index}, "
@@ -188,10 +199,9 @@ def _read_relocs(elf, section: Section, out: ElfFile) -> None:
     if section.entsize != 16 or section.size % 16:
         raise ElfError(f"section {section.name}: entry size {section.entsize} / size "
                        f"{section.size:#x} do not fit Elf64_Rel")
-    table = elf.get_section(section.index)
     relocs: dict[int, Reloc] = {}
-    for i, rel in enumerate(table.iter_relocations()):
-        offset, sym_index, rtype = rel["r_offset"], rel["r_info_sym"], rel["r_info_type"]
+    for i, (offset, info) in enumerate(struct.iter_unpack("<QQ", section.data)):
+        sym_index, rtype = info >> 32, info & 0xFFFFFFFF
         where = f"section {section.name} offset {i * 16:#x}"
         if not 0 <= sym_index < len(out.symbols):
             raise ElfError(f"{where}: bad symbol index {sym_index} "

@@ -19,6 +19,7 @@ from pybpf.isa import Instruction, Kind
 from pybpf.isa.opcodes import PSEUDO_MAP_FD, PSEUDO_MAP_VALUE
 from pybpf.isa.uapi import Cmd, MapType
 from pybpf.kernel.fd import Fd
+from pybpf.kernel.introspect.batch import freeze
 from pybpf.kernel.maps import KernelMap, possible_cpus
 from pybpf.kernel.syscall import address, bpf
 
@@ -55,15 +56,6 @@ def load_btf(raw: bytes) -> Fd:
             reason = text[-1] if text else "no log"
             raise BpfSyscallError(first.errno or errno.EINVAL,
                                   f"the kernel refused the object's BTF ({reason})") from None
-
-
-class MapFreezeAttr(ctypes.Structure):
-    _fields_ = [("map_fd", ctypes.c_uint32)]
-
-
-def freeze(m: KernelMap) -> None:
-    """BPF_MAP_FREEZE: no more writes from user space (programs still read)."""
-    bpf(Cmd.MAP_FREEZE, MapFreezeAttr(map_fd=m.fileno()))  # type: ignore[arg-type]
 
 
 def kernel_map_name(name: str) -> str:

@@ -182,7 +182,7 @@ class KernelObjectMap:
             raise
 
     def freeze(self) -> None:
-        from pybpf.kernel.loader import freeze
+        from pybpf.kernel.introspect.batch import freeze
 
         freeze(self.kernel_map)
 

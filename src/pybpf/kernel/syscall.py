@@ -82,11 +82,42 @@ class TestRunAttr(ctypes.Structure):
     ]
 
 
+class ObjAttr(ctypes.Structure):
+    """BPF_OBJ_PIN and BPF_OBJ_GET: a path in a BPF filesystem and the fd to pin."""
+
+    _fields_ = [("pathname", u64), ("bpf_fd", u32), ("file_flags", u32), ("path_fd", s32)]
+
+
+class GetIdAttr(ctypes.Structure):
+    """BPF_{PROG,MAP,BTF,LINK}_GET_NEXT_ID and _GET_FD_BY_ID.
+
+    ``start_id`` is the kernel's union of start_id / prog_id / map_id / btf_id / link_id.
+    """
+
+    _fields_ = [("start_id", u32), ("next_id", u32), ("open_flags", u32),
+                ("fd_by_id_token_fd", u32)]
+
+
+class InfoAttr(ctypes.Structure):
+    """BPF_OBJ_GET_INFO_BY_FD: the kernel fills ``info`` and writes back ``info_len``."""
+
+    _fields_ = [("bpf_fd", u32), ("info_len", u32), ("info", u64)]
+
+
+class BatchAttr(ctypes.Structure):
+    """BPF_MAP_{LOOKUP,LOOKUP_AND_DELETE,UPDATE,DELETE}_BATCH. ``count`` comes back."""
+
+    _fields_ = [("in_batch", u64), ("out_batch", u64), ("keys", u64), ("values", u64),
+                ("count", u32), ("map_fd", u32), ("elem_flags", u64), ("flags", u64)]
+
+
 class BpfAttr(ctypes.Union):
     """``union bpf_attr``, with one named member per command family used here."""
 
     _fields_ = [("map_create", MapCreateAttr), ("map_elem", MapElemAttr),
-                ("prog_load", ProgLoadAttr), ("test", TestRunAttr)]
+                ("prog_load", ProgLoadAttr), ("test", TestRunAttr),
+                ("obj", ObjAttr), ("get_id", GetIdAttr), ("info", InfoAttr),
+                ("batch", BatchAttr)]
 
 
 _libc: ctypes.CDLL | None = None
@@ -147,6 +178,22 @@ _VERBS = {
     Cmd.MAP_GET_NEXT_KEY: "getting the next map key",
     Cmd.PROG_LOAD: "loading a BPF program",
     Cmd.PROG_TEST_RUN: "test-running a BPF program",
+    Cmd.OBJ_PIN: "pinning a BPF object",
+    Cmd.OBJ_GET: "opening a pinned BPF object",
+    Cmd.OBJ_GET_INFO_BY_FD: "reading a BPF object's info",
+    Cmd.PROG_GET_NEXT_ID: "listing BPF programs",
+    Cmd.MAP_GET_NEXT_ID: "listing BPF maps",
+    Cmd.BTF_GET_NEXT_ID: "listing BTF objects",
+    Cmd.LINK_GET_NEXT_ID: "listing BPF links",
+    Cmd.PROG_GET_FD_BY_ID: "opening a BPF program by id",
+    Cmd.MAP_GET_FD_BY_ID: "opening a BPF map by id",
+    Cmd.BTF_GET_FD_BY_ID: "opening a BTF object by id",
+    Cmd.LINK_GET_FD_BY_ID: "opening a BPF link by id",
+    Cmd.MAP_FREEZE: "freezing a BPF map",
+    Cmd.MAP_LOOKUP_BATCH: "looking up a batch of map elements",
+    Cmd.MAP_LOOKUP_AND_DELETE_BATCH: "looking up and deleting a batch of map elements",
+    Cmd.MAP_UPDATE_BATCH: "updating a batch of map elements",
+    Cmd.MAP_DELETE_BATCH: "deleting a batch of map elements",
 }
 
 _MAP_ELEM_CMDS = (Cmd.MAP_LOOKUP_ELEM, Cmd.MAP_UPDATE_ELEM, Cmd.MAP_DELETE_ELEM,
@@ -192,5 +239,6 @@ def describe_failure(cmd: Cmd, err: int) -> str:
     return f"{verb} failed"
 
 
-__all__ = ["BPF_OBJ_NAME_LEN", "BpfAttr", "MapCreateAttr", "MapElemAttr", "ProgLoadAttr", "TestRunAttr",
+__all__ = ["BPF_OBJ_NAME_LEN", "BatchAttr", "BpfAttr", "GetIdAttr", "InfoAttr", "MapCreateAttr",
+           "MapElemAttr", "ObjAttr", "ProgLoadAttr", "TestRunAttr",
            "ENOTSUPP", "address", "bpf", "describe_failure", "object_name"]
