@@ -95,3 +95,25 @@ def test_ten_thousand_cycles_leak_no_fd(counters):
     before = _open_fds()
     _cycles(counters, 10_000)
     assert _open_fds() == before
+
+
+def test_program_attach_to_a_socket(counters):
+    import socket
+
+    with pybpf.load(counters, engine="kernel") as obj:
+        recv = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        recv.bind(("127.0.0.1", 0))
+        with recv, obj.programs["count_socket"].attach(recv):
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as send:
+                send.sendto(b"x" * 10, recv.getsockname())
+                recv.settimeout(0.5)
+                try:
+                    recv.recv(100)
+                except OSError:
+                    pass
+        assert len(obj.maps["by_len"]) == 1        # the program saw the datagram
+
+
+def test_attach_needs_the_kernel_engine(counters):
+    with pytest.raises(pybpf.BpfError, match="engine='kernel'"):
+        pybpf.load(counters).programs["count_socket"].attach(None)

@@ -100,6 +100,21 @@ class Program:
                                     None if ctx is None else bytes(ctx), max(repeat, 1),
                                     data_size_out)
 
+    def attach(self, target: Any = None, **options: Any) -> Any:
+        """Attach to the hook its section names (or ``attach_type=``), on ``target`` (an
+        interface, cgroup path, socket, binary...): a Link that detaches on close. Only
+        programs loaded into the kernel can be attached."""
+        if self.engine != "kernel":
+            raise BpfError(f"{self.name}: attaching needs a program loaded with "
+                           f"engine='kernel' (this one runs in the {self.engine} engine; "
+                           f"test it with test_run)")
+        from pybpf.kernel.attach import attach
+
+        options.setdefault("section", self.section)
+        if self.attach_type is not None:
+            options.setdefault("attach_type", self.attach_type)
+        return attach(self.runner.program, target, **options)
+
     def __repr__(self) -> str:
         return f"<Program {self.name} section={self.section!r} engine={self.engine}>"
 

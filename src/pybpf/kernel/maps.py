@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import ctypes
 import errno
+import threading
 from functools import lru_cache
-from typing import Iterator
+from typing import Any, Iterator
 
 from pybpf.errors import BpfMapError, BpfTypeError, MapSizeError
 from pybpf.isa.uapi import BPF_ANY, Cmd, MapType
@@ -20,7 +21,8 @@ PERCPU_MAP_TYPES = frozenset({MapType.PERCPU_HASH, MapType.PERCPU_ARRAY,
 
 @lru_cache(maxsize=1)
 def possible_cpus() -> int:
-    """How many CPUs the kernel may ever bring up: per-CPU values have one slot each."""
+    """How many CPUs the kernel may ever bring up: per-CPU values have one slot each
+    (fixed at boot, so read once)."""
     with open("/sys/devices/system/cpu/possible") as f:
         text = f.read().strip()
     count = 0
@@ -64,6 +66,7 @@ class KernelMap(FdOwner):
             a.btf_key_type_id, a.btf_value_type_id = btf_key_type_id, btf_value_type_id
         a.map_name = object_name(name)
         self.fd = Fd(bpf(Cmd.MAP_CREATE, attr, BpfMapError))
+        self._prepare_fast()
 
     @classmethod
     def borrow(cls, fd: int, map_type: MapType | int, key_size: int, value_size: int,
@@ -74,6 +77,7 @@ class KernelMap(FdOwner):
         m.map_type, m.key_size, m.value_size = MapType(map_type), key_size, value_size
         m.max_entries, m.flags, m.name, m.map_extra = max_entries, flags, name, 0
         m.fd = Fd(fd)
+        m._prepare_fast()
         return m
 
     @property
@@ -114,8 +118,29 @@ class KernelMap(FdOwner):
         attr.buffers = (key, value)  # the kernel gets bare addresses: keep the buffers alive
         return attr
 
+    def _prepare_fast(self) -> None:
+        """Key and value buffers with ready lookup/update attrs, reused by the thread that
+        made them: the common single-key call then allocates nothing (other threads take
+        the allocating path)."""
+        size = self.value_buffer_size
+        key_buf = ctypes.create_string_buffer(max(self.key_size, 1))
+        value_buf = ctypes.create_string_buffer(max(size, 1))
+        attrs = []
+        for _ in range(2):
+            attr = BpfAttr()
+            attr.map_elem.map_fd = self.fd.fileno()
+            attr.map_elem.key, attr.map_elem.value = address(key_buf), address(value_buf)
+            attrs.append(attr)
+        self._fast = (threading.get_ident(), key_buf, value_buf, attrs[0], attrs[1], size)
+
     def lookup(self, key: bytes | None, flags: int = 0) -> bytes:
         """The value stored under ``key``; BpfMapError (ENOENT) when there is none."""
+        tid, key_buf, value_buf, attr, _, size = self._fast
+        if key.__class__ is bytes and len(key) == self.key_size and not flags \
+                and tid == threading.get_ident():
+            key_buf.raw = key
+            bpf(Cmd.MAP_LOOKUP_ELEM, attr, BpfMapError)
+            return value_buf.raw
         k = self._key(key)
         v = ctypes.create_string_buffer(self.value_buffer_size)
         bpf(Cmd.MAP_LOOKUP_ELEM, self._elem_attr(k, v, flags), BpfMapError)
@@ -158,6 +183,13 @@ class KernelMap(FdOwner):
 
     def update(self, key: bytes | None, value: bytes, flags: int = BPF_ANY) -> None:
         """Store ``value`` under ``key`` (flags: BPF_ANY, BPF_NOEXIST, BPF_EXIST, BPF_F_LOCK)."""
+        tid, key_buf, value_buf, _, attr, size = self._fast
+        if key.__class__ is bytes and value.__class__ is bytes and len(key) == self.key_size \
+                and len(value) == size and tid == threading.get_ident():
+            key_buf.raw, value_buf.raw = key, value
+            attr.map_elem.flags = flags
+            bpf(Cmd.MAP_UPDATE_ELEM, attr, BpfMapError)
+            return
         k = self._key(key)
         v = self._buffer(value, self.value_buffer_size, "value")
         bpf(Cmd.MAP_UPDATE_ELEM, self._elem_attr(k, v, flags), BpfMapError)

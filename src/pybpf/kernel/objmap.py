@@ -35,6 +35,8 @@ class KernelObjectMap:
         self.key_type = getattr(spec, "key_type", None)
         self.value_type = getattr(spec, "value_type", None)
         self._held: dict[bytes, Any] = {}     # programs / maps whose fds the map holds
+        self._percpu = kernel_map.map_type in PERCPU_MAP_TYPES
+        self._fd_values = kernel_map.map_type in _FD_VALUES
 
     # -- facts ----------------------------------------------------------------------------
 
@@ -60,7 +62,7 @@ class KernelObjectMap:
 
     @property
     def percpu(self) -> bool:
-        return self.type in PERCPU_MAP_TYPES
+        return self._percpu
 
     @property
     def cpus(self) -> int:
@@ -105,7 +107,7 @@ class KernelObjectMap:
         return _bytes(value, "value")
 
     def lookup(self, key: object) -> Any:
-        k = self._key(key)
+        k = key if key.__class__ is bytes and not self.percpu else self._key(key)
         try:
             if self.percpu:
                 return self.kernel_map.lookup_percpu(k)
@@ -120,6 +122,9 @@ class KernelObjectMap:
         return default if value is None else value
 
     def update(self, key: object, value: object, flags: int = BPF_ANY) -> None:
+        if key.__class__ is bytes and value.__class__ is bytes and not self._fd_values:
+            self.kernel_map.update(key, value, flags)     # the common case, checked there
+            return
         k = self._key(key)
         self.kernel_map.update(k, self._value(value), flags)
         if self.type in _FD_VALUES and hasattr(value, "fileno") and k is not None:

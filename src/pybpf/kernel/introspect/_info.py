@@ -274,6 +274,13 @@ def map_info(fd: Fd | int) -> MapInfo:
 def link_info(fd: Fd | int) -> LinkInfo:
     """The info of the link ``fd`` refers to, with the per-type fields pybpf decodes."""
     raw = _get_info(fd, _LinkInfo())
+    if raw.type == LinkType.RAW_TRACEPOINT:     # ask again, with room for the name
+        name = ctypes.create_string_buffer(256)
+        again = _LinkInfo()
+        again.union[:12] = list(address(name).to_bytes(8, "little") + len(name).to_bytes(4, "little"))
+        raw = _get_info(fd, again)
+        return LinkInfo(type=raw.type, id=raw.id, prog_id=raw.prog_id,
+                        details={"tp_name": name.value.decode("utf-8", "replace")})
     union = bytes(raw.union)
     u32s = [int.from_bytes(union[i:i + 4], "little") for i in range(0, 24, 4)]
     details: dict = {}
