@@ -23,6 +23,7 @@ _LAZY = {
     "load": ("pybpf._api", "load"),
     "Object": ("pybpf.engine", "Object"),
     "Program": ("pybpf.engine", "Program"),
+    "Map": ("pybpf.kernel.objmap", "KernelObjectMap"),
     "TestRunResult": ("pybpf.engine", "TestRunResult"),
     "ObjectSpec": ("pybpf.elf.spec", "ObjectSpec"),
     "ProgramSpec": ("pybpf.elf.spec", "ProgramSpec"),
@@ -48,7 +49,7 @@ __all__ = [
     "AsmError", "BPF_ANY", "BPF_EXIST", "BPF_F_LOCK", "BPF_NOEXIST", "BpfDecodeError", "BpfError",
     "BpfHelperError", "BpfLimitError", "BpfMapError", "BpfMemoryError", "BpfRuntimeError",
     "BpfSyscallError", "BpfTypeError", "BpfValueError", "CompileError", "ElfError", "Env",
-    "MapSizeError", "MapSpec", "MapType", "PacketRunError", "PcapError", "Object", "ObjectSpec", "PerfBuffer", "ProgType",
+    "Map", "MapSizeError", "MapSpec", "MapType", "PacketRunError", "PcapError", "Object", "ObjectSpec", "PerfBuffer", "ProgType",
     "Program", "ProgramSpec", "Route", "RingBuffer", "Task", "TestRunResult", "VerifierError",
     "compile", "load", "open",
 ]

@@ -117,3 +117,51 @@ def test_program_attach_to_a_socket(counters):
 def test_attach_needs_the_kernel_engine(counters):
     with pytest.raises(pybpf.BpfError, match="engine='kernel'"):
         pybpf.load(counters).programs["count_socket"].attach(None)
+
+
+@pytest.fixture
+def pin_dir():
+    from pybpf.kernel.introspect import ensure_bpffs
+
+    path = Path(ensure_bpffs()) / f"pybpf-test-{os.getpid()}"
+    path.mkdir()
+    yield path
+    for pin in os.listdir(path):
+        os.unlink(path / pin)
+    path.rmdir()
+
+
+def test_pinning_by_name_reuses_the_map(counters, pin_dir):
+    spec = pybpf.open(counters)
+    spec.maps["by_len"].pinning = 1                 # LIBBPF_PIN_BY_NAME
+    with spec.load(engine="kernel", pin_root=str(pin_dir)) as first:
+        first.programs["count_xdp"].test_run(data=FRAME)
+        assert os.listdir(pin_dir) == ["by_len"]
+        with spec.load(engine="kernel", pin_root=str(pin_dir)) as second:
+            assert second.maps["by_len"].typed()[60] == {"packets": 1, "bytes": 60}
+            second.programs["count_xdp"].test_run(data=FRAME)
+        assert first.maps["by_len"].typed()[60] == {"packets": 2, "bytes": 120}
+    spec.maps["by_len"].max_entries = 8
+    with pytest.raises(pybpf.BpfError, match="incompatible"):
+        spec.load(engine="kernel", pin_root=str(pin_dir))
+
+
+def test_maps_and_programs_from_pins_and_ids(counters, pin_dir):
+    with pybpf.load(counters, engine="kernel") as obj:
+        obj.maps["by_len"].pin(pin_dir / "m")
+        obj.programs["count_xdp"].pin(pin_dir / "p")
+        m = pybpf.Map.from_pin(pin_dir / "m")
+        assert m.id == obj.maps["by_len"].id and m.key_size == 4
+        prog = pybpf.Program.from_pin(pin_dir / "p")
+        assert prog.type == pybpf.ProgType.XDP and prog.name == "count_xdp"
+        assert prog.test_run(data=FRAME).retval == 2
+        assert m.lookup((60).to_bytes(4, "little"))[:8] == (1).to_bytes(8, "little")
+        from pybpf.kernel.introspect import prog_info
+
+        again = pybpf.Program.from_id(prog_info(prog.runner.program.fd).id)
+        assert again.test_run(data=FRAME).retval == 2
+        for p in (prog, again):
+            p.runner.close()
+        m.close()
+        with pytest.raises(pybpf.BpfError, match="not a map"):
+            pybpf.Map.from_pin(pin_dir / "p")

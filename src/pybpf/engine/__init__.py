@@ -36,14 +36,16 @@ def engine_available(engine: str) -> tuple[bool, str]:
 
 def load_spec(spec: "ObjectSpec", engine: str = "interp", *, env: "Env | None" = None,
               rodata: Mapping[str, Any] | None = None, target_btf: Any = None,
-              budget: int | None = 1_000_000, log_level: int = 0) -> Object:
+              budget: int | None = 1_000_000, log_level: int = 0,
+              pin_root: str | None = None) -> Object:
     """Load ``spec`` into ``engine``.
 
     ``env`` is the world the programs run in (a default :class:`pybpf.Env` otherwise);
     ``rodata`` sets ``const volatile`` globals by name; ``target_btf`` is the BTF CO-RE
     relocations resolve against (default: the running kernel's); ``budget`` bounds the
     instructions of one run in the userspace engines (None: unbounded); ``log_level``
-    is the kernel verifier's (1 or 2 keeps its log on each program).
+    is the kernel verifier's (1 or 2 keeps its log on each program); ``pin_root`` is
+    where maps declared ``pinning = LIBBPF_PIN_BY_NAME`` are pinned (kernel engine).
     """
     from pybpf.env import Env
 
@@ -65,7 +67,8 @@ def load_spec(spec: "ObjectSpec", engine: str = "interp", *, env: "Env | None" =
     if engine == "kernel":
         from pybpf.kernel import engine as kernel_engine
 
-        return kernel_engine.load(spec, env, target_btf=target_btf, log_level=log_level)
+        return kernel_engine.load(spec, env, target_btf=target_btf, log_level=log_level,
+                                  pin_root=pin_root)
     raise BpfError(f"the {engine} engine is not available yet; use engine='interp'")
 
 

@@ -8,6 +8,7 @@ nothing above the engines (CLI, pcap runner, tests) knows which engine it drives
 from __future__ import annotations
 
 import itertools
+import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -100,20 +101,61 @@ class Program:
                                     None if ctx is None else bytes(ctx), max(repeat, 1),
                                     data_size_out)
 
+    def pin(self, path: str | os.PathLike) -> None:
+        """Pin the loaded program in bpffs at ``path`` (kernel engine)."""
+        from pybpf.kernel.introspect import pin
+
+        pin(self._kernel_program("pinning").fd, os.fspath(path))
+
+    @classmethod
+    def from_pin(cls, path: str | os.PathLike) -> "Program":
+        """The program pinned at ``path``, ready for test_run and attach."""
+        from pybpf.kernel.introspect import open_pinned
+
+        return cls._from_fd(open_pinned(os.fspath(path)))
+
+    @classmethod
+    def from_id(cls, prog_id: int) -> "Program":
+        """The loaded program with kernel id ``prog_id``."""
+        from pybpf.kernel.introspect import open_prog
+
+        return cls._from_fd(open_prog(prog_id))
+
+    @classmethod
+    def _from_fd(cls, fd: Any) -> "Program":
+        from pybpf.elf.spec import ProgramSpec
+        from pybpf.env import Env
+        from pybpf.kernel.engine import KernelRunner
+        from pybpf.kernel.introspect import object_kind, prog_info, prog_xlated
+        from pybpf.kernel.programs import KernelProgram
+
+        kind = object_kind(fd)
+        if kind != "prog":
+            fd.close()
+            raise BpfError(f"that object is a {kind}, not a program")
+        info = prog_info(fd)
+        spec = ProgramSpec(info.name, "", info.type, prog_xlated(fd))
+        runner = KernelRunner(KernelProgram(fd, info.type), Env(), pin=False)
+        return cls(spec, runner, "kernel")
+
+    def _kernel_program(self, what: str) -> Any:
+        if self.engine != "kernel":
+            raise BpfError(f"{self.name}: {what} needs a program loaded with "
+                           f"engine='kernel' (this one runs in the {self.engine} engine)")
+        return self.runner.program
+
     def attach(self, target: Any = None, **options: Any) -> Any:
         """Attach to the hook its section names (or ``attach_type=``), on ``target`` (an
         interface, cgroup path, socket, binary...): a Link that detaches on close. Only
         programs loaded into the kernel can be attached."""
-        if self.engine != "kernel":
-            raise BpfError(f"{self.name}: attaching needs a program loaded with "
-                           f"engine='kernel' (this one runs in the {self.engine} engine; "
-                           f"test it with test_run)")
+        program = self._kernel_program("attaching")
         from pybpf.kernel.attach import attach
 
-        options.setdefault("section", self.section)
+        if self.section:
+            options.setdefault("section", self.section)
         if self.attach_type is not None:
             options.setdefault("attach_type", self.attach_type)
-        return attach(self.runner.program, target, **options)
+        return attach(program, target, **options)
 
     def __repr__(self) -> str:
         return f"<Program {self.name} section={self.section!r} engine={self.engine}>"

@@ -8,11 +8,12 @@ the log, the first error and the C line of the failing instruction.
 
 from __future__ import annotations
 
+import errno
 import os
 from typing import TYPE_CHECKING, Any
 
 from pybpf.engine.object import Object, Program, TestRunResult
-from pybpf.errors import BpfError, VerifierError
+from pybpf.errors import BpfError, BpfSyscallError, VerifierError
 from pybpf.kernel.loader import create_map, kernel_map_name, load_btf, patch_maps, \
     program_load_info
 from pybpf.kernel.objmap import KernelObjectMap
@@ -54,9 +55,17 @@ class KernelRunner:
         self.program.close()
 
 
-def load(spec: "ObjectSpec", env: "Env", target_btf: Any = None,
-         log_level: int = 0) -> Object:
-    """Create the maps and load every program of ``spec`` into the kernel."""
+LIBBPF_PIN_BY_NAME = 1
+
+
+def load(spec: "ObjectSpec", env: "Env", target_btf: Any = None, log_level: int = 0,
+         pin_root: str | None = None) -> Object:
+    """Create the maps and load every program of ``spec`` into the kernel.
+
+    A map whose definition says ``pinning = LIBBPF_PIN_BY_NAME`` is pinned at
+    ``pin_root/<name>`` (default /sys/fs/bpf), or reused from there when a compatible map
+    is already pinned, as libbpf does.
+    """
     from pybpf.engine.interp import relocated
 
     obj = Object(spec, "kernel", env)
@@ -65,8 +74,10 @@ def load(spec: "ObjectSpec", env: "Env", target_btf: Any = None,
         obj._closers.append(btf_fd.close)
     try:
         for name, map_spec in spec.maps.items():
-            kernel_map = create_map(map_spec, btf_fd)
-            obj.maps[name] = KernelObjectMap(kernel_map, map_spec)
+            if map_spec.pinning == LIBBPF_PIN_BY_NAME:
+                obj.maps[name] = _pinned_map(map_spec, btf_fd, pin_root)
+            else:
+                obj.maps[name] = KernelObjectMap(create_map(map_spec, btf_fd), map_spec)
             obj._closers.append(obj.maps[name].close)
         for name, prog_spec in spec.programs.items():
             insns = patch_maps(prog_spec, relocated(prog_spec, spec, target_btf), obj.maps)
@@ -88,6 +99,33 @@ def load(spec: "ObjectSpec", env: "Env", target_btf: Any = None,
         obj.close()
         raise
     return obj
+
+
+def _pinned_map(spec: Any, btf_fd: Any, pin_root: str | None) -> KernelObjectMap:
+    """The map pinned under its name, reused if compatible, else created and pinned."""
+    from pybpf.kernel.introspect import ensure_bpffs
+
+    root = pin_root or ensure_bpffs()
+    path = os.path.join(root, spec.name)
+    try:
+        existing = KernelObjectMap.from_pin(path)
+    except BpfSyscallError as e:
+        if e.errno != errno.ENOENT:
+            raise
+    else:
+        km = existing.kernel_map
+        mine = (spec.type, spec.key_size, spec.value_size, spec.max_entries, spec.flags)
+        theirs = (km.map_type, km.key_size, km.value_size, km.max_entries, km.flags)
+        if mine != theirs:
+            existing.close()
+            raise BpfError(f"map {spec.name}: the map pinned at {path} is incompatible "
+                           f"(type, key, value, max_entries, flags {theirs} != {mine})")
+        existing.spec, existing.key_type, existing.value_type = spec, spec.key_type, \
+            spec.value_type
+        return existing
+    m = KernelObjectMap(create_map(spec, btf_fd), spec)
+    m.pin(path)
+    return m
 
 
 def _load_program(prog: "ProgramSpec", insns: list, spec: "ObjectSpec", btf_fd: Any,

@@ -9,10 +9,12 @@ map-in-map takes maps (their fds go to the kernel); errors are the same
 from __future__ import annotations
 
 import errno
+import os
 from typing import Any, Iterator
 
 from pybpf.errors import BpfError, BpfMapError, BpfTypeError, MapSizeError
 from pybpf.isa.uapi import BPF_ANY, MapType
+from pybpf.kernel.fd import Fd
 from pybpf.kernel.maps import PERCPU_MAP_TYPES, KernelMap, possible_cpus
 
 _FD_VALUES = (MapType.PROG_ARRAY, MapType.ARRAY_OF_MAPS, MapType.HASH_OF_MAPS,
@@ -70,6 +72,45 @@ class KernelObjectMap:
 
     def fileno(self) -> int:
         return self.kernel_map.fileno()
+
+    @property
+    def id(self) -> int:
+        """The kernel's id of the map (what bpftool lists)."""
+        from pybpf.kernel.introspect import map_info
+
+        return map_info(self.kernel_map.fd).id
+
+    def pin(self, path: str | os.PathLike) -> None:
+        """Pin the map in bpffs at ``path`` (it outlives this process until unlinked)."""
+        from pybpf.kernel.introspect import pin
+
+        pin(self.kernel_map.fd, os.fspath(path))
+
+    @classmethod
+    def from_pin(cls, path: str | os.PathLike) -> "KernelObjectMap":
+        """The map pinned at ``path``."""
+        from pybpf.kernel.introspect import open_pinned
+
+        return cls._from_fd(open_pinned(os.fspath(path)))
+
+    @classmethod
+    def from_id(cls, map_id: int) -> "KernelObjectMap":
+        """The map with kernel id ``map_id``."""
+        from pybpf.kernel.introspect import open_map_fd
+
+        return cls._from_fd(open_map_fd(map_id))
+
+    @classmethod
+    def _from_fd(cls, fd: Fd) -> "KernelObjectMap":
+        from pybpf.kernel.introspect import map_info, object_kind
+
+        if object_kind(fd) != "map":
+            kind = object_kind(fd)
+            fd.close()
+            raise BpfError(f"that pinned object is a {kind}, not a map")
+        info = map_info(fd)
+        return cls(KernelMap.borrow(fd.detach(), info.type, info.key_size, info.value_size,
+                                    info.max_entries, info.flags, info.name))
 
     def close(self) -> None:
         self._held.clear()

@@ -35,12 +35,16 @@ class Comparison:
 def compare_object(elf: bytes, program: str, packets: Iterable[bytes], *,
                    engines: Sequence[str] = ("interp", "kernel"), env: Any = None,
                    ctx: bytes | None = None, setup: Sequence[tuple[str, bytes, bytes]] = (),
-                   compare_maps: bool = True) -> Comparison:
+                   compare_maps: bool = True,
+                   ignore_bytes: dict[str, tuple[int, int]] | None = None) -> Comparison:
     """Load ``elf`` into two engines, run ``program`` over ``packets`` in both, and report
     every difference: retval, data_out, ctx_out, then every comparable map's entries.
 
     ``setup`` fills maps before the runs in both, as (map name, key, value). With the
     kernel, test_run is pinned to the Env's CPU, so per-CPU slots line up.
+    ``ignore_bytes`` names value bytes that legitimately differ, as {map: (offset,
+    length)}: e.g. a timestamp from bpf_ktime_get_ns, which is the Env's clock in the
+    interpreter and the real clock in the kernel.
     """
     import pybpf
 
@@ -70,16 +74,26 @@ def compare_object(elf: bytes, program: str, packets: Iterable[bytes], *,
                 if m.type in _OPAQUE:
                     continue
                 other = dict(theirs.maps[name].items())
-                out.differences += _map_differences(name, m, other, (first, second))
+                mask = (ignore_bytes or {}).get(name)
+                out.differences += _map_differences(name, m, other, (first, second), mask)
     return out
 
 
-def _map_differences(name: str, m: Any, other: dict[bytes, Any],
-                     engines: tuple[str, str]) -> list[str]:
+def _masked(value: Any, mask: tuple[int, int] | None) -> Any:
+    if mask is None or value is None:
+        return value
+    if isinstance(value, list):
+        return [_masked(v, mask) for v in value]
+    start, length = mask
+    return value[:start] + bytes(len(value[start:start + length])) + value[start + length:]
+
+
+def _map_differences(name: str, m: Any, other: dict[bytes, Any], engines: tuple[str, str],
+                     mask: tuple[int, int] | None = None) -> list[str]:
     mine = {bytes(k): v for k, v in m.items()}
     diffs = []
     for key in sorted(set(mine) | set(other)):
-        a, b = mine.get(key), other.get(key)
+        a, b = _masked(mine.get(key), mask), _masked(other.get(key), mask)
         if a != b:
             diffs.append(f"map {name} key {key.hex()}: {engines[0]} {_show(a)} != "
                          f"{engines[1]} {_show(b)}")
