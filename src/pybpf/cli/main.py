@@ -294,6 +294,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     from pybpf.cli import kernel_cmds      # prog, map, link, btf, feature (bpftool's commands)
     kernel_cmds.register(sub)
+    from pybpf.cli import object_cmds      # load, attach
+    object_cmds.register(sub)
     return parser
 
 
