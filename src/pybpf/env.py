@@ -59,7 +59,10 @@ class Env:
 
     ``clock_ns`` is the value of ``bpf_ktime_get_ns`` at the start of a run; with
     ``clock_step_ns`` it advances by that much on each read (0 keeps it still).
-    ``cpu`` is the CPU the program runs on (< ``cpus``). ``kernel_stack`` and
+    ``cpu`` is the CPU the program runs on (< ``cpus``); in the kernel engine that holds
+    only with ``kernel_pin_cpu`` (the calling thread is pinned to ``cpu`` for each
+    test_run, two extra syscalls), else the kernel runs it wherever the thread is.
+    ``kernel_stack`` and
     ``user_stack`` are the call chains (innermost address first) that
     ``bpf_get_stackid``/``bpf_get_stack`` report for a tracing program.
     """
@@ -72,6 +75,7 @@ class Env:
     cpu: int = 0
     task: Task = field(default_factory=Task)
     routes: list[Route] = field(default_factory=list)
+    kernel_pin_cpu: bool = False
     kernel_stack: tuple[int, ...] = ()
     user_stack: tuple[int, ...] = ()
     rng: random.Random = field(init=False, repr=False, compare=False)

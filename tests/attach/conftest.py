@@ -7,7 +7,6 @@ from __future__ import annotations
 import itertools
 import os
 import shutil
-import struct
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,7 +14,8 @@ from typing import Callable, Iterator
 
 import pytest
 
-DATA = Path(__file__).parent / "data"
+from attach_support import DATA
+
 _counter = itertools.count()
 
 
@@ -40,11 +40,6 @@ def load_bpf() -> Iterator[Callable[[str], object]]:
     yield load
     for obj in reversed(objects):
         obj.close()
-
-
-def read_u64(kmap, key: int) -> int:
-    """One u64 value of an array map."""
-    return struct.unpack("<Q", kmap.lookup(struct.pack("<I", key))[:8])[0]
 
 
 @dataclass

@@ -10,7 +10,7 @@ import threading
 import time
 
 import pytest
-from conftest import read_u64
+from attach_support import read_u64
 
 from pybpf.errors import BpfError, BpfSyscallError
 from pybpf.isa.uapi import AttachType, LinkType, ProgType

@@ -9,7 +9,7 @@ import socket
 import struct
 
 import pytest
-from conftest import read_u64
+from attach_support import read_u64
 
 from pybpf.errors import BpfSyscallError
 from pybpf.isa.uapi import LinkType

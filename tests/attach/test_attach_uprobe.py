@@ -8,7 +8,7 @@ import shutil
 import subprocess
 
 import pytest
-from conftest import DATA, read_u64
+from attach_support import DATA, read_u64
 
 from pybpf.errors import BpfSyscallError
 from pybpf.isa.uapi import LinkType

@@ -23,7 +23,8 @@ def counters() -> bytes:
 
 
 def test_same_object_api(counters):
-    with pybpf.load(counters, engine="kernel", env=pybpf.Env(cpus=os.cpu_count())) as obj:
+    env = pybpf.Env(cpus=os.cpu_count(), kernel_pin_cpu=True)
+    with pybpf.load(counters, engine="kernel", env=env) as obj:
         prog = obj.programs["count_xdp"]
         assert (prog.engine, prog.type, prog.section) == ("kernel", pybpf.ProgType.XDP, "xdp")
         r = prog.test_run(data=FRAME, repeat=3)

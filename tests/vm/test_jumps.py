@@ -2,7 +2,7 @@
 
 import pytest
 
-from conftest import I, lddw, run_prog
+from vm_support import I, lddw, run_prog
 
 M64 = (1 << 64) - 1
 

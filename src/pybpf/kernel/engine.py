@@ -30,12 +30,12 @@ class KernelRunner:
     def __init__(self, program: KernelProgram, env: "Env", pin: bool):
         self.program = program
         self.env = env
-        self.pin = pin          # the object has per-CPU maps: run on the Env's CPU
+        self.pin = pin          # run on the Env's CPU (Env.kernel_pin_cpu)
 
     def test_run(self, data: bytes | None, ctx: bytes | None, repeat: int,
                  data_size_out: int | None) -> TestRunResult:
-        # test_run runs on the calling thread's CPU: pin it to the Env's, so per-CPU
-        # values land where the userspace engines put them.
+        # test_run runs on the calling thread's CPU: pinned to the Env's, per-CPU values
+        # land where the userspace engines put them.
         saved = os.sched_getaffinity(0) if self.pin else set()
         pinned = self.env.cpu in saved and saved != {self.env.cpu}
         if pinned:
@@ -82,7 +82,7 @@ def load(spec: "ObjectSpec", env: "Env", target_btf: Any = None, log_level: int 
         for name, prog_spec in spec.programs.items():
             insns = patch_maps(prog_spec, relocated(prog_spec, spec, target_btf), obj.maps)
             kernel_prog = _load_program(prog_spec, insns, spec, btf_fd, log_level)
-            runner = KernelRunner(kernel_prog, env, pin=any(m.percpu for m in obj.maps.values()))
+            runner = KernelRunner(kernel_prog, env, pin=env.kernel_pin_cpu)
             program = Program(prog_spec, runner, "kernel", insns)
             program.verifier_log = kernel_prog.log     # the log at log_level 1 or 2
             program.fileno = kernel_prog.fileno       # type: ignore[method-assign]

@@ -48,8 +48,12 @@ def compare_object(elf: bytes, program: str, packets: Iterable[bytes], *,
     """
     import pybpf
 
+    from pybpf.env import Env
+
     first, second = engines
     out = Comparison()
+    env = env if env is not None else Env()
+    env.kernel_pin_cpu = True      # per-CPU slots must line up with the userspace engines
     mine = pybpf.load(elf, engine=first, env=env)
     try:
         theirs = pybpf.load(elf, engine=second, env=mine.env)
