@@ -144,7 +144,7 @@ def read_elf(data: bytes) -> ElfFile:
         if symtab:
             out.symbols = _read_symbols(out.sections, symtab[0], count)
         for section in out.sections:
-            if section.type == "SHT_REL":
+            if section.type == "SHT_REL" and _relocations_used(out, section):
                 where = f"section {section.name}"
                 _read_relocs(section, out)
             elif section.type == "SHT_RELA":
@@ -188,6 +188,16 @@ def _read_symbols(sections: list[Section], section: Section, count: int) -> list
         symbols.append(Symbol(i, name, value, size, _SYM_TYPES.get(info & 0xF, str(info & 0xF)),
                               _SYM_BINDS.get(info >> 4, str(info >> 4)), shndx))
     return symbols
+
+
+def _relocations_used(out: ElfFile, section: Section) -> bool:
+    """Whether a relocation section applies to something a loader reads: code, map
+    definitions or data. Those against .BTF, .BTF.ext and DWARF (many, and resolved by
+    clang already) are skipped, as libbpf skips them."""
+    if 0 < section.info < len(out.sections):
+        target = out.sections[section.info]
+        return not (target.name.startswith((".BTF", ".debug_")) or target.name == ".eh_frame")
+    return True
 
 
 def _read_relocs(section: Section, out: ElfFile) -> None:
