@@ -47,6 +47,9 @@ def libbpf() -> ctypes.CDLL:
     lib.bpf_map_update_elem.argtypes = [i, vp, vp, ctypes.c_uint64]
     lib.bpf_map_lookup_elem.argtypes = [i, vp, vp]
     lib.bpf_prog_test_run_opts.argtypes = [i, vp]
+    lib.bpf_map_update_batch.argtypes = [i, vp, vp, ctypes.POINTER(ctypes.c_uint32), vp]
+    lib.bpf_map_lookup_batch.argtypes = [i, vp, vp, vp, vp, ctypes.POINTER(ctypes.c_uint32),
+                                         vp]
     return lib
 
 
@@ -130,6 +133,29 @@ def main(argv: list[str] | None = None) -> int:
         row("map lookup", rate(lambda: m.lookup(key), seconds), {
             "libbpf": rate(lambda: lib.bpf_map_lookup_elem(fd, k_buf, v_buf), seconds),
             "bare syscall": rate(bare(Cmd.MAP_LOOKUP_ELEM), seconds)})
+
+        # Batches of 48 elements (the map holds 64): elements per second.
+        batch = {n.to_bytes(4, "little"): bytes([n]) * 16 for n in range(100, 148)}
+        keys = ctypes.create_string_buffer(b"".join(batch), 4 * len(batch))
+        values = ctypes.create_string_buffer(b"".join(batch.values()), 16 * len(batch))
+
+        def libbpf_update_batch() -> None:
+            count = ctypes.c_uint32(len(batch))
+            lib.bpf_map_update_batch(fd, keys, values, ctypes.byref(count), None)
+
+        def libbpf_lookup_batch() -> None:
+            count = ctypes.c_uint32(64)
+            out_keys, out_values = ctypes.create_string_buffer(256), ctypes.create_string_buffer(1024)
+            batch_pos = ctypes.c_uint32()
+            lib.bpf_map_lookup_batch(fd, None, ctypes.byref(batch_pos), out_keys, out_values,
+                                     ctypes.byref(count), None)
+
+        n = len(batch)
+        row("map update_batch (elems)", n * rate(lambda: m.update_batch(batch), seconds), {
+            "libbpf": n * rate(libbpf_update_batch, seconds)})
+        total = len(m)
+        row("map lookup_batch (elems)", total * rate(m.lookup_batch, seconds), {
+            "libbpf": total * rate(libbpf_lookup_batch, seconds)})
 
         prog = obj.programs["count_socket"]
         pfd = prog.fileno()

@@ -166,3 +166,36 @@ def test_maps_and_programs_from_pins_and_ids(counters, pin_dir):
         m.close()
         with pytest.raises(pybpf.BpfError, match="not a map"):
             pybpf.Map.from_pin(pin_dir / "p")
+
+
+@pytest.mark.parametrize("engine", ["interp", "kernel"])
+def test_test_run_flags_and_cpu_as_the_kernel_takes_them(engine, counters):
+    elf = pybpf.compile(ROOT / "tests" / "kernel" / "data" / "on_cpu.c")
+    last = (os.cpu_count() or 1) - 1
+    with pybpf.load(elf, engine=engine) as obj:
+        prog = obj.programs["which_cpu"]
+        assert prog.test_run(flags=1, cpu=last).retval == last      # BPF_F_TEST_RUN_ON_CPU
+        with pytest.raises(pybpf.BpfSyscallError) as info:
+            prog.test_run(cpu=last or 1)                             # cpu without the flag
+        assert info.value.errno == errno.EINVAL
+    with pybpf.load(counters, engine=engine) as obj:
+        with pytest.raises(pybpf.BpfSyscallError) as info:
+            obj.programs["count_xdp"].test_run(data=FRAME, flags=1)
+        assert info.value.errno == errno.EINVAL
+
+
+@pytest.mark.parametrize("engine", ["interp", "kernel"])
+def test_batch_operations_on_both_engines(engine, counters):
+    with pybpf.load(counters, engine=engine) as obj:
+        m = obj.maps["by_len"]
+        items = {i.to_bytes(4, "little"): bytes([i]) * 16 for i in range(1, 40)}
+        assert m.update_batch(items) == 39
+        assert dict(m.lookup_batch()) == items
+        assert m.delete_batch([(1).to_bytes(4, "little"), (2).to_bytes(4, "little")]) == 2
+        with pytest.raises(pybpf.BpfMapError) as info:
+            m.delete_batch([(3).to_bytes(4, "little"), (1).to_bytes(4, "little")])
+        assert info.value.errno == errno.ENOENT and info.value.done == 1
+        rest = dict(m.lookup_and_delete_batch())
+        assert len(rest) == 36 and len(m) == 0
+        per_cpu = obj.maps["per_cpu"]
+        assert all(len(v) == per_cpu.cpus for _, v in per_cpu.lookup_batch())

@@ -9,13 +9,15 @@ pointer a program gets from ``bpf_map_lookup_elem`` is a real address that Pytho
 
 from __future__ import annotations
 
+import errno
 import time
 from typing import TYPE_CHECKING, Any
 
 from pybpf.engine.object import Object, Program, TestRunResult
-from pybpf.errors import BpfError, ElfError
+from pybpf.errors import BpfError, BpfSyscallError, ElfError
 from pybpf.isa import Instruction, Kind
 from pybpf.isa.opcodes import PSEUDO_MAP_FD, PSEUDO_MAP_VALUE
+from pybpf.isa.uapi import ProgType
 from pybpf.vm import Machine, Memory
 
 if TYPE_CHECKING:
@@ -23,6 +25,7 @@ if TYPE_CHECKING:
     from pybpf.env import Env
 
 _ZERO_KEY = bytes(4)
+BPF_F_TEST_RUN_ON_CPU = 1
 
 
 class InterpRunner:
@@ -36,15 +39,16 @@ class InterpRunner:
         self.program_type = program_type(spec.type, spec.attach_type)
 
     def test_run(self, data: bytes | None, ctx: bytes | None, repeat: int,
-                 data_size_out: int | None) -> TestRunResult:
+                 data_size_out: int | None, flags: int = 0, cpu: int = 0) -> TestRunResult:
         machine, env = self.machine, self.object.env
+        run_cpu = self._cpu(flags, cpu, env)
         total = 0
         for _ in range(repeat):
             inv = self.program_type.prepare(machine.memory, env, data, ctx,
                                             data_size_out=data_size_out)
             try:
                 call = machine.call
-                call.ctx, call.cpu, call.env, call.runtime = inv.ctx, env.cpu, env, self.object
+                call.ctx, call.cpu, call.env, call.runtime = inv.ctx, run_cpu, env, self.object
                 start = time.perf_counter_ns()
                 result = machine.run(*inv.args, packet=inv.packet)
                 total += time.perf_counter_ns() - start
@@ -55,6 +59,21 @@ class InterpRunner:
                 inv.close()
         return TestRunResult(retval, result.r0, data_out, ctx_out, total // repeat, redirect,
                              result.executed)
+
+    def _cpu(self, flags: int, cpu: int, env: "Env") -> int:
+        """The CPU a run uses, checking ``flags``/``cpu`` as BPF_PROG_TEST_RUN does: only
+        raw tracepoints take BPF_F_TEST_RUN_ON_CPU; everything else wants both zero."""
+        if not flags and not cpu:
+            return env.cpu
+        raw_tp = self.program_type.prog_type in (ProgType.RAW_TRACEPOINT,
+                                                 ProgType.RAW_TRACEPOINT_WRITABLE)
+        if not raw_tp or flags & ~BPF_F_TEST_RUN_ON_CPU or (cpu and not flags):
+            raise BpfSyscallError(errno.EINVAL, f"test run of a {self.program_type.name} "
+                                                f"program takes no flags {flags:#x} / cpu {cpu}")
+        if cpu >= env.cpus:
+            raise BpfSyscallError(errno.ENXIO, f"test run on CPU {cpu}: the Env has "
+                                               f"{env.cpus} CPUs")
+        return cpu
 
     def close(self) -> None:
         pass

@@ -47,7 +47,7 @@ class ProgramRunner(Protocol):
     """What an engine provides for each loaded program."""
 
     def test_run(self, data: bytes | None, ctx: bytes | None, repeat: int,
-                 data_size_out: int | None) -> TestRunResult: ...
+                 data_size_out: int | None, flags: int = 0, cpu: int = 0) -> TestRunResult: ...
 
     def close(self) -> None: ...
 
@@ -92,14 +92,16 @@ class Program:
 
     def test_run(self, data: bytes | bytearray | memoryview | None = None,
                  ctx: bytes | bytearray | memoryview | None = None, repeat: int = 1, *,
-                 data_size_out: int | None = None) -> TestRunResult:
+                 data_size_out: int | None = None, flags: int = 0,
+                 cpu: int = 0) -> TestRunResult:
         """Run the program once per ``repeat`` over ``data`` (and ``ctx``), as
-        BPF_PROG_TEST_RUN does: the same input rules, outputs and errnos."""
+        BPF_PROG_TEST_RUN does: the same input rules, outputs and errnos. ``flags`` and
+        ``cpu`` are the kernel's (BPF_F_TEST_RUN_ON_CPU with ``cpu`` for raw tracepoints)."""
         if not isinstance(repeat, int) or repeat < 0:
             raise BpfError(f"repeat must be a non-negative int, not {repeat!r}")
         return self.runner.test_run(None if data is None else bytes(data),
                                     None if ctx is None else bytes(ctx), max(repeat, 1),
-                                    data_size_out)
+                                    data_size_out, flags, cpu)
 
     def pin(self, path: str | os.PathLike) -> None:
         """Pin the loaded program in bpffs at ``path`` (kernel engine)."""

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from pybpf.engine.object import Object, Program, TestRunResult
 from pybpf.errors import BpfError, BpfSyscallError, VerifierError
+from pybpf.isa.uapi import ProgType
 from pybpf.kernel.loader import create_map, kernel_map_name, load_btf, patch_maps, \
     program_load_info
 from pybpf.kernel.objmap import KernelObjectMap
@@ -22,6 +23,9 @@ from pybpf.kernel.programs import KernelProgram
 if TYPE_CHECKING:
     from pybpf.elf.spec import ObjectSpec, ProgramSpec
     from pybpf.env import Env
+
+
+_RUN_ONCE_TYPES = (ProgType.RAW_TRACEPOINT, ProgType.RAW_TRACEPOINT_WRITABLE)
 
 
 class KernelRunner:
@@ -33,15 +37,18 @@ class KernelRunner:
         self.pin = pin          # run on the Env's CPU (Env.kernel_pin_cpu)
 
     def test_run(self, data: bytes | None, ctx: bytes | None, repeat: int,
-                 data_size_out: int | None) -> TestRunResult:
+                 data_size_out: int | None, flags: int = 0, cpu: int = 0) -> TestRunResult:
         # test_run runs on the calling thread's CPU: pinned to the Env's, per-CPU values
         # land where the userspace engines put them.
         saved = os.sched_getaffinity(0) if self.pin else set()
         pinned = self.env.cpu in saved and saved != {self.env.cpu}
         if pinned:
             os.sched_setaffinity(0, {self.env.cpu})
+        if self.program.prog_type in _RUN_ONCE_TYPES:
+            repeat = 0        # these run exactly once, and the kernel refuses a repeat count
         try:
-            r = self.program.test_run(data or b"", ctx, repeat, data_out_size=data_size_out)
+            r = self.program.test_run(data or b"", ctx, repeat, data_out_size=data_size_out,
+                                      flags=flags, cpu=cpu)
         finally:
             if pinned:
                 os.sched_setaffinity(0, saved)

@@ -201,6 +201,40 @@ class KernelObjectMap:
     def __len__(self) -> int:
         return sum(1 for _ in self.keys())
 
+    # -- batch operations ------------------------------------------------------------------
+
+    def _split(self, items: list[tuple[bytes, bytes]]) -> list[tuple[bytes, Any]]:
+        if not self._percpu:
+            return items
+        stride, size = (self.value_size + 7) // 8 * 8, self.value_size
+        return [(k, [v[i:i + size] for i in range(0, len(v), stride)]) for k, v in items]
+
+    def lookup_batch(self) -> list[tuple[bytes, Any]]:
+        """Every ``(key, value)`` through BPF_MAP_LOOKUP_BATCH."""
+        from pybpf.kernel.introspect import lookup_batch
+
+        return self._split(lookup_batch(self.kernel_map))
+
+    def update_batch(self, items: Any, flags: int = BPF_ANY) -> int:
+        """Store every ``(key, value)`` in one BPF_MAP_UPDATE_BATCH."""
+        from pybpf.kernel.introspect import update_batch
+
+        pairs = list(items.items() if hasattr(items, "items") else items)
+        return update_batch(self.kernel_map, [(self._key(k), self._value(v)) for k, v in pairs],
+                            flags)
+
+    def delete_batch(self, keys: Any) -> int:
+        """Delete every key in one BPF_MAP_DELETE_BATCH."""
+        from pybpf.kernel.introspect import delete_batch
+
+        return delete_batch(self.kernel_map, [self._key(k) for k in keys])
+
+    def lookup_and_delete_batch(self) -> list[tuple[bytes, Any]]:
+        """Every ``(key, value)``, removed as read (BPF_MAP_LOOKUP_AND_DELETE_BATCH)."""
+        from pybpf.kernel.introspect import lookup_and_delete_batch
+
+        return self._split(lookup_and_delete_batch(self.kernel_map))
+
     # -- queues, stacks, bloom filters -----------------------------------------------------
 
     def push(self, value: object, flags: int = BPF_ANY) -> None:

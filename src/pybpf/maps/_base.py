@@ -21,7 +21,7 @@ import threading
 import weakref
 from typing import Any, ClassVar, Iterator, Sequence
 
-from pybpf.errors import BpfTypeError
+from pybpf.errors import BpfMapError, BpfTypeError
 from pybpf.isa.uapi import MapType
 from pybpf.maps._common import (BPF_ANY, BPF_F_LOCK, BPF_F_RDONLY, BPF_F_RDONLY_PROG, BPF_F_WRONLY,
                                 MapSizeError, as_bytes, fail)
@@ -236,6 +236,41 @@ class Map:
 
     def __iter__(self) -> Iterator[bytes]:
         return self.keys()
+
+    # --- batch operations (BPF_MAP_*_BATCH: every element, in one call) -----------------
+
+    def lookup_batch(self) -> list[tuple[bytes, Any]]:
+        """Every ``(key, value)``, as BPF_MAP_LOOKUP_BATCH walks them."""
+        return list(self.items())
+
+    def update_batch(self, items: Any, flags: int = BPF_ANY) -> int:
+        """Store every ``(key, value)``; how many were stored. A refused element stops the
+        batch with its error, whose ``done`` says how many went in before it."""
+        pairs = list(items.items() if hasattr(items, "items") else items)
+        for done, (key, value) in enumerate(pairs):
+            try:
+                self.update(key, value, flags)
+            except BpfMapError as e:
+                e.done = done
+                raise
+        return len(pairs)
+
+    def delete_batch(self, keys: Any) -> int:
+        """Delete every key; an absent one stops the batch with ENOENT (``done`` set)."""
+        keys = list(keys)
+        for done, key in enumerate(keys):
+            try:
+                self.delete(key)
+            except BpfMapError as e:
+                e.done = done
+                raise
+        return len(keys)
+
+    def lookup_and_delete_batch(self) -> list[tuple[bytes, Any]]:
+        """Every ``(key, value)``, removed as read (hash-like maps)."""
+        items = self.lookup_batch()
+        self.delete_batch(key for key, _ in items)
+        return items
 
     def __contains__(self, key: object) -> bool:
         return self.lookup(key) is not None
