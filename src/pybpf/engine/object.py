@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 _program_ids = itertools.count(1)
 
 
-@dataclass
+@dataclass(slots=True)
 class TestRunResult:
     """What one ``test_run`` gave, as BPF_PROG_TEST_RUN reports it.
 
@@ -97,11 +97,14 @@ class Program:
         """Run the program once per ``repeat`` over ``data`` (and ``ctx``), as
         BPF_PROG_TEST_RUN does: the same input rules, outputs and errnos. ``flags`` and
         ``cpu`` are the kernel's (BPF_F_TEST_RUN_ON_CPU with ``cpu`` for raw tracepoints)."""
-        if not isinstance(repeat, int) or repeat < 0:
-            raise BpfError(f"repeat must be a non-negative int, not {repeat!r}")
-        return self.runner.test_run(None if data is None else bytes(data),
-                                    None if ctx is None else bytes(ctx), max(repeat, 1),
-                                    data_size_out, flags, cpu)
+        if repeat.__class__ is not int or repeat < 0:
+            if not isinstance(repeat, int) or repeat < 0:
+                raise BpfError(f"repeat must be a non-negative int, not {repeat!r}")
+        if data is not None and data.__class__ is not bytes:
+            data = bytes(data)
+        if ctx is not None and ctx.__class__ is not bytes:
+            ctx = bytes(ctx)
+        return self.runner.test_run(data, ctx, repeat or 1, data_size_out, flags, cpu)
 
     def pin(self, path: str | os.PathLike) -> None:
         """Pin the loaded program in bpffs at ``path`` (kernel engine)."""

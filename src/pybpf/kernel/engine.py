@@ -35,9 +35,19 @@ class KernelRunner:
         self.program = program
         self.env = env
         self.pin = pin          # run on the Env's CPU (Env.kernel_pin_cpu)
+        self._fast = program.packet_runner() if program.prog_type not in _RUN_ONCE_TYPES \
+            else (lambda data, repeat: None)
 
     def test_run(self, data: bytes | None, ctx: bytes | None, repeat: int,
                  data_size_out: int | None, flags: int = 0, cpu: int = 0) -> TestRunResult:
+        if data and ctx is None and data_size_out is None and not (flags or cpu or self.pin):
+            fast = self._fast(data, repeat)
+            if fast is not None:
+                return TestRunResult(fast[0], None, fast[2], None, fast[1])
+        return self._test_run(data, ctx, repeat, data_size_out, flags, cpu)
+
+    def _test_run(self, data: bytes | None, ctx: bytes | None, repeat: int,
+                  data_size_out: int | None, flags: int, cpu: int) -> TestRunResult:
         # test_run runs on the calling thread's CPU: pinned to the Env's, per-CPU values
         # land where the userspace engines put them.
         saved = os.sched_getaffinity(0) if self.pin else set()

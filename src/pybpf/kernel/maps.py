@@ -6,7 +6,7 @@ import ctypes
 import errno
 import threading
 from functools import lru_cache
-from typing import Any, Iterator
+from typing import Iterator
 
 from pybpf.errors import BpfMapError, BpfTypeError, MapSizeError
 from pybpf.isa.uapi import BPF_ANY, Cmd, MapType

@@ -7,7 +7,7 @@ import errno
 import re
 import threading
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 from pybpf.errors import BpfSyscallError, VerifierError
 from pybpf.isa import Instruction, encode
@@ -87,24 +87,30 @@ class KernelProgram(FdOwner):
     def __repr__(self) -> str:
         return f"KernelProgram({self.prog_type.name}, fd={self.fd!r})"
 
-    def _fast_run(self, data: bytes, size: int, repeat: int) -> "TestRun | None":
-        """The common call (packet only) on reused buffers: no allocation but the result.
-        None when this call needs the general path (another thread, or it grew)."""
-        buffers = self.__dict__.get("_run_buffers")
-        if buffers is None or buffers.capacity < size:
-            buffers = self._run_buffers = _RunBuffers(self.fd.fileno(), max(size, 2048))
-        if buffers.thread != threading.get_ident():
-            return None
-        buffers.view_in[:size] = data
-        t = buffers.test
-        t.data_size_in, t.data_size_out, t.repeat = size, size + 256, repeat
-        try:
-            bpf(Cmd.PROG_TEST_RUN, buffers.attr)
-        except BpfSyscallError as e:
-            if e.errno == errno.ENOSPC:
-                return None             # the packet grew past the buffer: take the long way
-            raise
-        return TestRun(t.retval, t.duration, bytes(buffers.view_out[:t.data_size_out]), None)
+    def packet_runner(self, capacity: int = 2048) -> Callable[[bytes, int], tuple | None]:
+        """A closure for the common test_run (a packet, no ctx, no flags) with everything
+        bound once: buffers, attr, the syscall. ``run(data, repeat)`` gives (retval,
+        duration_ns, data_out), or None when the call needs :meth:`test_run` (another
+        thread, a packet over ``capacity``, output that grew, any error)."""
+        from pybpf.kernel.syscall import raw_call
+
+        buffers = _RunBuffers(self.fd.fileno(), capacity)
+        view_in, view_out, t, thread = buffers.view_in, buffers.view_out, buffers.test, \
+            buffers.thread
+        call = raw_call(Cmd.PROG_TEST_RUN, buffers.attr)
+        get_ident = threading.get_ident
+
+        def run(data: bytes, repeat: int) -> tuple | None:
+            size = len(data)
+            if size > capacity or get_ident() != thread:
+                return None
+            view_in[:size] = data
+            t.data_size_in, t.data_size_out, t.repeat = size, size + 256, repeat
+            if call() < 0:
+                return None
+            return t.retval, t.duration, bytes(view_out[:t.data_size_out])
+        run.buffers = buffers        # type: ignore[attr-defined]   (kept alive with it)
+        return run
 
     def test_run(self, data: bytes = b"", ctx: bytes | None = None, repeat: int = 1, *,
                  data_out_size: int | None = None, ctx_out_size: int | None = None,
@@ -118,9 +124,11 @@ class KernelProgram(FdOwner):
         size_in = len(data)
         if data_out_size is None and ctx is None and not flags and not cpu and size_in \
                 and ctx_out_size is None:
-            fast = self._fast_run(data, size_in, repeat)
+            run = self.__dict__.get("_packet_runner") or self.__dict__.setdefault(
+                "_packet_runner", self.packet_runner())
+            fast = run(data, repeat)
             if fast is not None:
-                return fast
+                return TestRun(fast[0], fast[1], fast[2], None)
         if data_out_size is None:
             data_out_size = size_in + 256 if size_in else 0
         if ctx_out_size is None:

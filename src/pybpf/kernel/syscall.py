@@ -173,6 +173,14 @@ def bpf(cmd: Cmd, attr: BpfAttr, error: type[BpfSyscallError] = BpfSyscallError)
     return result
 
 
+def raw_call(cmd: Cmd, attr: ctypes.Structure | ctypes.Union) -> Callable[[], int]:
+    """``bpf(cmd, attr)`` bound once, for hot loops: returns the raw result (negative on
+    failure, with the errno in ctypes.get_errno()); the caller reports errors."""
+    call, number, cmds = _call or _prepared()
+    command, ref, size = cmds[cmd], ctypes.byref(attr), ctypes.sizeof(attr)
+    return lambda: call(number, command, ref, size)
+
+
 def object_name(name: str) -> bytes:
     """A map or program name as the kernel takes it: at most 15 chars of [A-Za-z0-9_.]."""
     raw = name.encode("ascii")
