@@ -11,7 +11,7 @@ from typing import Iterator
 from pybpf.errors import BpfMapError, BpfTypeError, MapSizeError
 from pybpf.isa.uapi import BPF_ANY, Cmd, MapType
 from pybpf.kernel.fd import Fd, FdOwner
-from pybpf.kernel.syscall import BpfAttr, address, bpf, object_name
+from pybpf.kernel.syscall import BpfAttr, address, bpf, describe_failure, object_name, raw_call
 
 
 # Map types whose lookup returns one value per possible CPU, each rounded up to 8 bytes.
@@ -30,6 +30,12 @@ def possible_cpus() -> int:
         lo, _, hi = part.partition("-")
         count += int(hi or lo) - int(lo) + 1
     return count
+
+
+def _failure(cmd: Cmd) -> BpfMapError:
+    """The error for a raw map call that returned < 0, from the thread's errno."""
+    err = ctypes.get_errno()
+    return BpfMapError(err, describe_failure(cmd, err))
 
 
 class KernelMap(FdOwner):
@@ -125,21 +131,25 @@ class KernelMap(FdOwner):
         size = self.value_buffer_size
         key_buf = ctypes.create_string_buffer(max(self.key_size, 1))
         value_buf = ctypes.create_string_buffer(max(size, 1))
-        attrs = []
-        for _ in range(2):
+        calls, elems = [], []
+        for cmd in (Cmd.MAP_LOOKUP_ELEM, Cmd.MAP_UPDATE_ELEM):
             attr = BpfAttr()
-            attr.map_elem.map_fd = self.fd.fileno()
-            attr.map_elem.key, attr.map_elem.value = address(key_buf), address(value_buf)
-            attrs.append(attr)
-        self._fast = (threading.get_ident(), key_buf, value_buf, attrs[0], attrs[1], size)
+            elem = attr.map_elem        # (each access to a union member makes an object)
+            elem.map_fd = self.fd.fileno()
+            elem.key, elem.value = address(key_buf), address(value_buf)
+            calls.append(raw_call(cmd, attr))
+            elems.append((attr, elem))
+        self._fast = (threading.get_ident(), key_buf, value_buf, calls[0], calls[1],
+                      elems[1][1], size, elems)
 
     def lookup(self, key: bytes | None, flags: int = 0) -> bytes:
         """The value stored under ``key``; BpfMapError (ENOENT) when there is none."""
-        tid, key_buf, value_buf, attr, _, size = self._fast
+        tid, key_buf, value_buf, lookup, _, _, _, _ = self._fast
         if key.__class__ is bytes and len(key) == self.key_size and not flags \
                 and tid == threading.get_ident():
             key_buf.raw = key
-            bpf(Cmd.MAP_LOOKUP_ELEM, attr, BpfMapError)
+            if lookup() < 0:
+                raise _failure(Cmd.MAP_LOOKUP_ELEM)
             return value_buf.raw
         k = self._key(key)
         v = ctypes.create_string_buffer(self.value_buffer_size)
@@ -183,12 +193,13 @@ class KernelMap(FdOwner):
 
     def update(self, key: bytes | None, value: bytes, flags: int = BPF_ANY) -> None:
         """Store ``value`` under ``key`` (flags: BPF_ANY, BPF_NOEXIST, BPF_EXIST, BPF_F_LOCK)."""
-        tid, key_buf, value_buf, _, attr, size = self._fast
+        tid, key_buf, value_buf, _, update, elem, size, _ = self._fast
         if key.__class__ is bytes and value.__class__ is bytes and len(key) == self.key_size \
                 and len(value) == size and tid == threading.get_ident():
             key_buf.raw, value_buf.raw = key, value
-            attr.map_elem.flags = flags
-            bpf(Cmd.MAP_UPDATE_ELEM, attr, BpfMapError)
+            elem.flags = flags
+            if update() < 0:
+                raise _failure(Cmd.MAP_UPDATE_ELEM)
             return
         k = self._key(key)
         v = self._buffer(value, self.value_buffer_size, "value")

@@ -220,8 +220,9 @@ class KernelObjectMap:
         from pybpf.kernel.introspect import update_batch
 
         pairs = list(items.items() if hasattr(items, "items") else items)
-        return update_batch(self.kernel_map, [(self._key(k), self._value(v)) for k, v in pairs],
-                            flags)
+        if self._percpu or self._fd_values:
+            pairs = [(self._key(k), self._value(v)) for k, v in pairs]
+        return update_batch(self.kernel_map, pairs, flags)
 
     def delete_batch(self, keys: Any) -> int:
         """Delete every key in one BPF_MAP_DELETE_BATCH."""

@@ -25,7 +25,12 @@ _MAX_BATCH = 1 << 20
 
 
 def _check(m: KernelMap, data: bytes, size: int, what: str) -> bytes:
-    data = bytes(data)
+    if data.__class__ is not bytes:
+        if not isinstance(data, (bytearray, memoryview)):
+            from pybpf.errors import BpfTypeError
+
+            raise BpfTypeError(f"map {what} must be bytes-like, not {type(data).__name__}")
+        data = bytes(data)
     if len(data) != size:
         from pybpf.errors import MapSizeError
 
