@@ -199,3 +199,13 @@ def test_batch_operations_on_both_engines(engine, counters):
         assert len(rest) == 36 and len(m) == 0
         per_cpu = obj.maps["per_cpu"]
         assert all(len(v) == per_cpu.cpus for _, v in per_cpu.lookup_batch())
+
+
+def test_trace_pipe_is_the_same_api_on_both_engines():
+    elf = pybpf.compile(ROOT / "tests" / "engine" / "data" / "calls.c")
+    for engine in ("interp", "kernel"):
+        with pybpf.load(elf, engine=engine) as obj:
+            obj.programs["run_calls"].test_run(data=bytes(20))
+            if engine == "kernel":
+                obj.trace_pipe.wait(2.0)
+            assert "len 20 acc 91" in obj.trace_pipe, engine

@@ -86,6 +86,11 @@ def load(spec: "ObjectSpec", env: "Env", target_btf: Any = None, log_level: int 
     from pybpf.engine.interp import relocated
 
     obj = Object(spec, "kernel", env)
+    if any(_prints(p.insns) for p in spec.programs.values()):
+        from pybpf.kernel.tracefs import LiveTraceLines, TracePipe
+
+        obj.trace_pipe = LiveTraceLines(TracePipe(instance=True))
+        obj._closers.append(obj.trace_pipe.close)
     btf_fd = load_btf(spec.btf.raw) if spec.btf is not None else None
     if btf_fd is not None:
         obj._closers.append(btf_fd.close)
@@ -116,6 +121,15 @@ def load(spec: "ObjectSpec", env: "Env", target_btf: Any = None, log_level: int 
         obj.close()
         raise
     return obj
+
+
+_PRINTK_HELPERS = (6, 177)     # bpf_trace_printk, bpf_trace_vprintk
+
+
+def _prints(insns: list) -> bool:
+    """Whether a program calls bpf_printk (so the object needs a trace_pipe reader)."""
+    return any(insn.opcode == 0x85 and insn.src == 0 and insn.imm in _PRINTK_HELPERS
+               for insn in insns)
 
 
 def _pinned_map(spec: Any, btf_fd: Any, pin_root: str | None) -> KernelObjectMap:

@@ -218,3 +218,56 @@ def trace_pipe_lines(timeout_s: float = 1.0, *, marker: str | None = None,
 
 __all__ = ["PRINTK_EVENT", "TraceLine", "TracePipe", "mount_tracefs", "parse_line",
            "private_instance_name", "trace_pipe_lines", "tracefs_root"]
+
+
+class LiveTraceLines(list):
+    """``obj.trace_pipe`` of a kernel-engine object: a list of ``bpf_printk`` messages that
+    fills itself from a private tracefs instance whenever it is read.
+
+    The instance records every program's ``bpf_printk`` while the object is loaded (the
+    kernel does not say which program printed), so on a busy machine other programs'
+    lines appear too. ``wait(timeout_s)`` blocks until at least one new line arrives.
+    """
+
+    def __init__(self, pipe: TracePipe):
+        super().__init__()
+        self._pipe: TracePipe | None = pipe
+
+    def _pull(self, timeout_s: float = 0.0) -> None:
+        if self._pipe is not None:
+            list.extend(self, (line.message for line in self._pipe.read(timeout_s)))
+
+    def wait(self, timeout_s: float = 1.0) -> "LiveTraceLines":
+        self._pull(timeout_s)
+        return self
+
+    def __iter__(self):
+        self._pull()
+        return list.__iter__(self)
+
+    def __len__(self) -> int:
+        self._pull()
+        return list.__len__(self)
+
+    def __getitem__(self, index):
+        self._pull()
+        return list.__getitem__(self, index)
+
+    def __contains__(self, item: object) -> bool:
+        self._pull()
+        return list.__contains__(self, item)
+
+    def __eq__(self, other: object) -> bool:
+        self._pull()
+        return list.__eq__(self, other)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        self._pull()
+        return list.__repr__(self)
+
+    def close(self) -> None:
+        if self._pipe is not None:
+            self._pipe.close()
+            self._pipe = None
