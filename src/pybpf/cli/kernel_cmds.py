@@ -80,6 +80,19 @@ def _open_progs(words: list[str]) -> Iterator[tuple[Any, Any]]:
         raise BpfSyscallError(errno.ENOENT, f"no program with {kind} {value}")
 
 
+def _every(ids: Any, open_one: Any, info: Any) -> list:
+    """The info of every object ``ids()`` lists (skipping any unloaded meanwhile)."""
+    infos = []
+    for obj_id in ids():
+        try:
+            with open_one(obj_id) as fd:
+                infos.append(info(fd))
+        except BpfSyscallError as e:
+            if e.errno != errno.ENOENT:
+                raise
+    return infos
+
+
 def _one_prog(words: list[str]):
     progs = list(_open_progs(words))
     if len(progs) > 1:
@@ -135,14 +148,7 @@ def _prog_list(args: argparse.Namespace) -> int:
             _console().print(detail_table(infos[0].to_json(), f"program {infos[0].id}"))
             return 0
     else:
-        infos = []
-        for prog_id in ki.prog_ids():
-            try:
-                with ki.open_prog(prog_id) as fd:
-                    infos.append(ki.prog_info(fd))
-            except BpfSyscallError as e:
-                if e.errno != errno.ENOENT:
-                    raise
+        infos = _every(ki.prog_ids, ki.open_prog, ki.prog_info)
     if _json(args):
         _emit(args, [i.to_json() for i in infos])
         return 0
@@ -222,14 +228,7 @@ def _map_list(args: argparse.Namespace) -> int:
         from pybpf.cli.render_kernel import detail_table
         _console().print(detail_table(info.to_json(), f"map {info.id}"))
         return 0
-    infos = []
-    for map_id in ki.map_ids():
-        try:
-            with ki.open_map_fd(map_id) as fd:
-                infos.append(ki.map_info(fd))
-        except BpfSyscallError as e:
-            if e.errno != errno.ENOENT:
-                raise
+    infos = _every(ki.map_ids, ki.open_map_fd, ki.map_info)
     if _json(args):
         _emit(args, [i.to_json() for i in infos])
         return 0
@@ -422,14 +421,7 @@ def _map_freeze(args: argparse.Namespace) -> int:
 def _link_list(args: argparse.Namespace) -> int:
     from pybpf.kernel import introspect as ki
 
-    infos = []
-    for link_id in ki.link_ids():
-        try:
-            with ki.open_link(link_id) as fd:
-                infos.append(ki.link_info(fd))
-        except BpfSyscallError as e:
-            if e.errno != errno.ENOENT:
-                raise
+    infos = _every(ki.link_ids, ki.open_link, ki.link_info)
     if _json(args):
         _emit(args, [i.to_json() for i in infos])
         return 0
@@ -441,14 +433,7 @@ def _link_list(args: argparse.Namespace) -> int:
 def _btf_list(args: argparse.Namespace) -> int:
     from pybpf.kernel import introspect as ki
 
-    infos = []
-    for btf_id in ki.btf_ids():
-        try:
-            with ki.open_btf(btf_id) as fd:
-                infos.append(ki.btf_info(fd).to_json())
-        except BpfSyscallError as e:
-            if e.errno != errno.ENOENT:
-                raise
+    infos = [i.to_json() for i in _every(ki.btf_ids, ki.open_btf, ki.btf_info)]
     if _json(args):
         _emit(args, infos)
         return 0

@@ -61,6 +61,28 @@ class Fd:
         return f"Fd({self._fd})" if self._fd is not None else "Fd(closed)"
 
 
+class Closing:
+    """What owns kernel resources: ``close()`` (idempotent), ``with``, and a close at
+    garbage collection as a last resort."""
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        # At interpreter exit modules may already be gone; the kernel cleans up anyway.
+        try:
+            self.close()
+        except Exception:
+            pass
+
+
 class FdOwner:
     """Base of kernel objects held through an :class:`Fd` in ``self.fd``: fileno, close, ``with``."""
 
@@ -80,4 +102,4 @@ class FdOwner:
         self.close()
 
 
-__all__ = ["Fd", "FdOwner"]
+__all__ = ["Closing", "Fd", "FdOwner"]

@@ -13,13 +13,12 @@ from __future__ import annotations
 import ctypes
 import errno
 import os
-from types import TracebackType
 from typing import TYPE_CHECKING, Any, Protocol
 
 from pybpf.errors import BpfError
 from pybpf.isa.uapi import AttachType, Cmd, ProgType
 from pybpf.kernel.attach._attr import ENOTSUPP, AttachAttr, attach_error, call
-from pybpf.kernel.fd import Fd
+from pybpf.kernel.fd import Closing, Fd
 
 if TYPE_CHECKING:
     from pybpf.kernel.introspect import LinkInfo
@@ -73,7 +72,7 @@ def prog_fd(prog: ProgramLike | int) -> int:
     return prog if isinstance(prog, int) else prog.fileno()
 
 
-class Link:
+class Link(Closing):
     """One attachment. ``detach()``/``close()`` (the same), ``with``, or GC undo it."""
 
     kind = "attachment"
@@ -110,18 +109,6 @@ class Link:
         raise BpfError(f"{self.description} is not a BPF link: the kernel has no link info "
                        "for it")
 
-    def __enter__(self) -> "Link":
-        return self
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self.close()
-
-    def __del__(self) -> None:
-        try:
-            self.close()
-        except Exception:
-            pass
 
     def __repr__(self) -> str:
         state = "detached" if self._closed else "attached"

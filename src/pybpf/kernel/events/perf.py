@@ -36,7 +36,7 @@ from pybpf.errors import BpfError, BpfSyscallError, BpfTypeError
 from pybpf.isa.uapi import MapType
 from pybpf.kernel.events._mem import PAGE_SIZE, Mapping, libc, load_acquire, online_cpus, \
     store_release
-from pybpf.kernel.fd import Fd
+from pybpf.kernel.fd import Closing, Fd
 from pybpf.kernel.maps import KernelMap
 
 PERF_TYPE_SOFTWARE = 1
@@ -158,7 +158,7 @@ class _CpuBuffer:
         self.fd.close()
 
 
-class KernelPerfBuffer:
+class KernelPerfBuffer(Closing):
     """libbpf's ``perf_buffer`` over a kernel perf_event_array map.
 
     ``callback(cpu, data)`` gets each sample's raw bytes, padded as perf pads them (so
@@ -247,17 +247,6 @@ class KernelPerfBuffer:
             self._epoll.close()
             self._epoll = None
 
-    def __enter__(self) -> "KernelPerfBuffer":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def __del__(self) -> None:
-        try:
-            self.close()
-        except Exception:
-            pass
 
 
 __all__ = ["KernelPerfBuffer", "PerfEventAttr", "open_bpf_output_event",

@@ -32,7 +32,7 @@ from typing import Any, Callable
 from pybpf.errors import BpfTypeError, BpfValueError
 from pybpf.isa.uapi import MapType
 from pybpf.kernel.events._mem import PAGE_SIZE, Mapping, load_acquire, load_u32, store_release
-from pybpf.kernel.fd import Fd
+from pybpf.kernel.fd import Closing, Fd
 from pybpf.kernel.maps import KernelMap
 
 BUSY_BIT = 1 << 31
@@ -121,7 +121,7 @@ class _Ring:
         self.fd.close()
 
 
-class KernelRingBuffer:
+class KernelRingBuffer(Closing):
     """Consume records of one or more kernel ring buffer maps (libbpf's ``ring_buffer``).
 
     ``add(map, callback)`` maps a ring; :meth:`poll` waits (epoll) up to ``timeout_ms``
@@ -206,17 +206,6 @@ class KernelRingBuffer:
             self._epoll.close()
             self._epoll = None
 
-    def __enter__(self) -> "KernelRingBuffer":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def __del__(self) -> None:
-        try:
-            self.close()
-        except Exception:
-            pass
 
 
 __all__ = ["BUSY_BIT", "DISCARD_BIT", "HDR_SZ", "KernelRingBuffer", "stops"]
