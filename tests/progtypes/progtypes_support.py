@@ -15,7 +15,7 @@ from pybpf.errors import BpfSyscallError
 from pybpf.vm import Machine
 from pybpf.vm.memory import Memory
 from pybpf.vm.progtypes import program_type
-import pybpf.vm.helpers.net  # noqa: F401  (registers the packet helpers)
+import pybpf.vm.helpers  # noqa: F401  (registers every helper)
 
 Result = tuple[int, str, str | None]      # (retval, digest(data_out), ctx_out hex)
 
