@@ -90,7 +90,7 @@ def packets(seed: int = 7, count: int = 60) -> list[bytes]:
             payload = dpkt.ip.IP(src=src, dst=dst, p=1, data=dpkt.icmp.ICMP(type=rng.choice([0, 8]),
                                                                            data=dpkt.icmp.ICMP.Echo()))
         elif kind == 3:
-            payload = dpkt.ip.IP(src=src, dst=dst, p=47, off=rng.choice([0, 1, 5]),
+            payload = dpkt.ip.IP(src=src, dst=dst, p=47, offset=rng.choice([0, 8, 40]),
                                  ttl=rng.choice([8, 64]), data=b"g" * 20)
         elif kind == 4:
             payload = dpkt.ip6.IP6(src=b"\xfe\x80" + bytes(14), dst=b"\xff\x02" + bytes(13) + b"\x01",
