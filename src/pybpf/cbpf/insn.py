@@ -105,3 +105,65 @@ def as_program(program: Sequence[CInsn] | bytes) -> list[CInsn]:
     if isinstance(program, (bytes, bytearray, memoryview)):
         return decode(program)
     return [insn if isinstance(insn, CInsn) else CInsn(*insn) for insn in program]
+
+
+# -- Linux ancillary data (<linux/filter.h>): loads at SKF_AD_OFF + SKF_AD_* ---------------
+SKF_AD_PROTOCOL = 0
+SKF_AD_PKTTYPE = 4
+SKF_AD_IFINDEX = 8
+SKF_AD_NLATTR = 12
+SKF_AD_NLATTR_NEST = 16
+SKF_AD_MARK = 20
+SKF_AD_QUEUE = 24
+SKF_AD_HATYPE = 28
+SKF_AD_RXHASH = 32
+SKF_AD_CPU = 36
+SKF_AD_ALU_XOR_X = 40
+SKF_AD_VLAN_TAG = 44
+SKF_AD_VLAN_TAG_PRESENT = 48
+SKF_AD_PAY_OFFSET = 52
+SKF_AD_RANDOM = 56
+SKF_AD_VLAN_TPID = 60
+SKF_AD_MAX = 64
+
+# What libpcap's bpf_image prints for each (``ld [proto]``) and bpf_asm's spelling (``ld #proto``).
+ANCILLARY_NAMES: dict[int, str] = {
+    SKF_AD_PROTOCOL: "proto", SKF_AD_PKTTYPE: "type", SKF_AD_IFINDEX: "ifidx",
+    SKF_AD_NLATTR: "nla", SKF_AD_NLATTR_NEST: "nlan", SKF_AD_MARK: "mark",
+    SKF_AD_QUEUE: "queue", SKF_AD_HATYPE: "hatype", SKF_AD_RXHASH: "rxhash",
+    SKF_AD_CPU: "cpu", SKF_AD_ALU_XOR_X: "xor_x", SKF_AD_VLAN_TAG: "vlan_tci",
+    SKF_AD_VLAN_TAG_PRESENT: "vlanp", SKF_AD_PAY_OFFSET: "poff", SKF_AD_RANDOM: "random",
+    SKF_AD_VLAN_TPID: "vlan_tpid",
+}
+ASM_ANCILLARY: dict[str, int] = {
+    "proto": SKF_AD_PROTOCOL, "type": SKF_AD_PKTTYPE, "poff": SKF_AD_PAY_OFFSET,
+    "ifidx": SKF_AD_IFINDEX, "nla": SKF_AD_NLATTR, "nlan": SKF_AD_NLATTR_NEST,
+    "mark": SKF_AD_MARK, "queue": SKF_AD_QUEUE, "hatype": SKF_AD_HATYPE,
+    "rxhash": SKF_AD_RXHASH, "cpu": SKF_AD_CPU, "vlan_tci": SKF_AD_VLAN_TAG,
+    "vlan_pr": SKF_AD_VLAN_TAG_PRESENT, "vlan_avail": SKF_AD_VLAN_TAG_PRESENT,
+    "vlan_tpid": SKF_AD_VLAN_TPID, "rand": SKF_AD_RANDOM,
+}
+
+# Opcodes the kernel accepts in a socket filter (net/core/filter.c chk_code_allowed).
+LD_W_ABS, LD_H_ABS, LD_B_ABS = LD | W | ABS, LD | H | ABS, LD | B | ABS
+LD_W_IND, LD_H_IND, LD_B_IND = LD | W | IND, LD | H | IND, LD | B | IND
+LD_W_LEN, LDX_W_LEN, LDX_B_MSH = LD | W | LEN, LDX | W | LEN, LDX | B | MSH
+LD_IMM, LDX_IMM, LD_MEM, LDX_MEM = LD | IMM, LDX | IMM, LD | MEM, LDX | MEM
+RET_K, RET_A = RET | K, RET | A
+SOCKET_FILTER_CODES: frozenset[int] = frozenset(
+    [ALU | op | src for op in (ADD, SUB, MUL, DIV, MOD, AND, OR, XOR, LSH, RSH) for src in (K, X)]
+    + [ALU | NEG, LD_W_ABS, LD_H_ABS, LD_B_ABS, LD_W_LEN, LD_W_IND, LD_H_IND, LD_B_IND, LD_IMM,
+       LD_MEM, LDX_W_LEN, LDX_B_MSH, LDX_IMM, LDX_MEM, ST, STX, MISC | TAX, MISC | TXA, RET_K,
+       RET_A, JMP | JA]
+    + [JMP | op | src for op in (JEQ, JGE, JGT, JSET) for src in (K, X)])
+
+
+def is_conditional_jump(code: int) -> bool:
+    """A JMP-class instruction with jt/jf targets (everything but ``ja``)."""
+    return BPF_CLASS(code) == JMP and BPF_OP(code) != JA
+
+
+def ancillary_offset(k: int) -> int | None:
+    """``k - SKF_AD_OFF`` when ``k`` (unsigned) is a known ancillary load, else None."""
+    off = (k & 0xFFFFFFFF) - (SKF_AD_OFF & 0xFFFFFFFF)
+    return off if off in ANCILLARY_NAMES else None
