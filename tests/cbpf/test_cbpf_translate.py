@@ -82,10 +82,18 @@ def socket_filter_runner(insns: list) -> callable:
     return run_one
 
 
+# Loads relative to the link-layer and network headers (SKF_LL_OFF / SKF_NET_OFF).
+RELATIVE = {
+    "relative loads": [CInsn(0x28, 0, 0, (SKF_LL_OFF & 0xFFFFFFFF) + 12), CInsn(0x07),
+                       CInsn(0x30, 0, 0, (SKF_NET_OFF & 0xFFFFFFFF) + 1), CInsn(0x0C),
+                       CInsn(0x16)],
+}
+
+
 def test_translation_agrees_in_the_interpreter() -> None:
     frames = S.frames(seed=3, count=150)
     compared = 0
-    for name, program in programs().items():
+    for name, program in {**programs(), **RELATIVE}.items():
         interp = socket_filter_runner(to_ebpf(program))
         for frame in frames:
             want = run(program, frame, ancillary=Ancillary(**TEST_RUN_ANC))
@@ -110,11 +118,7 @@ def test_translation_loads_and_agrees_in_the_kernel() -> None:
     from pybpf.kernel import KernelProgram
 
     frames = S.frames(seed=3, count=150)
-    extra = {
-        "relative loads": [CInsn(0x28, 0, 0, (SKF_LL_OFF & 0xFFFFFFFF) + 12), CInsn(0x07),
-                           CInsn(0x30, 0, 0, (SKF_NET_OFF & 0xFFFFFFFF) + 1), CInsn(0x0C),
-                           CInsn(0x16)],
-    }
+    extra = RELATIVE
     compared = 0
     for name, program in {**programs(), **extra}.items():
         kernel = KernelProgram.load(ProgType.SOCKET_FILTER, to_ebpf(program))

@@ -136,9 +136,20 @@ class Machine:
     def _packet_loader(self, size: int) -> Callable[[int, int], int]:
         def load(offset: int, pc: int) -> int:
             packet = self._packet
+            offset &= 0xFFFFFFFF               # the 32-bit offset, signed
             if offset & 0x80000000:
                 offset -= 1 << 32
-            if packet is None or offset < 0 or offset + size > packet.size:
+            if packet is None:
+                raise ProgramExit(0)
+            if offset < 0:
+                # SKF_NET_OFF / SKF_LL_OFF: relative to the network or link-layer header,
+                # which only a packet view that knows its headers can resolve.
+                relative = getattr(packet, "read_relative", None)
+                data = relative(offset, size) if relative is not None else None
+                if data is None:
+                    raise ProgramExit(0)
+                return int.from_bytes(data, "big")
+            if offset + size > packet.size:
                 raise ProgramExit(0)   # the kernel ends the program with 0
             return int.from_bytes(packet.read(offset, size), "big")
         return load

@@ -211,6 +211,9 @@ class SkbState:
         return (self.redirect.ifindex, self.redirect.flags) if self.redirect else None
 
 
+SKF_NET_OFF, SKF_LL_OFF = -0x100000, -0x200000
+
+
 class _LdAbsView(Region):
     """What LD_ABS/LD_IND read: the skb's bytes from data, as they are at that moment."""
 
@@ -231,6 +234,21 @@ class _LdAbsView(Region):
     def read(self, offset: int = 0, size: int | None = None) -> bytes:
         size = self._state.len - offset if size is None else size
         return self._state.read(offset, size) or b""
+
+    def read_relative(self, offset: int, size: int) -> bytes | None:
+        """A load at SKF_NET_OFF + n or SKF_LL_OFF + n: from the network or link-layer
+        header, anywhere between the buffer's head and the packet's tail (the kernel's
+        bpf_internal_load_pointer_neg_helper); None outside."""
+        state = self._state
+        if offset >= SKF_NET_OFF:
+            start = state.network_header + offset - SKF_NET_OFF
+        elif offset >= SKF_LL_OFF:
+            start = state.mac_header + offset - SKF_LL_OFF
+        else:
+            return None
+        if start < 0 or start + size > state.buf.tail:
+            return None
+        return state.buf.region.read(start, size)
 
 
 def eth_type_trans(state: SkbState, dev_mac: bytes, loopback: bool) -> None:
