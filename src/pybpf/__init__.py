@@ -11,7 +11,7 @@ from pybpf.env import Env, Route, Task
 from pybpf.errors import (
     AsmError, BpfDecodeError, BpfError, BpfHelperError, BpfLimitError, BpfMapError,
     BpfMemoryError, BpfRuntimeError, BpfSyscallError, BpfTypeError, BpfValueError, CompileError,
-    ElfError, MapSizeError, PacketRunError, PcapError, VerifierError,
+    ElfError, FilterError, MapSizeError, PacketRunError, PcapError, VerifierError,
 )
 from pybpf.isa.uapi import BPF_ANY, BPF_EXIST, BPF_F_LOCK, BPF_NOEXIST, MapType, ProgType
 
@@ -49,6 +49,7 @@ __all__ = [
     "AsmError", "BPF_ANY", "BPF_EXIST", "BPF_F_LOCK", "BPF_NOEXIST", "BpfDecodeError", "BpfError",
     "BpfHelperError", "BpfLimitError", "BpfMapError", "BpfMemoryError", "BpfRuntimeError",
     "BpfSyscallError", "BpfTypeError", "BpfValueError", "CompileError", "ElfError", "Env",
+    "FilterError",
     "Map", "MapSizeError", "MapSpec", "MapType", "PacketRunError", "PcapError", "Object", "ObjectSpec", "PerfBuffer", "ProgType",
     "Program", "ProgramSpec", "Route", "RingBuffer", "Task", "TestRunResult", "VerifierError",
     "compile", "load", "open",

@@ -138,6 +138,23 @@ class PacketRunError(BpfError):
         super().__init__(f"packet {index}: {cause}")
 
 
+class FilterError(BpfError, ValueError):
+    """A filter expression libpcap would refuse, with libpcap's message.
+
+    ``message`` is libpcap's text (``syntax error``, ``unknown host 'nosuch'``,
+    ``expression rejects all packets``...); ``column`` is the 1-based column in the
+    expression where the problem was noticed, or None when it concerns the whole filter."""
+
+    def __init__(self, message: str, column: int | None = None, expression: str | None = None):
+        self.message = message
+        self.column = column
+        self.expression = expression
+        text = message
+        if column is not None:
+            text += f" (column {column})"
+        super().__init__(text)
+
+
 class VerifierError(BpfError):
     """A program the verifier rejected: keeps the whole log and the first error line."""
 
@@ -155,5 +172,5 @@ __all__ = [
     "BpfError", "BpfDecodeError", "AsmError", "ElfError", "CompileError",
     "BpfRuntimeError", "BpfMemoryError", "BpfHelperError", "BpfLimitError",
     "BpfSyscallError", "BpfMapError", "BpfValueError", "BpfTypeError", "MapSizeError",
-    "PcapError", "PacketRunError", "VerifierError",
+    "PcapError", "PacketRunError", "FilterError", "VerifierError",
 ]

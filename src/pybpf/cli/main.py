@@ -296,6 +296,8 @@ def build_parser() -> argparse.ArgumentParser:
     kernel_cmds.register(sub)
     from pybpf.cli import object_cmds      # load, attach
     object_cmds.register(sub)
+    from pybpf.cli import filter_cmd       # filter (tcpdump's language)
+    filter_cmd.register(sub)
     return parser
 
 

@@ -1,0 +1,121 @@
+"""Protocol numbers and qualifier codes the code generator uses (values from the IEEE,
+IANA and Linux headers libpcap compiles against)."""
+
+# Ethernet types
+ETHERTYPE_IP = 0x0800
+ETHERTYPE_ARP = 0x0806
+ETHERTYPE_NS = 0x0600
+ETHERTYPE_MOPDL = 0x6001
+ETHERTYPE_MOPRC = 0x6002
+ETHERTYPE_DN = 0x6003
+ETHERTYPE_LAT = 0x6004
+ETHERTYPE_SCA = 0x6007
+ETHERTYPE_TEB = 0x6558
+ETHERTYPE_REVARP = 0x8035
+ETHERTYPE_ATALK = 0x809B
+ETHERTYPE_AARP = 0x80F3
+ETHERTYPE_8021Q = 0x8100
+ETHERTYPE_IPX = 0x8137
+ETHERTYPE_IPV6 = 0x86DD
+ETHERTYPE_MPLS = 0x8847
+ETHERTYPE_PPPOED = 0x8863
+ETHERTYPE_PPPOES = 0x8864
+ETHERTYPE_8021AD = 0x88A8
+ETHERTYPE_LOOPBACK = 0x9000
+ETHERTYPE_8021QINQ = 0x9100
+ETHERMTU = 1500
+
+# 802.2 SAPs
+LLCSAP_IP = 0x06
+LLCSAP_8021D = 0x42
+LLCSAP_SNAP = 0xAA
+LLCSAP_IPX = 0xE0
+LLCSAP_NETBEUI = 0xF0
+LLCSAP_ISONS = 0xFE
+LLC_U_FMT = 3
+LLC_S_FMT = 1
+LLC_U_CMD_MASK = 0xEF
+LLC_S_CMD_MASK = 0x0F
+LLC_RNR = 0x05
+LLC_S_SUBTYPES = {"rr": 0x01, "rnr": 0x05, "rej": 0x09}
+LLC_U_SUBTYPES = {"ui": 0x03, "ua": 0x63, "disc": 0x43, "dm": 0x0F, "sabme": 0x6F,
+                  "test": 0xE3, "xid": 0xAF, "frmr": 0x87}
+
+# Linux cooked headers
+LINUX_SLL_P_802_3 = 0x0001
+LINUX_SLL_P_802_2 = 0x0004
+LINUX_SLL_OUTGOING = 4
+
+# PPP protocol numbers
+PPP_IP = 0x0021
+PPP_OSI = 0x0023
+PPP_NS = 0x0025
+PPP_DECNET = 0x0027
+PPP_APPLE = 0x0029
+PPP_IPX = 0x002B
+PPP_BRPDU = 0x0031
+PPP_IPV6 = 0x0057
+PPP_MPLS_UCAST = 0x0281
+
+# OSI
+ISO8473_CLNP = 0x81
+ISO9542_ESIS = 0x82
+ISO10589_ISIS = 0x83
+ISIS_L1_LAN_IIH = 15
+ISIS_L2_LAN_IIH = 16
+ISIS_PTP_IIH = 17
+ISIS_L1_LSP = 18
+ISIS_L2_LSP = 20
+ISIS_L1_CSNP = 24
+ISIS_L2_CSNP = 25
+ISIS_L1_PSNP = 26
+ISIS_L2_PSNP = 27
+
+# IP protocols
+IPPROTO_HOPOPTS = 0
+IPPROTO_ICMP = 1
+IPPROTO_IGMP = 2
+IPPROTO_TCP = 6
+IPPROTO_IGRP = 9
+IPPROTO_UDP = 17
+IPPROTO_ROUTING = 43
+IPPROTO_FRAGMENT = 44
+IPPROTO_ESP = 50
+IPPROTO_AH = 51
+IPPROTO_ICMPV6 = 58
+IPPROTO_NONE = 59
+IPPROTO_DSTOPTS = 60
+IPPROTO_PIM = 103
+IPPROTO_VRRP = 112
+IPPROTO_CARP = 112
+IPPROTO_SCTP = 132
+PROTO_UNDEF = -1
+GENEVE_PORT = 6081
+
+AF_INET = 2
+AF_INET6_LINUX = 10
+BSD_AFNUM_INET6 = (24, 28, 30)     # BSD, FreeBSD, Darwin: all checked on savefiles
+
+# address qualifiers
+Q_HOST, Q_NET, Q_PORT, Q_GATEWAY, Q_PROTO, Q_PROTOCHAIN, Q_PORTRANGE = range(1, 8)
+# protocol qualifiers
+(Q_LINK, Q_IP, Q_ARP, Q_RARP, Q_SCTP, Q_TCP, Q_UDP, Q_ICMP, Q_IGMP, Q_IGRP, Q_ATALK,
+ Q_DECNET, Q_LAT, Q_SCA, Q_MOPRC, Q_MOPDL, Q_IPV6, Q_ICMPV6, Q_AH, Q_ESP, Q_PIM, Q_VRRP,
+ Q_AARP, Q_ISO, Q_ESIS, Q_ISIS, Q_CLNP, Q_STP, Q_IPX, Q_NETBEUI, Q_ISIS_L1, Q_ISIS_L2,
+ Q_ISIS_IIH, Q_ISIS_SNP, Q_ISIS_CSNP, Q_ISIS_PSNP, Q_ISIS_LSP, Q_RADIO, Q_CARP) = range(1, 40)
+# direction qualifiers
+Q_SRC, Q_DST, Q_OR, Q_AND, Q_ADDR1, Q_ADDR2, Q_ADDR3, Q_ADDR4, Q_RA, Q_TA = range(1, 11)
+Q_DEFAULT = 0
+Q_UNDEF = 255
+
+# the keyword each protocol qualifier is written as (for messages)
+PROTO_NAMES = {
+    Q_LINK: "link", Q_IP: "ip", Q_ARP: "arp", Q_RARP: "rarp", Q_SCTP: "sctp", Q_TCP: "tcp",
+    Q_UDP: "udp", Q_ICMP: "icmp", Q_IGMP: "igmp", Q_IGRP: "igrp", Q_ATALK: "atalk",
+    Q_DECNET: "decnet", Q_LAT: "lat", Q_SCA: "sca", Q_MOPRC: "moprc", Q_MOPDL: "mopdl",
+    Q_IPV6: "ip6", Q_ICMPV6: "icmp6", Q_AH: "ah", Q_ESP: "esp", Q_PIM: "pim", Q_VRRP: "vrrp",
+    Q_AARP: "aarp", Q_ISO: "iso", Q_ESIS: "esis", Q_ISIS: "isis", Q_CLNP: "clnp",
+    Q_STP: "stp", Q_IPX: "ipx", Q_NETBEUI: "netbeui", Q_ISIS_L1: "l1", Q_ISIS_L2: "l2",
+    Q_ISIS_IIH: "iih", Q_ISIS_SNP: "snp", Q_ISIS_CSNP: "csnp", Q_ISIS_PSNP: "psnp",
+    Q_ISIS_LSP: "lsp", Q_RADIO: "radio", Q_CARP: "carp",
+}
