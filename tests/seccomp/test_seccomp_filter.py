@@ -221,7 +221,7 @@ def test_check_seccomp_refuses(bad, where):
 
 
 def test_assembler_reaches_far_true_and_false_targets():
-    from pybpf.cbpf.seccomp import _assemble, _Jmp, _Label
+    from pybpf.cbpf.seccomp_codegen import _assemble, _Jmp, _Label
 
     pad = [stmt(I.LD | I.IMM, 0)] * 270
     t, f = _Label(), _Label()
