@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from .introspect_names import MAP_NAME, PROG_NAME
+
 import json
 import shutil
 import subprocess
@@ -78,12 +80,12 @@ def asm_prog() -> Iterator[tuple[Any, Any]]:
     from pybpf.isa import Instruction
     from pybpf.kernel import KernelMap, KernelProgram, MapType, ProgType
 
-    m = KernelMap(MapType.HASH, 4, 8, 16, name="intro_map")
+    m = KernelMap(MapType.HASH, 4, 8, 16, name=MAP_NAME)
     code = assemble("r1 = 0\n*(u32 *)(r10 - 4) = r1\nr2 = r10\nr2 += -4\nr1 = 0 ll\n"
                     "call 1\nr0 = 0\nexit\n")
     code = [i if i.opcode != 0x18 else Instruction(0x18, i.dst, 1, 0, m.fileno())
             for i in code]
-    prog = KernelProgram.load(ProgType.SOCKET_FILTER, code, name="intro_prog")
+    prog = KernelProgram.load(ProgType.SOCKET_FILTER, code, name=PROG_NAME)
     try:
         yield prog, m
     finally:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from .introspect_names import PROG_NAME
+
 import json
 
 import pytest
@@ -35,10 +37,10 @@ def test_prog_list_and_show(asm_prog, capsys):
         _overlap(listed[i], theirs[i])
     _overlap(_json(capsys, "prog", "show", pid, "-j"), bpftool("prog", "show", "id", pid))
     _overlap(_json(capsys, "prog", "show", "id", pid, "-p"), theirs[pid])
-    by_name = _json(capsys, "prog", "show", "name", "intro_prog", "-j")
+    by_name = _json(capsys, "prog", "show", "name", PROG_NAME, "-j")
     assert [p["id"] for p in by_name] == [pid]
     assert main(["prog", "list"]) == 0
-    assert "intro_prog" in capsys.readouterr().out
+    assert PROG_NAME in capsys.readouterr().out
 
 
 def test_prog_dump_xlated_and_jited(c_object, capsys):

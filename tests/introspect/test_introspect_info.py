@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from .introspect_names import MAP_NAME, PROG_NAME
+
 import pytest
 
 from pybpf.errors import BpfSyscallError
@@ -26,7 +28,7 @@ def _same(ours: dict, theirs: dict) -> None:
 def test_prog_info_matches_bpftool(asm_prog):
     prog, m = asm_prog
     info = ki.prog_info(prog.fd)
-    assert info.name == "intro_prog" and info.type_name == "socket_filter"
+    assert info.name == PROG_NAME and info.type_name == "socket_filter"
     assert info.id in set(ki.prog_ids())
     assert info.map_ids == (ki.map_info(m.fd).id,)
     theirs = bpftool("prog", "show", "id", info.id)
@@ -53,7 +55,7 @@ def test_open_by_id_round_trip(asm_prog):
         assert ki.object_kind(fd) == "prog"
     km = ki.open_map(ki.map_info(m.fd).id)
     with km:
-        assert (km.key_size, km.value_size, km.name) == (4, 8, "intro_map")
+        assert (km.key_size, km.value_size, km.name) == (4, 8, MAP_NAME)
         assert ki.object_kind(km.fd) == "map"
 
 
