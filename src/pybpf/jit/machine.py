@@ -1,0 +1,383 @@
+"""``JitMachine``: a program compiled to native code, with the interpreter's contract.
+
+``JitMachine(insns).run(mem=b"...")`` gives the same :class:`RunResult` (r0, memory) and
+raises the same errors as :class:`pybpf.vm.Machine`, so an engine can use either. The
+program's native code (see :mod:`.codegen`) reads everything machine-specific from a
+run context (:mod:`.abi`); helpers, context-field accesses and packet loads that native
+code does not do call back into Python through ctypes. ``regs`` are the final r0-r10 (None
+when a helper ended the program) and ``executed`` counts the instructions charged to the
+budget, block by block as the interpreter counts them (callbacks included).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import time
+import weakref
+from typing import Any, Sequence
+
+from pybpf.errors import BpfDecodeError, BpfError, BpfHelperError, BpfLimitError, BpfRuntimeError
+from pybpf.isa import Instruction, decode, encode
+from pybpf.jit import abi
+from pybpf.jit.backend import Compiled, cached, compile_ir
+from pybpf.vm import compiler
+from pybpf.vm.helpers import DEFAULT_HELPERS, CallContext, HelperRegistry, ProgramExit, TailCall
+from pybpf.vm.machine import DEFAULT_BUDGET, MAX_TAIL_CALLS, RunResult
+from pybpf.vm.memory import Memory, Region
+
+M64 = (1 << 64) - 1
+_UNLIMITED = 1 << 62
+_USE_DEFAULT: Any = object()
+_GUARD = 64
+_FRAMES = compiler.MAX_CALL_FRAMES
+_STACK = compiler.MAX_STACK
+
+
+class RegionTable:
+    """The native copy of a Memory's region table, shared by the machines using it.
+
+    Rebuilt when the Memory's list of regions changed (compared by identity, which is
+    one C-level list comparison); ``version`` counts rebuilds so each machine knows
+    when to forget the regions it remembered.
+    """
+
+    def __init__(self, memory: Memory):
+        self.memory = memory
+        self.snapshot: list[Region] | None = None
+        self.array: ctypes.Array = (ctypes.c_uint64 * 3)()
+        self.address = ctypes.addressof(self.array)
+        self.count = 0
+        self.version = 0
+
+    def sync(self) -> int:
+        regions = self.memory._regions
+        if regions != self.snapshot:
+            flat: list[int] = []
+            for r in regions:
+                flags = (abi.RF_WRITABLE if r.writable else 0) | \
+                    (abi.RF_PYTHON if r.access is not None else 0)
+                flat += (r.address, r.end, flags)
+            self.array = (ctypes.c_uint64 * max(len(flat), 3))(*flat)
+            self.address = ctypes.addressof(self.array)
+            self.count = len(regions)
+            self.snapshot = list(regions)
+            self.version += 1
+        return self.version
+
+
+_tables: "weakref.WeakKeyDictionary[Memory, RegionTable]" = weakref.WeakKeyDictionary()
+
+
+def region_table(memory: Memory) -> RegionTable:
+    table = _tables.get(memory)
+    if table is None:
+        table = _tables[memory] = RegionTable(memory)
+    return table
+
+
+def _stack_set(memory: Memory, prefix: str) -> tuple[list[Region], ctypes.Array]:
+    """Eight 512-byte stack regions (each its own guarded buffer, as the interpreter's),
+    and the array of their end addresses native code reads."""
+    regions = [memory.add(Region(f"{prefix}[{i}]", _STACK, kind="stack"))
+               for i in range(_FRAMES)]
+    return regions, (ctypes.c_uint64 * _FRAMES)(*[r.end for r in regions])
+
+
+def compile_program(program: compiler.Program, code: bytes, const_pcs: frozenset[int],
+                    name: str = "bpf") -> Compiled:
+    """The native code of a program (from the cache when the same bytecode was compiled)."""
+    def build() -> Compiled:
+        from pybpf.jit.codegen import ModuleBuilder
+
+        text, entries, messages = ModuleBuilder(program, const_pcs, name).build()
+        return compile_ir(text, entries, messages, program.length)
+
+    return cached((code, const_pcs), build)
+
+
+class JitMachine:
+    """A program compiled to native code, ready to run; a drop-in for :class:`Machine`."""
+
+    def __init__(self, program: Sequence[Instruction] | bytes, *,
+                 helpers: HelperRegistry | None = None, memory: Memory | None = None,
+                 budget: int | None = DEFAULT_BUDGET, constants: dict[int, int] | None = None,
+                 env: Any = None, name: str = "prog"):
+        insns = decode(program) if isinstance(program, (bytes, bytearray, memoryview)) \
+            else list(program)
+        if not insns:
+            raise BpfDecodeError("empty program")
+        self.name = name
+        self.insns = insns
+        self.program = compiler.Program.from_insns(insns)
+        self.helpers = helpers if helpers is not None else DEFAULT_HELPERS
+        self.memory = memory if memory is not None else Memory()
+        self.budget = budget
+        self.env = env
+        self.constants = dict(constants or {})
+        code = encode(insns)
+        self.compiled = compile_program(self.program, code, frozenset(self.constants), name)
+        self.code_region = self.memory.add(Region(f"{name}.text", code, writable=False,
+                                                  kind="code"))
+        self.stacks, self._stack_ends = _stack_set(self.memory, f"{name}.stack")
+        self.call = CallContext(self.memory, env, program=self)
+        self._table = region_table(self.memory)
+        self._table_version = -1
+        self._callback_stacks: list[tuple[list[Region], ctypes.Array]] = []
+        self._callback_level = 0
+        self._scratch: Region | None = None
+        self._packet: Region | None = None
+        self._pending: BaseException | None = None
+        self._helper_funcs: dict[int, Any] = {}
+        self._consts = (ctypes.c_uint64 * max(self.program.length, 1))()
+        for pc, value in self.constants.items():
+            if 0 <= pc < self.program.length:
+                self._consts[pc] = value & M64
+        # ctypes callbacks must outlive every run: keep them on the machine.
+        self._callbacks = (abi.HelperCallback(self._helper_cb), abi.MemoryCallback(self._memory_cb),
+                           abi.PacketCallback(self._packet_cb))
+        ctx = self._ctx = abi.Context()
+        self._ctx_address = ctypes.addressof(ctx)
+        ctx[abi.CONSTS] = ctypes.addressof(self._consts)
+        ctx[abi.CODE] = self.code_region.address
+        ctx[abi.STACKS] = ctypes.addressof(self._stack_ends)
+        for slot, callback in zip((abi.HELPER_CB, abi.MEMORY_CB, abi.PACKET_CB), self._callbacks):
+            ctx[slot] = ctypes.cast(callback, ctypes.c_void_p).value
+        self._entries = {pc: abi.EntryFunction(address)
+                         for pc, address in self.compiled.entries.items()}
+
+    # -- what the JIT made ----------------------------------------------------------------
+
+    def source(self) -> str:
+        """The optimised LLVM IR of the program."""
+        return self.compiled.ir
+
+    def native_asm(self) -> str:
+        return self.compiled.native_asm()
+
+    # -- running --------------------------------------------------------------------------
+
+    def run(self, *args: int, mem: bytes | bytearray | None = None,
+            packet: bytes | Region | None = None, trace: bool = False,
+            budget: int | None = _USE_DEFAULT) -> RunResult:
+        """Run the program once: the interpreter's ``Machine.run`` contract (no tracing)."""
+        if trace:
+            raise BpfError("the jit engine cannot trace a run; use the interpreter")
+        regs = list(args) + [0] * (5 - len(args))
+        if len(regs) > 5:
+            raise ValueError("a program takes at most 5 arguments (r1-r5)")
+        mem_region = None
+        if mem is not None:
+            mem_region = self.memory.add(Region("mem", bytes(mem), kind="mem"))
+            regs[0], regs[1] = mem_region.address if len(mem) else 0, len(mem)
+        if isinstance(packet, (bytes, bytearray)):
+            packet = Region("packet", bytes(packet), writable=False, kind="packet")
+        limit = self.budget if budget is _USE_DEFAULT else budget
+        limit = _UNLIMITED if limit is None else limit
+        start = time.perf_counter_ns()
+        try:
+            self._set_packet(packet)
+            self._clear_stacks()
+            self.call.tail_calls = 0
+            r0, final, left = self._execute(regs, limit)
+        finally:
+            self._set_packet(None)
+            out = mem_region.read() if mem_region is not None else None
+            if mem_region is not None:
+                self.memory.remove(mem_region)
+        elapsed = time.perf_counter_ns() - start
+        return RunResult(r0, final, limit - left, elapsed, out)
+
+    def _clear_stacks(self) -> None:
+        """Zero the stacks of the frames the last run reached (a run starts on clean
+        stacks, as in the interpreter; most never go past frame 0)."""
+        ctx = self._ctx
+        for stack in self.stacks[:ctx[abi.DEEPEST] + 1]:
+            ctypes.memset(stack.address, 0, _STACK)
+        ctx[abi.DEEPEST] = 0
+
+    def _set_packet(self, packet: Region | None) -> None:
+        self._packet = packet
+        ctx = self._ctx
+        if packet is not None and type(packet) is Region:
+            ctx[abi.PACKET_NATIVE], ctx[abi.PACKET_ADDR], ctx[abi.PACKET_LEN] = \
+                1, packet.address, packet.size
+        else:
+            ctx[abi.PACKET_NATIVE] = 0
+
+    def _execute(self, regs: list[int], limit: int) -> tuple[int, tuple[int, ...] | None, int]:
+        """Run, following tail calls; (r0, final registers or None, budget left)."""
+        machine: JitMachine = self
+        r1 = regs[0]
+        left = limit
+        while True:
+            try:
+                r0 = machine._enter(0, regs, left)
+                ctx = machine._ctx
+                return r0, tuple(ctx[abi.REGS:abi.REGS + 11]), ctx[abi.BUDGET]
+            except ProgramExit as stop:
+                return stop.r0 & M64, None, machine._ctx[abi.BUDGET]
+            except TailCall as tail:
+                target = tail.target
+                if not isinstance(target, JitMachine):
+                    raise BpfRuntimeError(f"tail call target {target!r} is not a program of "
+                                          f"the jit engine", machine.call.pc) from None
+                current = machine.call
+                if current.tail_calls + 1 > MAX_TAIL_CALLS:
+                    raise BpfLimitError(f"more than {MAX_TAIL_CALLS} chained tail calls",
+                                        current.pc) from None
+                # The target runs in the same invocation: same context, CPU, environment.
+                target.call.tail_calls = current.tail_calls + 1
+                target.call.ctx, target.call.cpu = current.ctx, current.cpu
+                target.call.env, target.call.runtime = current.env, current.runtime
+                left = machine._ctx[abi.BUDGET]
+                packet = machine._packet
+                if target is not machine:
+                    machine._set_packet(None)
+                    target._clear_stacks()
+                target._set_packet(packet)
+                machine = target
+                regs = [r1, 0, 0, 0, 0]
+
+    def _enter(self, entry: int, regs: Sequence[int], budget: int) -> int:
+        """Call the native function at ``entry``; raise what it recorded, if anything."""
+        ctx = self._ctx
+        version = self._table.sync()
+        if version != self._table_version:
+            self._adopt_table(version)
+        ctx[abi.STATUS] = abi.ST_OK
+        ctx[abi.BUDGET] = budget
+        r0 = self._entries[entry](self._ctx_address, regs[0], regs[1], regs[2], regs[3], regs[4])
+        if ctx[abi.STATUS]:
+            self._raise(budget)
+        return r0
+
+    def _adopt_table(self, version: int) -> None:
+        """Point the context at the current region table and forget remembered regions
+        (one may be gone): stack 0 is always there and is a safe region to remember."""
+        ctx, table = self._ctx, self._table
+        ctx[abi.REGIONS], ctx[abi.NREGIONS] = table.address, table.count
+        home = self.stacks[0]
+        ctx[abi.READ_START] = ctx[abi.WRITE_START] = home.address
+        ctx[abi.READ_SPAN] = ctx[abi.WRITE_SPAN] = home.size
+        self._table_version = version
+
+    def _raise(self, budget: int) -> None:
+        ctx = self._ctx
+        status, pc = ctx[abi.STATUS], ctx[abi.PC]
+        ctx[abi.STATUS] = abi.ST_OK
+        if status == abi.ST_PYTHON:
+            error, self._pending = self._pending, None
+            assert error is not None
+            raise error.with_traceback(error.__traceback__)
+        if status == abi.ST_MEMORY:
+            raise self.memory.fault(ctx[abi.FAULT_ADDR], ctx[abi.FAULT_SIZE], pc,
+                                    bool(ctx[abi.FAULT_WRITE]))
+        if status == abi.ST_BUDGET:
+            raise BpfLimitError(f"instruction budget of {budget} exhausted", pc)
+        if status == abi.ST_STATIC:
+            cls, text = self.compiled.messages[ctx[abi.MESSAGE]]
+            raise cls(text, pc)
+        if status == abi.ST_STACK:
+            raise BpfLimitError(f"combined stack size {ctx[abi.FAULT_ADDR]} of "
+                                f"{ctx[abi.FAULT_SIZE]} frames exceeds {_STACK} bytes", pc)
+        raise BpfRuntimeError(f"jit: unknown status {status}", pc)
+
+    # -- callbacks from native code (they never raise: they record and return) -----------
+
+    def _fail(self, error: BaseException) -> int:
+        self._pending = error
+        self._ctx[abi.STATUS] = abi.ST_PYTHON
+        return 0
+
+    def _helper_cb(self, _ctx: int, hid: int, pc: int, r1: int, r2: int, r3: int, r4: int,
+                   r5: int) -> int:
+        try:
+            call = self.call
+            call.pc = pc
+            func = self._helper_funcs.get(hid)
+            if func is None:
+                spec = self.helpers.get(hid)
+                if spec is None:
+                    raise BpfHelperError(f"unknown helper {self.helpers.describe(hid)}: not "
+                                         f"implemented", pc)
+                func = self._helper_funcs[hid] = spec.func
+            r0 = func(call, r1, r2, r3, r4, r5) & M64
+            if self._table.sync() != self._table_version:
+                self._adopt_table(self._table.version)
+            return r0
+        except BaseException as e:  # noqa: BLE001 - re-raised by _raise after unwinding
+            return self._fail(e)
+
+    def _memory_cb(self, _ctx: int, address: int, size: int, pc: int, store: int,
+                   value: int) -> int:
+        try:
+            region = self.memory.find(address, size)
+            if region is None or region.access is None:
+                raise self.memory.fault(address, size, pc, bool(store))
+            if store:
+                region.access.store(address - region.address, size, value, pc)
+                return 0
+            return region.access.load(address - region.address, size, pc) & M64
+        except BaseException as e:  # noqa: BLE001
+            return self._fail(e)
+
+    def _packet_cb(self, _ctx: int, offset: int, size: int, pc: int) -> int:
+        """A legacy packet load native code left to Python: the interpreter's rules."""
+        try:
+            packet = self._packet
+            if offset & (1 << 63):
+                offset -= 1 << 64
+            if packet is None:
+                raise ProgramExit(0)
+            if offset < 0:
+                relative = getattr(packet, "read_relative", None)
+                data = relative(offset, size) if relative is not None else None
+                if data is None:
+                    raise ProgramExit(0)
+                return int.from_bytes(data, "big")
+            if offset + size > packet.size:
+                raise ProgramExit(0)
+            return int.from_bytes(packet.read(offset, size), "big")
+        except BaseException as e:  # noqa: BLE001
+            return self._fail(e)
+
+    # -- what helpers use -----------------------------------------------------------------
+
+    def scratch(self, size: int) -> Region:
+        """A read-only region of at least ``size`` bytes that helpers hand to callbacks."""
+        region = self._scratch
+        if region is None or region.size < size:
+            if region is not None:
+                self.memory.remove(region)
+            region = self._scratch = self.memory.add(
+                Region(f"{self.name}.scratch", max(size, 64), writable=False, kind="scratch"))
+        return region
+
+    def call_function(self, address: int, *args: int) -> int:
+        """Run the BPF function at code ``address`` with r1.. = ``args``; return its r0.
+
+        As in the interpreter: callbacks run on stacks of their own (one set per nesting
+        level); their instructions count against the run's budget.
+        """
+        entry = (address - self.code_region.address) // 8
+        if address % 8 or entry not in self._entries:
+            raise BpfRuntimeError(f"callback address {address:#x} is not a function of "
+                                  f"{self.name}", self.call.pc)
+        level = self._callback_level
+        if level >= _FRAMES:
+            raise BpfLimitError(f"callbacks nested more than {_FRAMES} deep", self.call.pc)
+        while len(self._callback_stacks) <= level:
+            n = len(self._callback_stacks)
+            self._callback_stacks.append(_stack_set(self.memory, f"{self.name}.callback[{n}].stack"))
+        ends = self._callback_stacks[level][1]
+        regs = list(args) + [0] * (5 - len(args))
+        ctx = self._ctx
+        pc, saved = self.call.pc, ctx[abi.STACKS]
+        ctx[abi.STACKS] = ctypes.addressof(ends)
+        self._callback_level += 1
+        try:
+            return self._enter(entry, regs, ctx[abi.BUDGET])
+        finally:
+            self._callback_level -= 1
+            ctx[abi.STACKS] = saved
+            self.call.pc = pc
