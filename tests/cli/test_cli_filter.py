@@ -64,7 +64,7 @@ def test_errors_name_the_column(capsys):
 
 
 @needs_tcpdump
-@pytest.mark.parametrize("engine", ["cbpf", "interp", pytest.param("kernel",
+@pytest.mark.parametrize("engine", ["cbpf", "interp", "jit", pytest.param("kernel",
                                                                    marks=pytest.mark.kernel)])
 @pytest.mark.parametrize("expr", ["udp port 53", "tcp", "not udp", "ip and len > 80"])
 def test_counts_match_tcpdump(capsys, engine, expr):

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from jit_support import _without_addresses
+from jit_support import without_addresses
 from pybpf.asm.ubpf import assemble
 from pybpf.conformance import _category, _helpers, parse_test_file
 from pybpf.errors import BpfError
@@ -47,7 +47,7 @@ def check(path: Path) -> None:
     interp = plugin_outcome(Machine, path)
     if kind == "error":
         assert interp[0] == "error"
-        assert _without_addresses(interp[1]) == _without_addresses(value)
+        assert without_addresses(interp[1]) == without_addresses(value)
 
 
 @pytest.mark.skipif(not SUITE_FILES, reason=f"no conformance suite at {SUITE_DIR}")

@@ -208,3 +208,9 @@ def test_get_stackid_and_get_stack_report_the_env_call_chain():
     assert first != second                         # different chains, different ids
     skipped = stacks.lookup(second.to_bytes(4, "little"))
     assert skipped[:16] == (0x2000).to_bytes(8, "little") + (0x3000).to_bytes(8, "little")
+
+
+def test_a_callback_entry_in_the_middle_of_straight_code_starts_there():
+    # callx to pc 5, which follows a non-branching instruction: the call runs 'r0 += 1' only.
+    text = "ld_pseudo r2, 4, 4\ncallx r2\nexit\nr0 = 7\nr0 += 1\nexit"
+    assert run(text).r0 == 1

@@ -80,9 +80,6 @@ def matcher(program: list, engine: str) -> Callable[[bytes], bool]:
 
         run = compile_cbpf(program)
         return lambda frame: run(frame) != 0
-    if engine == "jit":
-        raise BpfError("the jit engine is not available yet: use --engine cbpf, interp or "
-                       "kernel")
     # XDP sees the whole frame from its first byte, as libpcap's filter does.
     from pybpf.cbpf.emit import VERDICTS, to_hook
     from pybpf.elf.spec import ObjectSpec, ProgramSpec

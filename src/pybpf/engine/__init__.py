@@ -30,7 +30,9 @@ def engine_available(engine: str) -> tuple[bool, str]:
 
         return kernel_available()
     if engine == "jit":
-        return False, "the jit engine is not available yet"
+        from pybpf.jit import jit_available
+
+        return jit_available()
     return False, f"unknown engine {engine!r}: choose one of {', '.join(ENGINES)}"
 
 
@@ -64,12 +66,14 @@ def load_spec(spec: "ObjectSpec", engine: str = "interp", *, env: "Env | None" =
         from pybpf.engine import interp
 
         return interp.load(spec, env, target_btf=target_btf, budget=budget)
-    if engine == "kernel":
-        from pybpf.kernel import engine as kernel_engine
+    if engine == "jit":
+        from pybpf.jit.engine import load as jit_load
 
-        return kernel_engine.load(spec, env, target_btf=target_btf, log_level=log_level,
-                                  pin_root=pin_root)
-    raise BpfError(f"the {engine} engine is not available yet; use engine='interp'")
+        return jit_load(spec, env, target_btf=target_btf, budget=budget)
+    from pybpf.kernel import engine as kernel_engine
+
+    return kernel_engine.load(spec, env, target_btf=target_btf, log_level=log_level,
+                              pin_root=pin_root)
 
 
 __all__ = ["ENGINES", "Object", "Program", "TestRunResult", "engine_available", "load_spec"]

@@ -20,27 +20,30 @@ import ctypes
 STATUS = 0      # one of the ST_* codes below; 0 while running
 PC = 1          # instruction index of the fault / limit
 BUDGET = 2      # instructions left; synchronised around calls out of a function
-FAULT_ADDR = 3  # ST_MEMORY: address; ST_STACK: combined depth
-FAULT_SIZE = 4  # ST_MEMORY: access size; ST_STACK: frames
-FAULT_WRITE = 5  # ST_MEMORY: 1 for a write
-MESSAGE = 6     # ST_STATIC: index in the compiled program's message table
-REGIONS = 7     # address of the region table: (start, end, flags) triples sorted by start
-NREGIONS = 8
-READ_START = 9  # last region a load hit: start and (size - 8 or more) span, see memops
-READ_SPAN = 10
-WRITE_START = 11  # last writable region a store hit
-WRITE_SPAN = 12
-CONSTS = 13     # address of an array of u64 by pc: resolved pseudo-lddw values
-CODE = 14       # address of the code region (callx / pseudo-func addresses)
-STACKS = 15     # address of an array of 8 u64: the end of each frame's stack
-HELPER_CB = 16  # u64 helper(ctx, id, pc, r1, r2, r3, r4, r5)
-MEMORY_CB = 17  # u64 access(ctx, address, size, pc, is_store, value) for ctx regions
-PACKET_CB = 18  # u64 packet(ctx, offset, size, pc) for loads native code does not do
-PACKET_ADDR = 19
-PACKET_LEN = 20
-PACKET_NATIVE = 21  # 1 when PACKET_ADDR/LEN describe the packet
-DEEPEST = 22    # the deepest frame level a call reached (its stacks need clearing)
-REGS = 24      # r0..r10 as the program (frame level 0) exited: 11 words
+CLEAR = 3       # 1: the entry zeroes the stacks frames reached by the last run (DEEPEST)
+ARGS = 4        # r1..r5 for the entry function: 5 words
+# (slots 0-8 are what Python sets before each call: one slice assignment)
+FAULT_ADDR = 9  # ST_MEMORY: address; ST_STACK: combined depth
+FAULT_SIZE = 10  # ST_MEMORY: access size; ST_STACK: frames
+FAULT_WRITE = 11  # ST_MEMORY: 1 for a write
+MESSAGE = 12    # ST_STATIC: index in the compiled program's message table
+REGIONS = 13    # address of the region table: (start, end, flags) triples sorted by start
+NREGIONS = 14
+READ_START = 15  # last region a load hit: start and size (see memops)
+READ_SPAN = 16
+WRITE_START = 17  # last writable region a store hit
+WRITE_SPAN = 18
+CONSTS = 19     # address of an array of u64 by pc: resolved pseudo-lddw values
+CODE = 20       # address of the code region (callx / pseudo-func addresses)
+STACKS = 21     # address of an array of 8 u64: the end of each frame's stack
+HELPER_CB = 22  # u64 helper(ctx, id, pc, r1, r2, r3, r4, r5)
+MEMORY_CB = 23  # u64 access(ctx, address, size, pc, is_store, value) for ctx regions
+PACKET_CB = 24  # u64 packet(ctx, offset, size, pc) for loads native code does not do
+PACKET_ADDR = 25
+PACKET_LEN = 26
+PACKET_NATIVE = 27  # 1 when PACKET_ADDR/LEN describe the packet
+DEEPEST = 28    # the deepest frame level a call reached (its stack needs clearing)
+REGS = 29       # r0..r10 as the program (frame level 0) exited: 11 words
 SLOTS = 40
 
 # -- status codes -------------------------------------------------------------------------
@@ -66,4 +69,4 @@ _P = ctypes.c_void_p
 HelperCallback = ctypes.CFUNCTYPE(_U64, _P, _U64, _U64, _U64, _U64, _U64, _U64, _U64)
 MemoryCallback = ctypes.CFUNCTYPE(_U64, _P, _U64, _U64, _U64, _U64, _U64)
 PacketCallback = ctypes.CFUNCTYPE(_U64, _P, _U64, _U64, _U64)
-EntryFunction = ctypes.CFUNCTYPE(_U64, _P, _U64, _U64, _U64, _U64, _U64)
+EntryFunction = ctypes.CFUNCTYPE(_U64, _P)     # r0 = entry(ctx); r1..r5 in ctx[ARGS]

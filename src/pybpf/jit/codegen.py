@@ -1,8 +1,8 @@
 """Translate a program to LLVM IR: one LLVM function per BPF function, blocks from the CFG.
 
-The program is cut into basic blocks exactly as the interpreter cuts it (the same
-leaders, :func:`pybpf.vm.compiler._leaders`), so each block charges the same number of
-instructions to the budget and a run stops at the same place. Each BPF function (the
+The program is cut into basic blocks as the interpreter cuts it (its leaders,
+:func:`pybpf.vm.compiler._leaders`, plus every function entry), so each block charges
+the same number of instructions to the budget and a run stops at the same place. Each BPF function (the
 main program and every bpf-to-bpf call or pseudo-func target) becomes an internal LLVM
 function over the blocks reachable from its entry without crossing a call::
 
@@ -13,7 +13,8 @@ from the context (writes to it fault, as in the interpreter). A callee gets the 
 registers and hands back r0-r5, which is what the interpreter's shared locals do; r6-r9
 stay the caller's. ``level`` is the frame's index (0: the program) and ``depth`` the
 combined stack depth, both checked at each call as the interpreter checks them.
-``bpf_entry<pc>(ctx, r1..r5) -> r0`` starts a run (or a callback) at a function.
+``r0 = bpf_entry<pc>(ctx)`` starts a run (or a callback) at a function, with r1..r5
+taken from the context (and, for a run, the stacks the last run used zeroed first).
 
 Anything that fails writes a status into the context and branches to the function's
 ``bail`` block, which returns; every call site checks the status (see :mod:`.abi`).
@@ -36,7 +37,7 @@ I1, I8, I32, I64 = ir.IntType(1), ir.IntType(8), ir.IntType(32), ir.IntType(64)
 CTX_T = I64.as_pointer()
 RET_T = ir.LiteralStructType([I64] * 6)
 FN_T = ir.FunctionType(RET_T, [CTX_T] + [I64] * 12)
-ENTRY_T = ir.FunctionType(I64, [CTX_T] + [I64] * 5)
+ENTRY_T = ir.FunctionType(I64, [CTX_T])
 HELPER_T = ir.FunctionType(I64, [CTX_T] + [I64] * 7)
 M64 = semantics.M64
 UNLIKELY = (1, 2000)       # branch weights (taken, not taken) for error paths
@@ -100,14 +101,41 @@ class ModuleBuilder:
         return str(self.module), names, self.messages
 
     def _entry(self, pc: int) -> str:
+        """``r0 = bpf_entry<pc>(ctx)``: zero the stacks the last run used when asked,
+        then run the function on r1..r5 from the context at frame level 0."""
         name = f"bpf_entry{pc}"
         fn = ir.Function(self.module, ENTRY_T, name)
-        fn.args[0].add_attribute("noalias")
-        b = ir.IRBuilder(fn.append_basic_block("entry"))
+        ctx = fn.args[0]
+        ctx.add_attribute("noalias")
+        entry, clear, loop, body = (fn.append_basic_block(n) for n in
+                                    ("entry", "clear", "clear_loop", "body"))
+        b = ir.IRBuilder(entry)
+
+        def slot(i: int) -> ir.Value:
+            return b.gep(ctx, [c64(i)], inbounds=True)
+
+        b.cbranch(b.icmp_unsigned("!=", b.load(slot(abi.CLEAR)), c64(0)), clear, body)
+        b.position_at_end(clear)
+        stacks = b.inttoptr(b.load(slot(abi.STACKS)), I64.as_pointer())
+        deepest = b.load(slot(abi.DEEPEST))
+        b.store(c64(0), slot(abi.DEEPEST))
+        b.store(c64(0), slot(abi.CLEAR))
+        b.branch(loop)
+        b.position_at_end(loop)
+        level = b.phi(I64)
+        level.add_incoming(c64(0), clear)
+        end = b.load(b.gep(stacks, [level], inbounds=True))
+        base = b.inttoptr(b.sub(end, c64(MAX_STACK)), I8.as_pointer())
+        memset = self.module.declare_intrinsic("llvm.memset", [I8.as_pointer(), I64])
+        b.call(memset, [base, ir.Constant(I8, 0), c64(MAX_STACK), ir.Constant(I1, 0)])
+        following = b.add(level, c64(1))
+        level.add_incoming(following, loop)
+        b.cbranch(b.icmp_unsigned(">", following, deepest), body, loop)
+        b.position_at_end(body)
         zero = c64(0)
-        args = [fn.args[0], zero, *fn.args[1:6], zero, zero, zero, zero, zero,
-                c64(self.prog.stack_depth[pc])]
-        b.ret(b.extract_value(b.call(self.functions[pc], args), 0))
+        args = [b.load(slot(abi.ARGS + i)) for i in range(5)]
+        call = [ctx, zero, *args, zero, zero, zero, zero, zero, c64(self.prog.stack_depth[pc])]
+        b.ret(b.extract_value(b.call(self.functions[pc], call), 0))
         return name
 
 

@@ -12,8 +12,10 @@ budget, block by block as the interpreter counts them (callbacks included).
 from __future__ import annotations
 
 import ctypes
+import struct
 import time
 import weakref
+from array import array
 from typing import Any, Sequence
 
 from pybpf.errors import BpfDecodeError, BpfError, BpfHelperError, BpfLimitError, BpfRuntimeError
@@ -31,37 +33,56 @@ _USE_DEFAULT: Any = object()
 _GUARD = 64
 _FRAMES = compiler.MAX_CALL_FRAMES
 _STACK = compiler.MAX_STACK
+_REGS = struct.Struct("11Q")
 
 
 class RegionTable:
     """The native copy of a Memory's region table, shared by the machines using it.
 
-    Rebuilt when the Memory's list of regions changed (compared by identity, which is
-    one C-level list comparison); ``version`` counts rebuilds so each machine knows
-    when to forget the regions it remembered.
+    Synchronised before each run and after each helper call: unchanged (one C-level
+    comparison of the region lists), or the entries between the unchanged head and tail
+    replaced (a run's ``mem`` region, or a program type's context and packet regions,
+    come and go: one slice of the array moves). ``version`` counts changes so each machine knows when to
+    point its context at the array again and forget the regions it remembered.
     """
 
     def __init__(self, memory: Memory):
         self.memory = memory
-        self.snapshot: list[Region] | None = None
-        self.array: ctypes.Array = (ctypes.c_uint64 * 3)()
-        self.address = ctypes.addressof(self.array)
+        self.snapshot: list[Region] = []
+        self.flat = array("Q", [0, 0, 0])
         self.count = 0
+        self.address = self.flat.buffer_info()[0]
         self.version = 0
+
+    @staticmethod
+    def _entry(r: Region) -> array:
+        flags = (abi.RF_WRITABLE if r.writable else 0) | \
+            (abi.RF_PYTHON if r.access is not None else 0)
+        return array("Q", (r.address, r.end, flags))
 
     def sync(self) -> int:
         regions = self.memory._regions
-        if regions != self.snapshot:
-            flat: list[int] = []
-            for r in regions:
-                flags = (abi.RF_WRITABLE if r.writable else 0) | \
-                    (abi.RF_PYTHON if r.access is not None else 0)
-                flat += (r.address, r.end, flags)
-            self.array = (ctypes.c_uint64 * max(len(flat), 3))(*flat)
-            self.address = ctypes.addressof(self.array)
-            self.count = len(regions)
-            self.snapshot = list(regions)
-            self.version += 1
+        old = self.snapshot
+        if regions == old:
+            return self.version
+        n, m = len(regions), len(old)
+        i = 0
+        while i < n and i < m and regions[i] is old[i]:
+            i += 1
+        j = 0
+        while j < n - i and j < m - i and regions[n - 1 - j] is old[m - 1 - j]:
+            j += 1
+        middle = array("Q")                 # what replaces old[i:m-j]
+        for r in regions[i:n - j]:
+            middle += self._entry(r)
+        flat = self.flat
+        flat[3 * i:3 * (m - j)] = middle
+        if not flat:
+            flat.extend((0, 0, 0))      # keep a valid address for an empty table
+        self.snapshot = list(regions)
+        self.count = n
+        self.address = flat.buffer_info()[0]
+        self.version += 1
         return self.version
 
 
@@ -87,7 +108,12 @@ def compile_program(program: compiler.Program, code: bytes, const_pcs: frozenset
                     name: str = "bpf") -> Compiled:
     """The native code of a program (from the cache when the same bytecode was compiled)."""
     def build() -> Compiled:
-        from pybpf.jit.codegen import ModuleBuilder
+        try:
+            from pybpf.jit.codegen import ModuleBuilder
+        except ImportError as e:
+            from pybpf.jit import jit_available
+
+            raise BpfError(jit_available()[1] or str(e)) from e
 
         text, entries, messages = ModuleBuilder(program, const_pcs, name).build()
         return compile_ir(text, entries, messages, program.length)
@@ -172,11 +198,10 @@ class JitMachine:
         if isinstance(packet, (bytes, bytearray)):
             packet = Region("packet", bytes(packet), writable=False, kind="packet")
         limit = self.budget if budget is _USE_DEFAULT else budget
-        limit = _UNLIMITED if limit is None else limit
+        limit = _UNLIMITED if limit is None else min(limit, _UNLIMITED)
         start = time.perf_counter_ns()
         try:
             self._set_packet(packet)
-            self._clear_stacks()
             self.call.tail_calls = 0
             r0, final, left = self._execute(regs, limit)
         finally:
@@ -186,14 +211,6 @@ class JitMachine:
                 self.memory.remove(mem_region)
         elapsed = time.perf_counter_ns() - start
         return RunResult(r0, final, limit - left, elapsed, out)
-
-    def _clear_stacks(self) -> None:
-        """Zero the stacks of the frames the last run reached (a run starts on clean
-        stacks, as in the interpreter; most never go past frame 0)."""
-        ctx = self._ctx
-        for stack in self.stacks[:ctx[abi.DEEPEST] + 1]:
-            ctypes.memset(stack.address, 0, _STACK)
-        ctx[abi.DEEPEST] = 0
 
     def _set_packet(self, packet: Region | None) -> None:
         self._packet = packet
@@ -211,9 +228,9 @@ class JitMachine:
         left = limit
         while True:
             try:
-                r0 = machine._enter(0, regs, left)
+                r0 = machine._enter(0, regs, left, clear=1)
                 ctx = machine._ctx
-                return r0, tuple(ctx[abi.REGS:abi.REGS + 11]), ctx[abi.BUDGET]
+                return r0, _REGS.unpack_from(ctx, abi.REGS * 8), ctx[abi.BUDGET]
             except ProgramExit as stop:
                 return stop.r0 & M64, None, machine._ctx[abi.BUDGET]
             except TailCall as tail:
@@ -233,25 +250,23 @@ class JitMachine:
                 packet = machine._packet
                 if target is not machine:
                     machine._set_packet(None)
-                    target._clear_stacks()
                 target._set_packet(packet)
                 machine = target
                 regs = [r1, 0, 0, 0, 0]
 
-    def _enter(self, entry: int, regs: Sequence[int], budget: int) -> int:
-        """Call the native function at ``entry``; raise what it recorded, if anything."""
+    def _enter(self, entry: int, regs: Sequence[int], budget: int, clear: int = 0) -> int:
+        """Call the native function at ``entry``; raise what it recorded, if anything.
+        ``clear``: zero the stacks the last run used first (a run, not a callback)."""
         ctx = self._ctx
-        version = self._table.sync()
-        if version != self._table_version:
-            self._adopt_table(version)
-        ctx[abi.STATUS] = abi.ST_OK
-        ctx[abi.BUDGET] = budget
-        r0 = self._entries[entry](self._ctx_address, regs[0], regs[1], regs[2], regs[3], regs[4])
+        if self._table.sync() != self._table_version:
+            self._adopt_table()
+        ctx[0:9] = (abi.ST_OK, 0, budget, clear, *regs)   # STATUS, PC, BUDGET, CLEAR, ARGS
+        r0 = self._entries[entry](self._ctx_address)
         if ctx[abi.STATUS]:
             self._raise(budget)
         return r0
 
-    def _adopt_table(self, version: int) -> None:
+    def _adopt_table(self) -> None:
         """Point the context at the current region table and forget remembered regions
         (one may be gone): stack 0 is always there and is a safe region to remember."""
         ctx, table = self._ctx, self._table
@@ -259,7 +274,7 @@ class JitMachine:
         home = self.stacks[0]
         ctx[abi.READ_START] = ctx[abi.WRITE_START] = home.address
         ctx[abi.READ_SPAN] = ctx[abi.WRITE_SPAN] = home.size
-        self._table_version = version
+        self._table_version = table.version
 
     def _raise(self, budget: int) -> None:
         ctx = self._ctx
@@ -303,7 +318,7 @@ class JitMachine:
                 func = self._helper_funcs[hid] = spec.func
             r0 = func(call, r1, r2, r3, r4, r5) & M64
             if self._table.sync() != self._table_version:
-                self._adopt_table(self._table.version)
+                self._adopt_table()
             return r0
         except BaseException as e:  # noqa: BLE001 - re-raised by _raise after unwinding
             return self._fail(e)
@@ -316,8 +331,12 @@ class JitMachine:
                 raise self.memory.fault(address, size, pc, bool(store))
             if store:
                 region.access.store(address - region.address, size, value, pc)
-                return 0
-            return region.access.load(address - region.address, size, pc) & M64
+                value = 0
+            else:
+                value = region.access.load(address - region.address, size, pc) & M64
+            if self._table.sync() != self._table_version:
+                self._adopt_table()
+            return value
         except BaseException as e:  # noqa: BLE001
             return self._fail(e)
 

@@ -96,7 +96,9 @@ def _targets(pc: int, insn: Instruction, form: Form) -> list[int]:
 def _leaders(prog: Program, trace: bool) -> list[int]:
     if trace:
         return sorted(prog.by_pc)
-    leaders = {0}
+    # Every function entry starts a block: a callback (a BPF_PSEUDO_FUNC target) may
+    # follow an instruction that does not branch, and must be entered at its first one.
+    leaders = {0, *prog.functions}
     for pc, (insn, form) in prog.by_pc.items():
         leaders.update(t for t in _targets(pc, insn, form) if t in prog.by_pc)
         if _ends_block(form) and pc + form.slots in prog.by_pc:

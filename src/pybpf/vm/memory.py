@@ -102,6 +102,7 @@ class Memory:
     def __init__(self) -> None:
         self._regions: list[Region] = []
         self._starts: list[int] = []
+        self.version = 0        # changes whenever the table does (native copies follow it)
         # The last region hit; a Region-like sentinel that matches nothing at first.
         self._last = Region("<none>", 0)
 
@@ -114,12 +115,14 @@ class Memory:
         i = bisect_right(self._starts, region.address)
         self._starts.insert(i, region.address)
         self._regions.insert(i, region)
+        self.version += 1
         return region
 
     def remove(self, region: Region) -> None:
         i = self._regions.index(region)
         del self._regions[i]
         del self._starts[i]
+        self.version += 1
         if self._last is region:
             self._last = self._regions[0] if self._regions else self._last
 
