@@ -94,21 +94,26 @@ def _redirect(state: Any, retval: int) -> int | None:
 
 
 def load(spec: "ObjectSpec", env: "Env", target_btf: Any = None,
-         budget: int | None = 1_000_000) -> Object:
-    """Create the maps, resolve each program's map references, and build its Machine."""
+         budget: int | None = 1_000_000, *, machine_class: Any = Machine,
+         engine: str = "interp") -> Object:
+    """Create the maps, resolve each program's map references, and build its Machine.
+
+    The JIT engine is the same with ``machine_class=JitMachine``: both run on the
+    userspace maps in one shared Memory.
+    """
     from pybpf.maps import create_map
 
-    obj = Object(spec, "interp", env)
+    obj = Object(spec, engine, env)
     memory = Memory()
     for name, map_spec in spec.maps.items():
         obj.maps[name] = _create(create_map, map_spec, env, memory)
     for name, prog_spec in spec.programs.items():
         insns = relocated(prog_spec, spec, target_btf)
         constants = _constants(prog_spec, insns, obj.maps)
-        machine = Machine(insns, memory=memory, env=env, name=name, constants=constants,
-                          budget=budget)
+        machine = machine_class(insns, memory=memory, env=env, name=name,
+                                constants=constants, budget=budget)
         machine.call.runtime = obj
-        obj.programs[name] = Program(prog_spec, InterpRunner(machine, prog_spec, obj), "interp",
+        obj.programs[name] = Program(prog_spec, InterpRunner(machine, prog_spec, obj), engine,
                                      insns, env)
     _initial_contents(spec, obj)
     return obj
