@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import ipaddress
 import os
-import random
 from dataclasses import dataclass, field
 
 
@@ -49,6 +48,29 @@ class Route:
         return ipaddress.ip_network(self.dst, strict=False)
 
 
+_M32 = 0xFFFFFFFF
+# (a, b, c, d) of each word's TAUSWORTHE step, and the least value its seed may take.
+_TAUSWORTHE = ((6, 13, 4294967294, 18, 2), (2, 27, 4294967288, 2, 8),
+               (13, 21, 4294967280, 7, 16), (3, 12, 4294967168, 13, 128))
+
+
+def prandom_seed_state(seed: int) -> tuple[int, int, int, int]:
+    """The four state words from a 64-bit seed (``prandom_seed_state``), after the
+    ten steps of ``prandom_warmup``."""
+    seed &= (1 << 64) - 1
+    i = ((seed >> 32) ^ (seed << 10) ^ seed) & _M32
+    state = tuple(i + m if i < m else i for *_, m in _TAUSWORTHE)
+    for _ in range(10):
+        state = prandom_next(state)   # type: ignore[arg-type]
+    return state  # type: ignore[return-value]
+
+
+def prandom_next(state: tuple[int, int, int, int]) -> tuple[int, int, int, int]:
+    """One step of ``prandom_u32_state``; the output is the XOR of the new words."""
+    return tuple((((s & c) << d) & _M32) ^ ((((s << a) & _M32) ^ s) >> b)
+                 for s, (a, b, c, d, _) in zip(state, _TAUSWORTHE))  # type: ignore[return-value]
+
+
 def _default_cpus() -> int:
     return os.cpu_count() or 1
 
@@ -78,14 +100,14 @@ class Env:
     kernel_pin_cpu: bool = False
     kernel_stack: tuple[int, ...] = ()
     user_stack: tuple[int, ...] = ()
-    rng: random.Random = field(init=False, repr=False, compare=False)
+    rnd_state: tuple[int, int, int, int] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.cpus < 1:
             raise ValueError(f"Env.cpus must be at least 1, not {self.cpus}")
         if not 0 <= self.cpu < self.cpus:
             raise ValueError(f"Env.cpu {self.cpu} is not one of the {self.cpus} CPUs")
-        self.rng = random.Random(self.seed)
+        self.rnd_state = prandom_seed_state(self.seed)
 
     def now_ns(self) -> int:
         """Read the monotonic clock (and advance it by ``clock_step_ns``)."""
@@ -94,4 +116,5 @@ class Env:
         return value & ((1 << 64) - 1)
 
     def prandom_u32(self) -> int:
-        return self.rng.getrandbits(32)
+        self.rnd_state = state = prandom_next(self.rnd_state)
+        return state[0] ^ state[1] ^ state[2] ^ state[3]

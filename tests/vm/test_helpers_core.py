@@ -214,3 +214,32 @@ def test_a_callback_entry_in_the_middle_of_straight_code_starts_there():
     # callx to pc 5, which follows a non-branching instruction: the call runs 'r0 += 1' only.
     text = "ld_pseudo r2, 4, 4\ncallx r2\nexit\nr0 = 7\nr0 += 1\nexit"
     assert run(text).r0 == 1
+
+
+def test_prandom_is_the_kernels_taus113():
+    """The generator's step is lib/random32.c's prandom_u32_state: seeded the way the
+    kernel's own KUnit test seeds it (an LCG), warmed up, it gives that test's values
+    (the first four are its seed-boundary cases, the others GSL's taus113 vectors)."""
+    from pybpf.env import prandom_next
+
+    def output(state):
+        return state[0] ^ state[1] ^ state[2] ^ state[3]
+
+    def seeded(seed):
+        words, x = [], seed
+        for least in (2, 8, 16, 128):
+            x = (x * 69069) & 0xFFFFFFFF
+            x = x + least if x < least else x
+            words.append(x)
+        state = tuple(words)
+        for _ in range(10):
+            state = prandom_next(state)
+        return state
+
+    for seed, nth, expected in ((1, 1, 3484351685), (2, 1, 2623130059), (3, 1, 3125133893),
+                                (4, 1, 984847254), (931557656, 959, 2975593782),
+                                (1339693295, 876, 3887776532)):
+        state = seeded(seed)
+        for _ in range(nth):
+            state = prandom_next(state)
+        assert output(state) == expected, seed

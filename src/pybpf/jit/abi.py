@@ -22,29 +22,37 @@ PC = 1          # instruction index of the fault / limit
 BUDGET = 2      # instructions left; synchronised around calls out of a function
 CLEAR = 3       # 1: the entry zeroes the stacks frames reached by the last run (DEEPEST)
 ARGS = 4        # r1..r5 for the entry function: 5 words
-# (slots 0-8 are what Python sets before each call: one slice assignment)
-FAULT_ADDR = 9  # ST_MEMORY: address; ST_STACK: combined depth
-FAULT_SIZE = 10  # ST_MEMORY: access size; ST_STACK: frames
-FAULT_WRITE = 11  # ST_MEMORY: 1 for a write
-MESSAGE = 12    # ST_STATIC: index in the compiled program's message table
-REGIONS = 13    # address of the region table: (start, end, flags) triples sorted by start
-NREGIONS = 14
-READ_START = 15  # last region a load hit: start and size (see memops)
-READ_SPAN = 16
-WRITE_START = 17  # last writable region a store hit
-WRITE_SPAN = 18
-CONSTS = 19     # address of an array of u64 by pc: resolved pseudo-lddw values
-CODE = 20       # address of the code region (callx / pseudo-func addresses)
-STACKS = 21     # address of an array of 8 u64: the end of each frame's stack
-HELPER_CB = 22  # u64 helper(ctx, id, pc, r1, r2, r3, r4, r5)
-MEMORY_CB = 23  # u64 access(ctx, address, size, pc, is_store, value) for ctx regions
-PACKET_CB = 24  # u64 packet(ctx, offset, size, pc) for loads native code does not do
-PACKET_ADDR = 25
-PACKET_LEN = 26
-PACKET_NATIVE = 27  # 1 when PACKET_ADDR/LEN describe the packet
-DEEPEST = 28    # the deepest frame level a call reached (its stack needs clearing)
-REGS = 29       # r0..r10 as the program (frame level 0) exited: 11 words
-SLOTS = 40
+CPU = 9         # the simulated CPU the program runs on (per-CPU maps, smp_processor_id)
+# (slots 0-9 are what Python sets before each call: one slice assignment)
+FAULT_ADDR = 10  # ST_MEMORY: address; ST_STACK: combined depth
+FAULT_SIZE = 11  # ST_MEMORY: access size; ST_STACK: frames
+FAULT_WRITE = 12  # ST_MEMORY: 1 for a write
+MESSAGE = 13    # ST_STATIC: index in the compiled program's message table
+REGIONS = 14    # address of the region table: (start, end, flags) triples sorted by start
+NREGIONS = 15
+READ_START = 16  # last region a load hit: start and size (see memops)
+READ_SPAN = 17
+WRITE_START = 18  # last writable region a store hit
+WRITE_SPAN = 19
+CONSTS = 20     # address of an array of u64 by pc: resolved pseudo-lddw values
+CODE = 21       # address of the code region (callx / pseudo-func addresses)
+STACKS = 22     # address of an array of 8 u64: the end of each frame's stack
+HELPER_CB = 23  # u64 helper(ctx, id, pc, r1, r2, r3, r4, r5)
+MEMORY_CB = 24  # u64 access(ctx, address, size, pc, is_store, value) for ctx regions
+PACKET_CB = 25  # u64 packet(ctx, offset, size, pc) for loads native code does not do
+PACKET_ADDR = 26
+PACKET_LEN = 27
+PACKET_NATIVE = 28  # 1 when PACKET_ADDR/LEN describe the packet
+DEEPEST = 29    # the deepest frame level a call reached (its stack needs clearing)
+REGS = 30       # r0..r10 as the program (frame level 0) exited: 11 words
+# The run's Env as native helpers read and advance it (copied in before a run and out
+# after it, and around every call into Python): the clock, its step per read, the boot
+# clock's offset, and the four prandom words (two per slot, low word first).
+CLOCK = 41
+CLOCK_STEP = 42
+BOOT_OFFSET = 43
+RND = 44        # 2 words
+SLOTS = 46
 
 # -- status codes -------------------------------------------------------------------------
 
@@ -59,8 +67,23 @@ ST_STACK = 5    # combined stack too deep: FAULT_ADDR depth, FAULT_SIZE frames, 
 # Region flags in the native region table.
 RF_WRITABLE = 1
 RF_PYTHON = 2   # a context region with field access: loads and stores go to MEMORY_CB
+RF_MAP = 4      # a map's handle (what a map pointer points at): native map helpers trust it
 
 MAX_LOOPS = 8 * 1024 * 1024
+
+# -- helpers in native code (see .natives): helper id -> runtime symbol ------------------
+
+NATIVE_HELPERS = {
+    1: "bpf_native_map_lookup_elem", 2: "bpf_native_map_update_elem",
+    3: "bpf_native_map_delete_elem", 5: "bpf_native_ktime_get_ns",
+    7: "bpf_native_get_prandom_u32", 8: "bpf_native_get_smp_processor_id",
+    125: "bpf_native_ktime_get_boot_ns", 160: "bpf_native_ktime_get_coarse_ns",
+    208: "bpf_native_ktime_get_tai_ns",
+}
+# Helpers that read or advance the Env: a program using one has its Env copied in and out.
+ENV_HELPERS = frozenset({5, 7, 125, 160, 208})
+# Native helpers that never fail nor call Python: no status check after them.
+INFALLIBLE = frozenset(NATIVE_HELPERS[h] for h in ENV_HELPERS | {8})
 
 Context = ctypes.c_uint64 * SLOTS
 

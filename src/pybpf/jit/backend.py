@@ -152,11 +152,13 @@ def runtime_symbols() -> dict[str, int]:
             module.verify()
             _toolchain.optimise(module)
             jit = llvm.create_lljit_compiler(target_machine(fresh=True))
-            builder = llvm.JITLibraryBuilder().add_object_img(tm.emit_object(module))
-            for name in runtime.SIGNATURES:
+            builder = llvm.JITLibraryBuilder().add_object_img(tm.emit_object(module)) \
+                .add_current_process()         # memcmp, memcpy, memset
+            names = runtime.exported()
+            for name in names:
                 builder.export_symbol(name)
             tracker = builder.link(jit, "bpf_runtime")
-            _runtime = (jit, tracker, {name: tracker[name] for name in runtime.SIGNATURES})
+            _runtime = (jit, tracker, {name: tracker[name] for name in names})
     return _runtime[2]
 
 

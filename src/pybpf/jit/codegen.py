@@ -54,11 +54,13 @@ def c64(value: int) -> ir.Constant:
 class ModuleBuilder:
     """The LLVM module of one program."""
 
-    def __init__(self, prog: Program, const_pcs: Iterable[int], name: str = "bpf"):
+    def __init__(self, prog: Program, const_pcs: Iterable[int], name: str = "bpf",
+                 native_helpers: Iterable[int] = ()):
         from pybpf.jit import runtime
 
         self.prog = prog
         self.const_pcs = frozenset(const_pcs)
+        self.native_helpers = frozenset(native_helpers)   # ids called natively (.natives)
         self.module = ir.Module(name=name)
         self.messages: list[tuple[type, str]] = []
         self._message_index: dict[tuple[type, str], int] = {}
@@ -84,6 +86,18 @@ class ModuleBuilder:
             index = self._message_index[key] = len(self.messages)
             self.messages.append(key)
         return index
+
+    def native_helper(self, hid: int) -> ir.Function | None:
+        """The runtime's native implementation of helper ``hid``, when this program may
+        use it (its helper registry has the standard helper there)."""
+        if hid not in self.native_helpers:
+            return None
+        name = abi.NATIVE_HELPERS[hid]
+        fn = self.module.globals.get(name)
+        if fn is None:
+            fn = ir.Function(self.module, HELPER_T, name)
+            fn.attributes.add("nounwind")
+        return fn
 
     def intrinsic(self, name: str, bits: int) -> ir.Function:
         key = (name, bits)
@@ -310,7 +324,8 @@ class FunctionBuilder:
                 self.fail_static(BpfHelperError,
                                  f"kfunc call (btf id {insn.imm}) needs the kernel", pc)
                 return False
-            self.helper_call(c64(insn.imm & 0xFFFFFFFF), pc)
+            self.helper_call(c64(insn.imm & 0xFFFFFFFF), pc,
+                             self.mb.native_helper(insn.imm & 0xFFFFFFFF))
         elif kind is Kind.ADDR_SPACE_CAST:
             self.fail_static(BpfRuntimeError,
                              f"addr_space_cast (imm {insn.imm:#x}) needs an arena map", pc)
@@ -338,12 +353,17 @@ class FunctionBuilder:
             return False
         return True
 
-    def helper_call(self, hid: ir.Value, pc: int) -> None:
-        """r0 = helper(r1..r5) through the Python callback; unwind if it failed."""
+    def helper_call(self, hid: ir.Value, pc: int, native: ir.Function | None = None) -> None:
+        """r0 = helper(r1..r5), native or through the Python callback; unwind if it failed."""
         b = self.builder
+        args = [self.ctx, hid, c64(pc)] + [self.reg(i) for i in range(1, 6)]
+        if native is not None and native.name in abi.INFALLIBLE:
+            self.set_reg(0, b.call(native, args))
+            return
         self.sync_out()
-        callback = b.inttoptr(self.load_slot(abi.HELPER_CB), HELPER_T.as_pointer())
-        r0 = b.call(callback, [self.ctx, hid, c64(pc)] + [self.reg(i) for i in range(1, 6)])
+        callback = native if native is not None else \
+            b.inttoptr(self.load_slot(abi.HELPER_CB), HELPER_T.as_pointer())
+        r0 = b.call(callback, args)
         self.check_status()
         self.sync_in()
         self.set_reg(0, r0)

@@ -28,6 +28,8 @@ from pybpf.vm.machine import DEFAULT_BUDGET, MAX_TAIL_CALLS, RunResult
 from pybpf.vm.memory import Memory, Region
 
 M64 = (1 << 64) - 1
+_M32 = 0xFFFFFFFF
+_CALL = 0x85
 _UNLIMITED = 1 << 62
 _USE_DEFAULT: Any = object()
 _GUARD = 64
@@ -57,7 +59,8 @@ class RegionTable:
     @staticmethod
     def _entry(r: Region) -> array:
         flags = (abi.RF_WRITABLE if r.writable else 0) | \
-            (abi.RF_PYTHON if r.access is not None else 0)
+            (abi.RF_PYTHON if r.access is not None else 0) | \
+            (abi.RF_MAP if r.kind == "map" else 0)
         return array("Q", (r.address, r.end, flags))
 
     def sync(self) -> int:
@@ -105,8 +108,9 @@ def _stack_set(memory: Memory, prefix: str) -> tuple[list[Region], ctypes.Array]
 
 
 def compile_program(program: compiler.Program, code: bytes, const_pcs: frozenset[int],
-                    name: str = "bpf") -> Compiled:
-    """The native code of a program (from the cache when the same bytecode was compiled)."""
+                    name: str = "bpf", native_helpers: frozenset[int] = frozenset()) -> Compiled:
+    """The native code of a program (from the cache when the same bytecode was compiled
+    with the same native helpers)."""
     def build() -> Compiled:
         try:
             from pybpf.jit.codegen import ModuleBuilder
@@ -115,10 +119,21 @@ def compile_program(program: compiler.Program, code: bytes, const_pcs: frozenset
 
             raise BpfError(jit_available()[1] or str(e)) from e
 
-        text, entries, messages = ModuleBuilder(program, const_pcs, name).build()
+        text, entries, messages = ModuleBuilder(program, const_pcs, name, native_helpers).build()
         return compile_ir(text, entries, messages, program.length)
 
-    return cached((code, const_pcs), build)
+    return cached((code, const_pcs, native_helpers), build)
+
+
+def native_helper_ids(helpers: HelperRegistry) -> frozenset[int]:
+    """The helpers a program with this registry may call natively: those whose
+    implementation is the standard one (a private registry's helper 1 is its own)."""
+    out = set()
+    for hid in abi.NATIVE_HELPERS:
+        spec, standard = helpers.get(hid), DEFAULT_HELPERS.get(hid)
+        if spec is not None and standard is not None and spec.func is standard.func:
+            out.add(hid)
+    return frozenset(out)
 
 
 class JitMachine:
@@ -141,7 +156,12 @@ class JitMachine:
         self.env = env
         self.constants = dict(constants or {})
         code = encode(insns)
-        self.compiled = compile_program(self.program, code, frozenset(self.constants), name)
+        native = native_helper_ids(self.helpers)
+        used = {i.imm for i in insns if i.opcode == _CALL and i.src == 0}
+        native = native & used
+        self.uses_env = bool(native & abi.ENV_HELPERS)
+        self.compiled = compile_program(self.program, code, frozenset(self.constants), name,
+                                        native)
         self.code_region = self.memory.add(Region(f"{name}.text", code, writable=False,
                                                   kind="code"))
         self.stacks, self._stack_ends = _stack_set(self.memory, f"{name}.stack")
@@ -228,7 +248,13 @@ class JitMachine:
         left = limit
         while True:
             try:
-                r0 = machine._enter(0, regs, left, clear=1)
+                if machine.uses_env:
+                    machine._env_in()
+                try:
+                    r0 = machine._enter(0, regs, left, clear=1)
+                finally:
+                    if machine.uses_env:
+                        machine._env_out()
                 ctx = machine._ctx
                 return r0, _REGS.unpack_from(ctx, abi.REGS * 8), ctx[abi.BUDGET]
             except ProgramExit as stop:
@@ -260,11 +286,29 @@ class JitMachine:
         ctx = self._ctx
         if self._table.sync() != self._table_version:
             self._adopt_table()
-        ctx[0:9] = (abi.ST_OK, 0, budget, clear, *regs)   # STATUS, PC, BUDGET, CLEAR, ARGS
+        ctx[0:10] = (abi.ST_OK, 0, budget, clear, *regs, self.call.cpu)   # STATUS .. CPU
         r0 = self._entries[entry](self._ctx_address)
         if ctx[abi.STATUS]:
             self._raise(budget)
         return r0
+
+    def _env_in(self) -> None:
+        """Copy the Env's clock and prandom state to where native helpers advance them."""
+        env = self.call.env
+        if env is None:
+            from pybpf.env import Env
+
+            env = self.call.env = Env()
+        s1, s2, s3, s4 = env.rnd_state
+        self._ctx[abi.CLOCK:abi.RND + 2] = (env.clock_ns & M64, env.clock_step_ns & M64,
+                                             env.boot_offset_ns & M64, s1 | s2 << 32,
+                                             s3 | s4 << 32)
+
+    def _env_out(self) -> None:
+        env = self.call.env
+        clock, _, _, a, b = self._ctx[abi.CLOCK:abi.RND + 2]
+        env.clock_ns = clock
+        env.rnd_state = (a & _M32, a >> 32, b & _M32, b >> 32)
 
     def _adopt_table(self) -> None:
         """Point the context at the current region table and forget remembered regions
@@ -316,7 +360,12 @@ class JitMachine:
                     raise BpfHelperError(f"unknown helper {self.helpers.describe(hid)}: not "
                                          f"implemented", pc)
                 func = self._helper_funcs[hid] = spec.func
-            r0 = func(call, r1, r2, r3, r4, r5) & M64
+            if self.uses_env:
+                self._env_out()
+                r0 = func(call, r1, r2, r3, r4, r5) & M64
+                self._env_in()
+            else:
+                r0 = func(call, r1, r2, r3, r4, r5) & M64
             if self._table.sync() != self._table_version:
                 self._adopt_table()
             return r0

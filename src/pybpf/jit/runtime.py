@@ -19,7 +19,8 @@ from pybpf.jit import abi
 from pybpf.jit.codegen import CTX_T, I32, I64, c64
 
 READ, WRITE, UPDATE = 0, 1, 2      # bpf_check modes (UPDATE: read-modify-write)
-CHECK, LOAD, STORE = "bpf_check", "bpf_load", "bpf_store"
+CHECK, LOAD, STORE, FIND = "bpf_check", "bpf_load", "bpf_store", "bpf_find"
+FIND_T = ir.FunctionType(I64.as_pointer(), [CTX_T, I64])                # ctx, addr
 CHECK_T = ir.FunctionType(I32, [CTX_T, I64, I64, I64, I64])          # ctx, addr, size, mode, pc
 LOAD_T = ir.FunctionType(I64, [CTX_T, I64, I64, I64])                # ctx, addr, size, pc
 STORE_T = ir.FunctionType(ir.VoidType(), [CTX_T, I64, I64, I64, I64])  # ctx, addr, size, pc, value
@@ -38,31 +39,36 @@ def declare(module: ir.Module) -> dict[str, ir.Function]:
     return out
 
 
+def exported() -> list[str]:
+    """The runtime's symbols that programs link to."""
+    return list(SIGNATURES) + list(abi.NATIVE_HELPERS.values())
+
+
 def module_ir() -> str:
+    from pybpf.jit import natives
+
     module = ir.Module(name="bpf_runtime")
-    check = define_check(module)
+    find = define_find(module)
+    check = define_check(module, find)
     _define_access(module, check, store=False)
     _define_access(module, check, store=True)
+    natives.define(module, find, check)
     return str(module)
 
 
-def define_check(module: ir.Module) -> ir.Function:
-    """``i32 bpf_check(ctx, address, size, mode, pc)``: find the region, remember it."""
-    fn = ir.Function(module, CHECK_T, CHECK)
+def define_find(module: ir.Module) -> ir.Function:
+    """``i64* bpf_find(ctx, address)``: the region table entry (start, end, flags) of the
+    last region starting at or below ``address`` (binary search), or null."""
+    fn = ir.Function(module, FIND_T, FIND)
+    fn.linkage = "internal"
     fn.attributes.add("nounwind")
-    ctx, addr, size, mode, pc = fn.args
+    ctx, addr = fn.args
     entry, loop, body, done = (fn.append_basic_block(n) for n in ("entry", "loop", "body", "done"))
-    found, bounds, native, fault = (fn.append_basic_block(n) for n in
-                                    ("found", "bounds", "native", "fault"))
     b = ir.IRBuilder(entry)
-
-    def slot(i: int) -> ir.Value:
-        return b.gep(ctx, [c64(i)], inbounds=True)
-
-    table = b.inttoptr(b.load(slot(abi.REGIONS)), I64.as_pointer())
-    count = b.load(slot(abi.NREGIONS))
+    table = b.inttoptr(b.load(b.gep(ctx, [c64(abi.REGIONS)], inbounds=True)), I64.as_pointer())
+    count = b.load(b.gep(ctx, [c64(abi.NREGIONS)], inbounds=True))
     b.branch(loop)
-    # Binary search: lo = the number of regions starting at or below the address.
+    # lo = the number of regions starting at or below the address.
     b.position_at_end(loop)
     lo, hi = b.phi(I64, "lo"), b.phi(I64, "hi")
     lo.add_incoming(c64(0), entry)
@@ -76,9 +82,26 @@ def define_check(module: ir.Module) -> ir.Function:
     hi.add_incoming(b.select(below, hi, mid), body)
     b.branch(loop)
     b.position_at_end(done)
-    b.cbranch(b.icmp_unsigned("==", lo, c64(0)), fault, found)
+    found = b.gep(table, [b.mul(b.sub(lo, c64(1)), c64(3))], inbounds=True)
+    b.ret(b.select(b.icmp_unsigned("==", lo, c64(0)), ir.Constant(found.type, None), found))
+    return fn
+
+
+def define_check(module: ir.Module, find: ir.Function) -> ir.Function:
+    """``i32 bpf_check(ctx, address, size, mode, pc)``: find the region, remember it."""
+    fn = ir.Function(module, CHECK_T, CHECK)
+    fn.attributes.add("nounwind")
+    ctx, addr, size, mode, pc = fn.args
+    entry, found, bounds, native, fault = (fn.append_basic_block(n) for n in
+                                           ("entry", "found", "bounds", "native", "fault"))
+    b = ir.IRBuilder(entry)
+
+    def slot(i: int) -> ir.Value:
+        return b.gep(ctx, [c64(i)], inbounds=True)
+
+    entry_ptr = b.call(find, [ctx, addr])
+    b.cbranch(b.icmp_unsigned("==", entry_ptr, ir.Constant(entry_ptr.type, None)), fault, found)
     b.position_at_end(found)
-    entry_ptr = b.gep(table, [b.mul(b.sub(lo, c64(1)), c64(3))], inbounds=True)
     r_start = b.load(entry_ptr)
     r_end = b.load(b.gep(entry_ptr, [c64(1)], inbounds=True))
     flags = b.load(b.gep(entry_ptr, [c64(2)], inbounds=True))
@@ -115,7 +138,7 @@ def define_check(module: ir.Module) -> ir.Function:
     # A fault: a write flag only when the region refused a store (or a store missed).
     b.position_at_end(fault)
     refused_store = b.phi(ir.IntType(1), "refused")
-    refused_store.add_incoming(ir.Constant(ir.IntType(1), 0), done)
+    refused_store.add_incoming(ir.Constant(ir.IntType(1), 0), entry)
     refused_store.add_incoming(ir.Constant(ir.IntType(1), 0), found)
     refused_store.add_incoming(ir.Constant(ir.IntType(1), 1), bounds)
     write = b.zext(b.or_(refused_store, b.icmp_unsigned("==", mode, c64(WRITE))), I64)

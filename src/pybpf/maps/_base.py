@@ -17,6 +17,7 @@ from __future__ import annotations
 import ctypes
 import errno
 import itertools
+import struct
 import threading
 import weakref
 from typing import Any, ClassVar, Iterator, Sequence
@@ -31,9 +32,16 @@ _ids = itertools.count(1)
 _ids_lock = threading.Lock()
 _registry: "weakref.WeakValueDictionary[int, Map]" = weakref.WeakValueDictionary()
 
-# struct pybpf_map_handle: what a program's map pointer points at (read-only).
+# struct pybpf_map_handle: what a program's map pointer points at (read-only to programs).
+# u32 type, key_size, value_size, max_entries, flags, id; then what native code (the JIT's
+# map helpers) needs to probe the storage itself: u32 native kind (NATIVE_*; 0: none, the
+# helpers go to Python), cpus, value stride, LRU flag; u64 values address and three more
+# family-specific addresses (see each family's ``_native``).
 _HANDLE_FIELDS = ("type", "key_size", "value_size", "max_entries", "flags", "id")
 HANDLE_SIZE = 64
+NATIVE_NONE, NATIVE_ARRAY, NATIVE_HASH, NATIVE_LPM = 0, 1, 2, 3
+HANDLE_KIND, HANDLE_CPUS, HANDLE_STRIDE, HANDLE_LRU = 24, 28, 32, 36
+HANDLE_VALUES, HANDLE_AUX = 40, 48          # u64; AUX: two more u64 at 48 and 56
 
 
 def _next_id() -> int:
@@ -77,6 +85,9 @@ class Map:
         self.handle = Region(f"map:{name or self.id}", handle.ljust(HANDLE_SIZE, b"\0"),
                              writable=False, kind="map")
         self._storage: tuple[Region, ...] = self._allocate()
+        kind, stride, lru, values, *aux = self._native()
+        self.handle.write(HANDLE_KIND, struct.pack("<4I3Q", kind, cpus, stride, lru, values,
+                                                   *(aux + [0, 0])[:2]))
         _registry[self.handle.address] = self
 
     # --- to be provided by each family -------------------------------------------------
@@ -101,6 +112,11 @@ class Map:
     def _allocate(self) -> tuple[Region, ...]:
         """Allocate flat storage; return the regions programs may address."""
         return ()
+
+    def _native(self) -> tuple[int, ...]:
+        """(native kind, value stride, LRU flag, values address, aux addresses...) for
+        the handle; a family whose storage native code can probe overrides it."""
+        return (NATIVE_NONE, 0, 0, 0)
 
     def _lookup(self, key: bytes) -> Any:
         raise fail(errno.EOPNOTSUPP, f"{self._where}: lookup is not supported")

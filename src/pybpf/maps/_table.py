@@ -2,8 +2,10 @@
 
 Layout (all little-endian u32 unless said; element indexes are 1-based, 0 is "none"):
 
-``ctl``      u32[4]: count, free-list head, LRU head (most recent), LRU tail (least recent)
-``buckets``  u32[n_buckets]: index of the first element of each bucket's chain
+``ctl``      u32[8]: count, free-list head, LRU head (most recent), LRU tail (least recent),
+             next never-used element, n_buckets, capacity, element stride
+``buckets``  u32[n_buckets], right after ``ctl`` in the same buffer: index of the first
+             element of each bucket's chain
 ``elems``    stride = 24 + round8(key_size) per element:
              +0 next (chain, or free list), +4 hash, +8 in_use, +12 lru_prev, +16 lru_next,
              +20 pad, +24 key bytes
@@ -33,6 +35,9 @@ _GOLDEN64 = 0x9E3779B97F4A7C15
 _MASK64 = (1 << 64) - 1
 _HDR = 24
 _NEXT, _HASH, _USED, _PREV, _LNEXT = 0, 1, 2, 3, 4
+_CTL_WORDS = 8
+_CTL_BYTES = 4 * _CTL_WORDS
+_FRESH = 4
 
 
 def key_hash(key: bytes) -> int:
@@ -53,9 +58,10 @@ class HashTable:
         self.capacity = max_entries
         self.n_buckets = _pow2_at_least(max_entries)
         self.stride = _HDR + round8(key_size)
-        self.ctl = (ctypes.c_uint32 * 4)()
-        self.buckets = (ctypes.c_uint32 * self.n_buckets).from_buffer(
-            allocate(4 * self.n_buckets, where))
+        head = allocate(_CTL_BYTES + 4 * self.n_buckets, where)
+        self.ctl_address = ctypes.addressof(head)
+        self.ctl = (ctypes.c_uint32 * _CTL_WORDS).from_buffer(head)
+        self.buckets = (ctypes.c_uint32 * self.n_buckets).from_buffer(head, _CTL_BYTES)
         elems = allocate(self.stride * max_entries, where)
         self.elems = elems
         self._e32 = (ctypes.c_uint32 * (self.stride * max_entries // 4)).from_buffer(elems)
@@ -63,8 +69,8 @@ class HashTable:
         self.values = allocate(value_stride * max_entries, where)
         self.values_address = ctypes.addressof(self.values)
         self._w = self.stride // 4
-        self._free_fresh = 1          # elements never used yet: fresh .. capacity
-        self.ctl[1] = 0
+        self.ctl[_FRESH] = 1          # elements never used yet: fresh .. capacity
+        self.ctl[5], self.ctl[6], self.ctl[7] = self.n_buckets, max_entries, self.stride
 
     # --- element fields -----------------------------------------------------------------
 
@@ -111,8 +117,8 @@ class HashTable:
         if i:
             self.ctl[1] = self._f(i, _NEXT)
         else:
-            i = self._free_fresh
-            self._free_fresh += 1
+            i = self.ctl[_FRESH]
+            self.ctl[_FRESH] = i + 1
         h = key_hash(key)
         b = h & (self.n_buckets - 1)
         base = (i - 1) * self._w

@@ -23,7 +23,7 @@ from typing import Any, Iterator
 
 from pybpf.errors import BpfTypeError
 from pybpf.isa.uapi import MapType
-from pybpf.maps._base import Map
+from pybpf.maps._base import NATIVE_ARRAY, Map
 from pybpf.maps._common import (BPF_ANY, BPF_EXIST, BPF_F_ACCESS_MASK, BPF_F_INNER_MAP,
                                 BPF_F_LOCK, BPF_F_MMAPABLE, BPF_F_NUMA_NODE,
                                 BPF_F_PRESERVE_ELEMS, BPF_F_RDONLY_PROG, BPF_F_WRONLY_PROG,
@@ -80,6 +80,9 @@ class ArrayMap(_ArrayBase):
         self.values = allocate(n, self._where)
         self.values_address = ctypes.addressof(self.values)
         return (self._value_region(self.values),)
+
+    def _native(self) -> tuple[int, ...]:
+        return (NATIVE_ARRAY, self.stride, 0, self.values_address)
 
     def _slot(self, index: int, cpu: int = 0) -> int:
         if self.percpu:

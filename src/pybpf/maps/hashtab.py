@@ -23,7 +23,7 @@ import errno
 from typing import Any
 
 from pybpf.isa.uapi import MapType
-from pybpf.maps._base import Map
+from pybpf.maps._base import NATIVE_HASH, Map
 from pybpf.maps._common import (BPF_ANY, BPF_EXIST, BPF_F_ACCESS_MASK, BPF_F_LOCK,
                                 BPF_F_NO_COMMON_LRU, BPF_F_NO_PREALLOC, BPF_F_NUMA_NODE,
                                 BPF_F_ZERO_SEED, BPF_NOEXIST, ENOTSUPP, KMALLOC_MAX_SIZE,
@@ -80,6 +80,11 @@ class HashMap(Map):
         per_elem = self._stride * (self.cpus if self.percpu else 1)
         self.table = HashTable(self.key_size, per_elem, self.max_entries, self._where)
         return (self._value_region(self.table.values),)
+
+    def _native(self) -> tuple[int, ...]:
+        t = self.table
+        return (NATIVE_HASH, self._stride, int(self.lru), t.values_address, t.elems_address,
+                t.ctl_address)
 
     def __len__(self) -> int:
         return self.table.count

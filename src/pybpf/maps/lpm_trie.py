@@ -27,7 +27,7 @@ import errno
 from typing import Any
 
 from pybpf.isa.uapi import MapType
-from pybpf.maps._base import Map
+from pybpf.maps._base import NATIVE_LPM, Map
 from pybpf.maps._common import (BPF_EXIST, BPF_F_ACCESS_MASK, BPF_F_NO_PREALLOC,
                                 BPF_F_NUMA_NODE, BPF_NOEXIST, KMALLOC_MAX_SIZE,
                                 access_flags_ok, allocate, fail, round8)
@@ -69,6 +69,10 @@ class LpmTrieMap(Map):
         self.ctl = (ctypes.c_uint32 * 3)()     # root, free head, entries
         self._fresh = 1
         return (self._value_region(self.values),)
+
+    def _native(self) -> tuple[int, ...]:
+        return (NATIVE_LPM, self.vstride, 0, self.values_address, self.nodes_address,
+                ctypes.addressof(self.ctl))
 
     # --- node access --------------------------------------------------------------------
 

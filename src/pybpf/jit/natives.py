@@ -1,0 +1,672 @@
+"""Helpers in native code: map lookup/update/delete, the clocks, prandom, the CPU id.
+
+Each is ``u64 bpf_native_<name>(ctx, id, pc, r1, r2, r3, r4, r5)``, the signature of the
+Python helper callback, so a program calls it exactly where it would call the callback,
+and it can hand the call to Python (the callback in the run context) whenever it meets
+what it does not do natively: a map family without native storage access, a key in a
+context region, an LPM update. The results are the Python helpers' results bit for bit:
+the same storage (see :mod:`pybpf.maps._table`, ``arraymap``, ``lpm_trie``), the same
+errno for each failure, the same LRU order, the same faults for unreadable keys and values.
+
+A map pointer is trusted only when it is the start of a region flagged ``RF_MAP`` in the
+region table (a map's read-only handle), so a forged pointer goes to Python, which
+refuses it as the interpreter does.
+"""
+
+from __future__ import annotations
+
+import errno
+
+from llvmlite import ir
+
+from pybpf.isa.uapi import MapType
+from pybpf.jit import abi
+from pybpf.jit.abi import NATIVE_HELPERS
+from pybpf.jit.codegen import HELPER_T, I1, I8, I32, I64, c64
+from pybpf.maps import _base as handle
+from pybpf.maps._common import BPF_EXIST, BPF_F_LOCK, BPF_NOEXIST
+
+_PERCPU = (MapType.PERCPU_ARRAY, MapType.PERCPU_HASH, MapType.LRU_PERCPU_HASH)
+_MERSENNE61 = (1 << 61) - 1
+_GOLDEN64 = 0x9E3779B97F4A7C15
+# Hash table element: u32 next, hash, in_use, lru_prev, lru_next, pad, then the key.
+_NEXT, _HASH, _USED, _PREV, _LNEXT, _KEY = 0, 4, 8, 12, 16, 24
+# ctl words (u32): count, free head, LRU head, LRU tail, fresh, n_buckets, capacity, stride
+_COUNT, _FREE, _HEAD, _TAIL, _FRESH, _NBUCKETS, _CAPACITY, _STRIDE = range(0, 32, 4)
+_CTL_BYTES = 32
+# LPM node: u32 child0, child1, prefixlen, flags, then the data bytes.
+_LPM_PLEN, _LPM_FLAGS, _LPM_HDR, _LPM_IM = 8, 12, 16, 2
+
+
+def _err(code: int) -> ir.Constant:
+    return c64(-code)
+
+
+class _Fn:
+    """An IR function under construction, with terse memory and block helpers."""
+
+    def __init__(self, module: ir.Module, ftype: ir.FunctionType, name: str,
+                 internal: bool = True):
+        self.fn = ir.Function(module, ftype, name)
+        if internal:
+            self.fn.linkage = "internal"
+        self.fn.attributes.add("nounwind")
+        self.b = ir.IRBuilder(self.fn.append_basic_block("entry"))
+
+    def block(self, name: str) -> ir.Block:
+        return self.fn.append_basic_block(name)
+
+    def at(self, block: ir.Block) -> None:
+        self.b.position_at_end(block)
+
+    def ptr(self, address: ir.Value, ty: ir.Type) -> ir.Value:
+        return self.b.inttoptr(address, ty.as_pointer())
+
+    def u32(self, address: ir.Value, offset: int = 0) -> ir.Value:
+        """The u32 at ``address + offset``, zero-extended to i64."""
+        a = self.b.add(address, c64(offset)) if offset else address
+        return self.b.zext(self.b.load(self.ptr(a, I32), align=4), I64)
+
+    def set32(self, address: ir.Value, offset: int, value: ir.Value) -> None:
+        a = self.b.add(address, c64(offset)) if offset else address
+        self.b.store(self.b.trunc(value, I32), self.ptr(a, I32), align=4)
+
+    def u64(self, address: ir.Value, offset: int = 0) -> ir.Value:
+        a = self.b.add(address, c64(offset)) if offset else address
+        return self.b.load(self.ptr(a, I64), align=8)
+
+    def slot(self, ctx: ir.Value, index: int) -> ir.Value:
+        return self.b.gep(ctx, [c64(index)], inbounds=True)
+
+    def if_(self, cond: ir.Value, name: str) -> tuple[ir.Block, ir.Block]:
+        """Branch on ``cond``: positions at the 'then' block; returns (then, after)."""
+        then, after = self.block(name), self.block(name + "_end")
+        self.b.cbranch(cond, then, after)
+        self.at(then)
+        return then, after
+
+
+class _Runtime:
+    """The native helpers, defined in the shared runtime module."""
+
+    def __init__(self, module: ir.Module, find: ir.Function, check: ir.Function):
+        self.module = module
+        self.find = find
+        self.check = check
+        void_p = I8.as_pointer()
+        self.memcpy = module.declare_intrinsic("llvm.memcpy", [void_p, void_p, I64])
+        self.memset = module.declare_intrinsic("llvm.memset", [void_p, I64])
+        self.memcmp = ir.Function(module, ir.FunctionType(I32, [void_p, void_p, I64]), "memcmp")
+        self.ctlz8 = ir.Function(module, ir.FunctionType(I8, [I8, I1]), "llvm.ctlz.i8")
+        self._hash_fns: dict[str, ir.Function] = {}
+
+    # -- shared pieces ------------------------------------------------------------------
+
+    def python(self, f: _Fn) -> ir.Value:
+        """Hand the call to the Python helper (the callback in the run context)."""
+        b = f.b
+        ctx = f.fn.args[0]
+        callback = b.inttoptr(b.load(f.slot(ctx, abi.HELPER_CB)), HELPER_T.as_pointer())
+        return b.call(callback, list(f.fn.args))
+
+    def readable(self, f: _Fn, address: ir.Value, size: ir.Value, fallback: ir.Block,
+                 fault: ir.Block) -> None:
+        """Continue where [address, address + size) is native readable memory; a context
+        region goes to ``fallback`` (Python reads it), a bad pointer to ``fault``."""
+        b = f.b
+        ctx, pc = f.fn.args[0], f.fn.args[2]
+        status = b.call(self.check, [ctx, address, size, c64(0), pc])
+        ok = f.block("readable")
+        switch = b.switch(status, fault)
+        switch.add_case(ir.Constant(I32, 0), ok)
+        switch.add_case(ir.Constant(I32, 1), fallback)
+        f.at(ok)
+
+    def map_handle(self, f: _Fn, fallback: ir.Block) -> ir.Value:
+        """The native kind of the map r1 points at; non-maps and non-native maps go to
+        ``fallback``."""
+        b = f.b
+        ctx, r1 = f.fn.args[0], f.fn.args[3]
+        entry = b.call(self.find, [ctx, r1])
+        have, after = f.block("have_region"), f.block("is_map")
+        b.cbranch(b.icmp_unsigned("==", entry, ir.Constant(entry.type, None)), fallback, have)
+        f.at(have)
+        start = b.load(entry)
+        flags = b.load(b.gep(entry, [c64(2)], inbounds=True))
+        is_map = b.and_(b.icmp_unsigned("==", start, r1),
+                        b.icmp_unsigned("!=", b.and_(flags, c64(abi.RF_MAP)), c64(0)))
+        b.cbranch(is_map, after, fallback)
+        f.at(after)
+        return f.u32(r1, handle.HANDLE_KIND)
+
+    def percpu(self, f: _Fn, map_: ir.Value) -> ir.Value:
+        b = f.b
+        mtype = f.u32(map_, 0)
+        out = ir.Constant(I1, 0)
+        for t in _PERCPU:
+            out = b.or_(out, b.icmp_unsigned("==", mtype, c64(int(t))))
+        return out
+
+    def copy(self, f: _Fn, dst: ir.Value, src: ir.Value, size: ir.Value) -> None:
+        f.b.call(self.memcpy, [f.ptr(dst, I8), f.ptr(src, I8), size, ir.Constant(I1, 0)])
+
+    def zero(self, f: _Fn, dst: ir.Value, size: ir.Value) -> None:
+        f.b.call(self.memset, [f.ptr(dst, I8), ir.Constant(I8, 0), size, ir.Constant(I1, 0)])
+
+    # -- the hash table (pybpf.maps._table) ---------------------------------------------
+
+    def key_hash(self) -> ir.Function:
+        """``u64 hash(key, key_size)``: the key as a little-endian integer mod 2**61-1
+        (Horner over bytes from the most significant), times the golden ratio, >> 32."""
+        if "hash" in self._hash_fns:
+            return self._hash_fns["hash"]
+        f = _Fn(self.module, ir.FunctionType(I64, [I64, I64]), "bpf_key_hash")
+        b = f.b
+        key, size = f.fn.args
+        entry, loop, body, done = f.b.block, f.block("loop"), f.block("body"), f.block("done")
+        b.branch(loop)
+        f.at(loop)
+        i, h = b.phi(I64, "i"), b.phi(I64, "h")
+        i.add_incoming(size, entry)
+        h.add_incoming(c64(0), entry)
+        b.cbranch(b.icmp_unsigned("==", i, c64(0)), done, body)
+        f.at(body)
+        nxt = b.sub(i, c64(1))
+        byte = b.zext(b.load(f.ptr(b.add(key, nxt), I8)), ir.IntType(128))
+        i128 = ir.IntType(128)
+        x = b.add(b.shl(b.zext(h, i128), ir.Constant(i128, 8)), byte)      # < 2**69
+        p = ir.Constant(i128, _MERSENNE61)
+        x = b.add(b.and_(x, p), b.lshr(x, ir.Constant(i128, 61)))         # < 2**61 + 2**8
+        x = b.select(b.icmp_unsigned(">=", x, p), b.sub(x, p), x)
+        i.add_incoming(nxt, body)
+        h.add_incoming(b.trunc(x, I64), body)
+        b.branch(loop)
+        f.at(done)
+        b.ret(b.lshr(b.mul(h, c64(_GOLDEN64)), c64(32)))
+        self._hash_fns["hash"] = f.fn
+        return f.fn
+
+    def elem(self, f: _Fn, elems: ir.Value, ctl: ir.Value, i: ir.Value) -> ir.Value:
+        """Address of hash table element ``i`` (1-based)."""
+        b = f.b
+        return b.add(elems, b.mul(b.sub(i, c64(1)), f.u32(ctl, _STRIDE)))
+
+    def table_find(self) -> ir.Function:
+        """``u64 find(map, key)``: the index of ``key`` in the map's table, or 0."""
+        if "find" in self._hash_fns:
+            return self._hash_fns["find"]
+        f = _Fn(self.module, ir.FunctionType(I64, [I64, I64]), "bpf_table_find")
+        b = f.b
+        map_, key = f.fn.args
+        ks = f.u32(map_, 4)
+        elems, ctl = f.u64(map_, handle.HANDLE_AUX), f.u64(map_, handle.HANDLE_AUX + 8)
+        h = b.call(self.key_hash(), [key, ks])
+        bucket = b.and_(h, b.sub(f.u32(ctl, _NBUCKETS), c64(1)))
+        first = f.u32(b.add(ctl, b.add(c64(_CTL_BYTES), b.mul(bucket, c64(4)))))
+        entry, loop, body, compare, nxt_bb, hit, miss = (
+            b.block, f.block("loop"), f.block("body"), f.block("compare"), f.block("next"),
+            f.block("hit"), f.block("miss"))
+        b.branch(loop)
+        f.at(loop)
+        i = b.phi(I64, "i")
+        i.add_incoming(first, entry)
+        b.cbranch(b.icmp_unsigned("==", i, c64(0)), miss, body)
+        f.at(body)
+        e = self.elem(f, elems, ctl, i)
+        b.cbranch(b.icmp_unsigned("==", f.u32(e, _HASH), h), compare, nxt_bb)
+        f.at(compare)
+        same = b.call(self.memcmp, [f.ptr(b.add(e, c64(_KEY)), I8), f.ptr(key, I8), ks])
+        b.cbranch(b.icmp_unsigned("==", same, ir.Constant(I32, 0)), hit, nxt_bb)
+        f.at(nxt_bb)
+        i.add_incoming(f.u32(e, _NEXT), nxt_bb)
+        b.branch(loop)
+        f.at(hit)
+        b.ret(i)
+        f.at(miss)
+        b.ret(c64(0))
+        self._hash_fns["find"] = f.fn
+        return f.fn
+
+    def lru_fns(self) -> tuple[ir.Function, ir.Function]:
+        """``unlink(map, i)`` and ``push_head(map, i)`` on the recency list."""
+        if "unlink" in self._hash_fns:
+            return self._hash_fns["unlink"], self._hash_fns["push"]
+        ftype = ir.FunctionType(ir.VoidType(), [I64, I64])
+        # unlink
+        f = _Fn(self.module, ftype, "bpf_lru_unlink")
+        map_, i = f.fn.args
+        elems, ctl = f.u64(map_, handle.HANDLE_AUX), f.u64(map_, handle.HANDLE_AUX + 8)
+        e = self.elem(f, elems, ctl, i)
+        prev, nxt = f.u32(e, _PREV), f.u32(e, _LNEXT)
+        self.link(f, elems, ctl, prev, _LNEXT, nxt, _HEAD)
+        self.link(f, elems, ctl, nxt, _PREV, prev, _TAIL)
+        f.b.ret_void()
+        unlink = f.fn
+        # push_head
+        f = _Fn(self.module, ftype, "bpf_lru_push_head")
+        map_, i = f.fn.args
+        elems, ctl = f.u64(map_, handle.HANDLE_AUX), f.u64(map_, handle.HANDLE_AUX + 8)
+        e = self.elem(f, elems, ctl, i)
+        head = f.u32(ctl, _HEAD)
+        f.set32(e, _PREV, c64(0))
+        f.set32(e, _LNEXT, head)
+        self.link(f, elems, ctl, head, _PREV, i, _TAIL)
+        f.set32(ctl, _HEAD, i)
+        f.b.ret_void()
+        self._hash_fns["unlink"], self._hash_fns["push"] = unlink, f.fn
+        return unlink, f.fn
+
+    def link(self, f: _Fn, elems: ir.Value, ctl: ir.Value, target: ir.Value, field: int,
+             value: ir.Value, ctl_field: int) -> None:
+        """Element ``target``'s ``field`` = ``value``; when ``target`` is 0 (none), the
+        list end in ``ctl_field`` instead."""
+        b = f.b
+        some, none, done = f.block("some"), f.block("none"), f.block("linked")
+        b.cbranch(b.icmp_unsigned("!=", target, c64(0)), some, none)
+        f.at(some)
+        f.set32(self.elem(f, elems, ctl, target), field, value)
+        b.branch(done)
+        f.at(none)
+        f.set32(ctl, ctl_field, value)
+        b.branch(done)
+        f.at(done)
+
+    def touch(self, f: _Fn, map_: ir.Value, i: ir.Value) -> None:
+        """Make element ``i`` the most recently used."""
+        b = f.b
+        unlink, push = self.lru_fns()
+        ctl = f.u64(map_, handle.HANDLE_AUX + 8)
+        _, after = f.if_(b.icmp_unsigned("!=", f.u32(ctl, _HEAD), i), "touch")
+        b.call(unlink, [map_, i])
+        b.call(push, [map_, i])
+        b.branch(after)
+        f.at(after)
+
+    def value_of(self, f: _Fn, map_: ir.Value, i: ir.Value, per_elem: ir.Value) -> ir.Value:
+        b = f.b
+        return b.add(f.u64(map_, handle.HANDLE_VALUES), b.mul(b.sub(i, c64(1)), per_elem))
+
+    def per_elem(self, f: _Fn, map_: ir.Value) -> ir.Value:
+        """Bytes of values per element: the stride, times the CPUs for per-CPU maps."""
+        b = f.b
+        stride = f.u32(map_, handle.HANDLE_STRIDE)
+        return b.select(self.percpu(f, map_), b.mul(stride, f.u32(map_, handle.HANDLE_CPUS)),
+                        stride)
+
+    def table_remove(self) -> ir.Function:
+        """``remove(map, i)``: unchain element ``i``, unlink it, free it."""
+        if "remove" in self._hash_fns:
+            return self._hash_fns["remove"]
+        f = _Fn(self.module, ir.FunctionType(ir.VoidType(), [I64, I64]), "bpf_table_remove")
+        b = f.b
+        map_, i = f.fn.args
+        elems, ctl = f.u64(map_, handle.HANDLE_AUX), f.u64(map_, handle.HANDLE_AUX + 8)
+        e = self.elem(f, elems, ctl, i)
+        bucket = b.and_(f.u32(e, _HASH), b.sub(f.u32(ctl, _NBUCKETS), c64(1)))
+        bucket_addr = b.add(ctl, b.add(c64(_CTL_BYTES), b.mul(bucket, c64(4))))
+        first = f.u32(bucket_addr)
+        entry = b.block
+        at_head, walk, body, relink, done = (f.block("at_head"), f.block("walk"), f.block("body"),
+                                             f.block("relink"), f.block("done"))
+        b.cbranch(b.icmp_unsigned("==", first, i), at_head, walk)
+        f.at(at_head)
+        f.set32(bucket_addr, 0, f.u32(e, _NEXT))
+        b.branch(done)
+        f.at(walk)
+        j = b.phi(I64, "j")
+        j.add_incoming(first, entry)
+        ej = self.elem(f, elems, ctl, j)
+        nj = f.u32(ej, _NEXT)
+        b.cbranch(b.icmp_unsigned("==", nj, i), relink, body)
+        f.at(body)
+        j.add_incoming(nj, body)
+        b.branch(walk)
+        f.at(relink)
+        f.set32(ej, _NEXT, f.u32(e, _NEXT))
+        b.branch(done)
+        f.at(done)
+        unlink, _ = self.lru_fns()
+        b.call(unlink, [map_, i])
+        f.set32(e, _USED, c64(0))
+        f.set32(e, _NEXT, f.u32(ctl, _FREE))
+        f.set32(ctl, _FREE, i)
+        f.set32(ctl, _COUNT, b.sub(f.u32(ctl, _COUNT), c64(1)))
+        b.ret_void()
+        self._hash_fns["remove"] = f.fn
+        return f.fn
+
+    def table_insert(self) -> ir.Function:
+        """``u64 insert(map, key)``: a new element for ``key`` with a zeroed value."""
+        if "insert" in self._hash_fns:
+            return self._hash_fns["insert"]
+        f = _Fn(self.module, ir.FunctionType(I64, [I64, I64]), "bpf_table_insert")
+        b = f.b
+        map_, key = f.fn.args
+        elems, ctl = f.u64(map_, handle.HANDLE_AUX), f.u64(map_, handle.HANDLE_AUX + 8)
+        free = f.u32(ctl, _FREE)
+        entry = b.block
+        reuse, fresh, got = f.block("reuse"), f.block("fresh"), f.block("got")
+        b.cbranch(b.icmp_unsigned("!=", free, c64(0)), reuse, fresh)
+        f.at(reuse)
+        f.set32(ctl, _FREE, f.u32(self.elem(f, elems, ctl, free), _NEXT))
+        b.branch(got)
+        f.at(fresh)
+        new = f.u32(ctl, _FRESH)
+        f.set32(ctl, _FRESH, b.add(new, c64(1)))
+        b.branch(got)
+        f.at(got)
+        i = b.phi(I64, "i")
+        i.add_incoming(free, reuse)
+        i.add_incoming(new, fresh)
+        del entry
+        ks = f.u32(map_, 4)
+        h = b.call(self.key_hash(), [key, ks])
+        bucket = b.and_(h, b.sub(f.u32(ctl, _NBUCKETS), c64(1)))
+        bucket_addr = b.add(ctl, b.add(c64(_CTL_BYTES), b.mul(bucket, c64(4))))
+        e = self.elem(f, elems, ctl, i)
+        f.set32(e, _NEXT, f.u32(bucket_addr))
+        f.set32(e, _HASH, h)
+        f.set32(e, _USED, c64(1))
+        self.copy(f, b.add(e, c64(_KEY)), key, ks)
+        per_elem = self.per_elem(f, map_)
+        self.zero(f, self.value_of(f, map_, i, per_elem), per_elem)
+        f.set32(bucket_addr, 0, i)
+        f.set32(ctl, _COUNT, b.add(f.u32(ctl, _COUNT), c64(1)))
+        _, push = self.lru_fns()
+        b.call(push, [map_, i])
+        b.ret(i)
+        self._hash_fns["insert"] = f.fn
+        return f.fn
+
+    # -- the helpers --------------------------------------------------------------------
+
+    def helper(self, name: str) -> _Fn:
+        return _Fn(self.module, HELPER_T, name, internal=False)
+
+    def lookup(self) -> None:
+        f = self.helper(NATIVE_HELPERS[1])
+        b = f.b
+        ctx, _, _, r1, r2 = f.fn.args[:5]
+        fallback, fault = f.block("python"), f.block("fault")
+        kind = self.map_handle(f, fallback)
+        native = f.block("native")
+        b.cbranch(b.icmp_unsigned("==", kind, c64(handle.NATIVE_NONE)), fallback, native)
+        f.at(native)
+        self.readable(f, r2, f.u32(r1, 4), fallback, fault)
+        cpu = b.load(f.slot(ctx, abi.CPU))
+        array, hash_, lpm = f.block("array"), f.block("hash"), f.block("lpm")
+        switch = b.switch(kind, fallback)
+        switch.add_case(c64(handle.NATIVE_ARRAY), array)
+        switch.add_case(c64(handle.NATIVE_HASH), hash_)
+        switch.add_case(c64(handle.NATIVE_LPM), lpm)
+        # array: element index * stride (per-CPU: (index * cpus + cpu) * stride)
+        f.at(array)
+        index = f.u32(r2)
+        inside, miss = f.block("inside"), f.block("miss")
+        b.cbranch(b.icmp_unsigned("<", index, f.u32(r1, 12)), inside, miss)
+        f.at(inside)
+        stride = f.u32(r1, handle.HANDLE_STRIDE)
+        slot = b.select(self.percpu(f, r1),
+                        b.add(b.mul(index, f.u32(r1, handle.HANDLE_CPUS)), cpu), index)
+        b.ret(b.add(f.u64(r1, handle.HANDLE_VALUES), b.mul(slot, stride)))
+        f.at(miss)
+        b.ret(c64(0))
+        # hash: find; LRU maps mark the element used
+        f.at(hash_)
+        i = b.call(self.table_find(), [r1, r2])
+        found = f.block("found")
+        b.cbranch(b.icmp_unsigned("==", i, c64(0)), miss, found)
+        f.at(found)
+        _, after = f.if_(b.icmp_unsigned("!=", f.u32(r1, handle.HANDLE_LRU), c64(0)), "lru")
+        self.touch(f, r1, i)
+        b.branch(after)
+        f.at(after)
+        value = self.value_of(f, r1, i, self.per_elem(f, r1))
+        stride = f.u32(r1, handle.HANDLE_STRIDE)
+        b.ret(b.select(self.percpu(f, r1), b.add(value, b.mul(cpu, stride)), value))
+        # lpm
+        f.at(lpm)
+        b.ret(b.call(self.lpm_find(), [r1, r2]))
+        f.at(fallback)
+        b.ret(self.python(f))
+        f.at(fault)
+        b.ret(c64(0))
+
+    def lpm_find(self) -> ir.Function:
+        """``u64 lpm_find(map, key)``: the value address of the longest matching prefix."""
+        f = _Fn(self.module, ir.FunctionType(I64, [I64, I64]), "bpf_lpm_find")
+        b = f.b
+        map_, key = f.fn.args
+        data_size = b.sub(f.u32(map_, 4), c64(4))
+        max_plen = b.mul(data_size, c64(8))
+        plen = f.u32(key)
+        nodes, ctl = f.u64(map_, handle.HANDLE_AUX), f.u64(map_, handle.HANDLE_AUX + 8)
+        nstride = b.add(c64(_LPM_HDR), b.and_(b.add(data_size, c64(7)), c64(~7)))
+        entry = b.block
+        walk, body, bits, bits_body, bits_done, step, done = (
+            f.block("walk"), f.block("body"), f.block("bits"), f.block("bits_body"),
+            f.block("bits_done"), f.block("step"), f.block("done"))
+        nothing = f.block("nothing")
+        root = f.u32(ctl)
+        b.cbranch(b.icmp_unsigned(">", plen, max_plen), nothing, walk)
+        f.at(nothing)
+        b.ret(c64(0))
+        f.at(walk)
+        i, best = b.phi(I64, "i"), b.phi(I64, "best")
+        i.add_incoming(root, entry)
+        best.add_incoming(c64(0), entry)
+        b.cbranch(b.icmp_unsigned("==", i, c64(0)), done, body)
+        f.at(body)
+        node = b.add(nodes, b.mul(b.sub(i, c64(1)), nstride))
+        b.branch(bits)
+        # The leading bits the node's data and the key's share.
+        f.at(bits)
+        k = b.phi(I64, "k")
+        k.add_incoming(c64(0), body)
+        b.cbranch(b.icmp_unsigned("<", k, data_size), bits_body, bits_done)
+        f.at(bits_body)
+        x = b.xor(b.load(f.ptr(b.add(node, b.add(c64(_LPM_HDR), k)), I8)),
+                  b.load(f.ptr(b.add(key, b.add(c64(4), k)), I8)))
+        differ = f.block("differ")
+        k.add_incoming(b.add(k, c64(1)), bits_body)
+        b.cbranch(b.icmp_unsigned("!=", x, ir.Constant(I8, 0)), differ, bits)
+        f.at(differ)
+        lead = b.zext(b.call(self.ctlz8, [x, ir.Constant(I1, 1)]), I64)
+        first_differing = b.add(b.mul(k, c64(8)), lead)
+        b.branch(bits_done)
+        f.at(bits_done)
+        same = b.phi(I64, "same")
+        same.add_incoming(max_plen, bits)
+        same.add_incoming(first_differing, differ)
+        node_plen = f.u32(node, _LPM_PLEN)
+        m = b.select(b.icmp_unsigned("<", same, node_plen), same, node_plen)
+        m = b.select(b.icmp_unsigned("<", m, plen), m, plen)
+        exact = f.block("exact")
+        b.cbranch(b.icmp_unsigned("==", m, max_plen), exact, step)
+        f.at(exact)
+        b.ret(b.add(f.u64(map_, handle.HANDLE_VALUES),
+                    b.mul(b.sub(i, c64(1)), f.u32(map_, handle.HANDLE_STRIDE))))
+        f.at(step)
+        go = f.block("go")
+        b.cbranch(b.icmp_unsigned("<", m, node_plen), done, go)
+        f.at(go)
+        real = b.icmp_unsigned("==", b.and_(f.u32(node, _LPM_FLAGS), c64(_LPM_IM)), c64(0))
+        new_best = b.select(real, i, best)
+        byte = b.zext(b.load(f.ptr(b.add(key, b.add(c64(4), b.lshr(node_plen, c64(3)))), I8)),
+                      I64)
+        bit = b.and_(b.lshr(byte, b.sub(c64(7), b.and_(node_plen, c64(7)))), c64(1))
+        child = f.u32(b.add(node, b.mul(bit, c64(4))))
+        i.add_incoming(child, go)
+        best.add_incoming(new_best, go)
+        b.branch(walk)
+        f.at(done)
+        result = b.phi(I64, "result")
+        result.add_incoming(best, walk)
+        result.add_incoming(best, step)
+        values = b.add(f.u64(map_, handle.HANDLE_VALUES),
+                       b.mul(b.sub(result, c64(1)), f.u32(map_, handle.HANDLE_STRIDE)))
+        b.ret(b.select(b.icmp_unsigned("==", result, c64(0)), c64(0), values))
+        return f.fn
+
+    def update(self) -> None:
+        f = self.helper(NATIVE_HELPERS[2])
+        b = f.b
+        ctx, _, _, r1, r2, r3, r4 = f.fn.args[:7]
+        fallback, fault = f.block("python"), f.block("fault")
+        kind = self.map_handle(f, fallback)
+        native = f.block("native")
+        hash_check = f.block("hash_check")
+        b.cbranch(b.icmp_unsigned("==", kind, c64(handle.NATIVE_ARRAY)), native, hash_check)
+        f.at(hash_check)
+        b.cbranch(b.icmp_unsigned("==", kind, c64(handle.NATIVE_HASH)), native, fallback)
+        f.at(native)
+        value_size = f.u32(r1, 8)
+        self.readable(f, r2, f.u32(r1, 4), fallback, fault)
+        self.readable(f, r3, value_size, fallback, fault)
+        cpu = b.load(f.slot(ctx, abi.CPU))
+        stride = f.u32(r1, handle.HANDLE_STRIDE)
+        percpu = self.percpu(f, r1)
+        _, flags_ok = f.if_(b.icmp_unsigned(">", b.and_(r4, c64(~BPF_F_LOCK)), c64(BPF_EXIST)),
+                            "bad_flags")
+        b.ret(_err(errno.EINVAL))
+        f.at(flags_ok)
+        array, hash_ = f.block("array"), f.block("hash")
+        b.cbranch(b.icmp_unsigned("==", kind, c64(handle.NATIVE_ARRAY)), array, hash_)
+        # array: index in range, NOEXIST refused, BPF_F_LOCK refused, then the copy
+        f.at(array)
+        index = f.u32(r2)
+        _, in_range = f.if_(b.icmp_unsigned(">=", index, f.u32(r1, 12)), "too_big")
+        b.ret(_err(errno.E2BIG))
+        f.at(in_range)
+        _, may = f.if_(b.icmp_unsigned("!=", b.and_(r4, c64(BPF_NOEXIST)), c64(0)), "noexist")
+        b.ret(_err(errno.EEXIST))
+        f.at(may)
+        _, unlocked = f.if_(b.icmp_unsigned("!=", b.and_(r4, c64(BPF_F_LOCK)), c64(0)), "lock")
+        b.ret(_err(errno.EINVAL))
+        f.at(unlocked)
+        slot = b.select(percpu, b.add(b.mul(index, f.u32(r1, handle.HANDLE_CPUS)), cpu), index)
+        self.copy(f, b.add(f.u64(r1, handle.HANDLE_VALUES), b.mul(slot, stride)), r3, value_size)
+        b.ret(c64(0))
+        # hash
+        f.at(hash_)
+        _, unlocked = f.if_(b.icmp_unsigned("!=", b.and_(r4, c64(BPF_F_LOCK)), c64(0)), "hlock")
+        b.ret(_err(errno.EINVAL))
+        f.at(unlocked)
+        i = b.call(self.table_find(), [r1, r2])
+        present, absent, write = f.block("present"), f.block("absent"), f.block("write")
+        b.cbranch(b.icmp_unsigned("!=", i, c64(0)), present, absent)
+        f.at(present)
+        _, touch = f.if_(b.icmp_unsigned("==", r4, c64(BPF_NOEXIST)), "exists")
+        b.ret(_err(errno.EEXIST))
+        f.at(touch)
+        self.touch(f, r1, i)
+        present_end = b.block
+        b.branch(write)
+        f.at(absent)
+        _, may = f.if_(b.icmp_unsigned("==", r4, c64(BPF_EXIST)), "missing")
+        b.ret(_err(errno.ENOENT))
+        f.at(may)
+        ctl = f.u64(r1, handle.HANDLE_AUX + 8)
+        full, insert = f.block("full"), f.block("insert")
+        b.cbranch(b.icmp_unsigned(">=", f.u32(ctl, _COUNT), f.u32(ctl, _CAPACITY)), full, insert)
+        f.at(full)
+        _, evict = f.if_(b.icmp_unsigned("==", f.u32(r1, handle.HANDLE_LRU), c64(0)), "no_room")
+        b.ret(_err(errno.E2BIG))
+        f.at(evict)
+        b.call(self.table_remove(), [r1, f.u32(ctl, _TAIL)])
+        b.branch(insert)
+        f.at(insert)
+        new = b.call(self.table_insert(), [r1, r2])
+        insert_end = b.block
+        b.branch(write)
+        f.at(write)
+        elem = b.phi(I64, "elem")
+        elem.add_incoming(i, present_end)
+        elem.add_incoming(new, insert_end)
+        value = self.value_of(f, r1, elem, self.per_elem(f, r1))
+        dst = b.select(percpu, b.add(value, b.mul(cpu, stride)), value)
+        self.copy(f, dst, r3, value_size)
+        b.ret(c64(0))
+        f.at(fallback)
+        b.ret(self.python(f))
+        f.at(fault)
+        b.ret(c64(0))
+
+    def delete(self) -> None:
+        f = self.helper(NATIVE_HELPERS[3])
+        b = f.b
+        r1, r2 = f.fn.args[3:5]
+        fallback, fault = f.block("python"), f.block("fault")
+        kind = self.map_handle(f, fallback)
+        array, not_array = f.block("array"), f.block("not_array")
+        b.cbranch(b.icmp_unsigned("==", kind, c64(handle.NATIVE_ARRAY)), array, not_array)
+        f.at(not_array)
+        native = f.block("native")
+        b.cbranch(b.icmp_unsigned("==", kind, c64(handle.NATIVE_HASH)), native, fallback)
+        f.at(array)
+        self.readable(f, r2, f.u32(r1, 4), fallback, fault)
+        b.ret(_err(errno.EINVAL))
+        f.at(native)
+        self.readable(f, r2, f.u32(r1, 4), fallback, fault)
+        i = b.call(self.table_find(), [r1, r2])
+        _, found = f.if_(b.icmp_unsigned("==", i, c64(0)), "missing")
+        b.ret(_err(errno.ENOENT))
+        f.at(found)
+        b.call(self.table_remove(), [r1, i])
+        b.ret(c64(0))
+        f.at(fallback)
+        b.ret(self.python(f))
+        f.at(fault)
+        b.ret(c64(0))
+
+    def clocks(self) -> None:
+        """The clock reads ``clock_ns`` and advances it by ``clock_step_ns``."""
+        for hid, boot in ((5, False), (160, False), (208, False), (125, True)):
+            f = self.helper(NATIVE_HELPERS[hid])
+            b = f.b
+            ctx = f.fn.args[0]
+            clock = f.slot(ctx, abi.CLOCK)
+            now = b.load(clock)
+            b.store(b.add(now, b.load(f.slot(ctx, abi.CLOCK_STEP))), clock)
+            b.ret(b.add(now, b.load(f.slot(ctx, abi.BOOT_OFFSET))) if boot else now)
+
+    def prandom(self) -> None:
+        """``prandom_u32_state`` on the four words in the context (see pybpf.env)."""
+        from pybpf.env import _TAUSWORTHE
+
+        f = self.helper(NATIVE_HELPERS[7])
+        b = f.b
+        ctx = f.fn.args[0]
+        words = []
+        for n in range(2):
+            pair = b.load(f.slot(ctx, abi.RND + n))
+            words += [b.trunc(pair, I32), b.trunc(b.lshr(pair, c64(32)), I32)]
+        out = ir.Constant(I32, 0)
+        new = []
+        for s, (a, sb, c, d, _) in zip(words, _TAUSWORTHE):
+            k = lambda v: ir.Constant(I32, v)   # noqa: E731
+            s = b.xor(b.shl(b.and_(s, k(c)), k(d)), b.lshr(b.xor(b.shl(s, k(a)), s), k(sb)))
+            new.append(s)
+            out = b.xor(out, s)
+        for n in range(2):
+            lo, hi = b.zext(new[2 * n], I64), b.zext(new[2 * n + 1], I64)
+            b.store(b.or_(lo, b.shl(hi, c64(32))), f.slot(ctx, abi.RND + n))
+        b.ret(b.zext(out, I64))
+
+    def cpu(self) -> None:
+        f = self.helper(NATIVE_HELPERS[8])
+        f.b.ret(f.b.load(f.slot(f.fn.args[0], abi.CPU)))
+
+
+def define(module: ir.Module, find: ir.Function, check: ir.Function) -> None:
+    """Add every native helper to the runtime module."""
+    rt = _Runtime(module, find, check)
+    rt.lookup()
+    rt.update()
+    rt.delete()
+    rt.clocks()
+    rt.prandom()
+    rt.cpu()
+
+
+__all__ = ["define"]
