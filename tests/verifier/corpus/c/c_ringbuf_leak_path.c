@@ -1,0 +1,26 @@
+// corpus: references: an early return for small packets forgets to discard the reservation
+#include <linux/bpf.h>
+#include <linux/if_ether.h>
+#include <linux/ip.h>
+#include <linux/in.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_endian.h>
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 4096);
+} events SEC(".maps");
+struct event { __u32 len; __u32 protocol; };
+SEC("tc")
+int prog(struct __sk_buff *skb)
+{
+	struct event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	if (!e)
+		return 0;
+	if (skb->len < 64)
+		return 0;
+	e->len = skb->len;
+	bpf_ringbuf_submit(e, 0);
+	return 0;
+}
+char LICENSE[] SEC("license") = "GPL";
