@@ -75,6 +75,41 @@ def test_context_regions_go_through_field_access(prog):
     assert run_ctx(JitMachine, *prog) == run_ctx(Machine, *prog)
 
 
+class PureFields(Fields):
+    """Fields whose loads depend only on stores and helpers: the JIT may remember them."""
+
+    pure_loads = True
+
+
+def test_remembered_context_loads_are_asked_again_after_python_ran():
+    """Native code answers a repeated load of a pure context from its view; a store, a
+    helper and a new run make it ask Python again, so the values stay the interpreter's."""
+    helpers = HelperRegistry()
+
+    @helpers.helper(1, "bump")
+    def bump(call, *args):
+        fields.stored[4] = fields.stored.get(4, 0) + 1
+        return 0
+
+    prog = [I("mov64_reg", dst=6, src=1),
+            I("ldx32", dst=0, src=6, off=4), I("ldx32", dst=0, src=6, off=4),
+            I("ldx16", dst=2, src=6, off=4), I("ldx16", dst=2, src=6, off=4),
+            I("call", imm=1), I("ldx32", dst=3, src=6, off=4), I("ldx32", dst=3, src=6, off=4),
+            I("st32", dst=6, off=4, imm=7), I("ldx32", dst=4, src=6, off=4),
+            I("ldx32", dst=4, src=6, off=4), I("add64_reg", dst=0, src=3),
+            I("add64_reg", dst=0, src=4), I("exit")]
+    memory = Memory()
+    fields = PureFields()
+    ctx = memory.add(Region("ctx", 32, kind="ctx", access=fields))
+    machine = JitMachine(prog, helpers=helpers, memory=memory)
+    assert machine.run(ctx.address).r0 == 0 + 1 + 7
+    loads = [entry[1:3] for entry in fields.log if entry[0] == "load"]
+    assert loads == [(4, 4), (4, 2), (4, 4), (4, 4)]
+    fields.log.clear()
+    machine.run(ctx.address)
+    assert [entry[1:3] for entry in fields.log if entry[0] == "load"][:2] == [(4, 4), (4, 2)]
+
+
 def test_region_added_and_removed_by_a_helper_during_the_run():
     """A helper's new region is addressable at once; one it removes faults at once, even
     when native code had it as the last region hit."""

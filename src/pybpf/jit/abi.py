@@ -28,7 +28,7 @@ FAULT_ADDR = 10  # ST_MEMORY: address; ST_STACK: combined depth
 FAULT_SIZE = 11  # ST_MEMORY: access size; ST_STACK: frames
 FAULT_WRITE = 12  # ST_MEMORY: 1 for a write
 MESSAGE = 13    # ST_STATIC: index in the compiled program's message table
-REGIONS = 14    # address of the region table: (start, end, flags) triples sorted by start
+REGIONS = 14    # address of the region table: (start, end, flags, view) sorted by start
 NREGIONS = 15
 READ_START = 16  # last region a load hit: start and size (see memops)
 READ_SPAN = 17
@@ -52,7 +52,10 @@ CLOCK = 41
 CLOCK_STEP = 42
 BOOT_OFFSET = 43
 RND = 44        # 2 words
-SLOTS = 46
+VIEW = 46       # the load view of the context region a slow-path load found, or 0
+VIEW_START = 47  # that region's start
+SLOTS = 48
+ENTRY_WORDS = 4  # words of a region table entry
 
 # -- status codes -------------------------------------------------------------------------
 
@@ -68,6 +71,13 @@ ST_STACK = 5    # combined stack too deep: FAULT_ADDR depth, FAULT_SIZE frames, 
 RF_WRITABLE = 1
 RF_PYTHON = 2   # a context region with field access: loads and stores go to MEMORY_CB
 RF_MAP = 4      # a map's handle (what a map pointer points at): native map helpers trust it
+
+# A context region's *load view*: the values its loads gave, kept so that native code
+# answers a repeated load without Python. A record of VIEW_WORDS u64 per byte offset:
+# ``known`` (bit ``size`` set: the value of a load of that size is there), then the
+# values for sizes 1, 2, 4, 8. Any call into Python (a helper, a context store) may
+# change what loads give, so it forgets every view (zeroes it).
+VIEW_WORDS = 5
 
 MAX_LOOPS = 8 * 1024 * 1024
 

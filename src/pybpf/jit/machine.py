@@ -36,6 +36,7 @@ _GUARD = 64
 _FRAMES = compiler.MAX_CALL_FRAMES
 _STACK = compiler.MAX_STACK
 _REGS = struct.Struct("11Q")
+_EMPTY = [0] * abi.ENTRY_WORDS
 
 
 class RegionTable:
@@ -51,17 +52,37 @@ class RegionTable:
     def __init__(self, memory: Memory):
         self.memory = memory
         self.snapshot: list[Region] = []
-        self.flat = array("Q", [0, 0, 0])
+        self.flat = array("Q", _EMPTY)
         self.count = 0
         self.address = self.flat.buffer_info()[0]
         self.version = 0
+        # The load views of the context regions in the table (see abi), by region id.
+        self.views: dict[int, ctypes.Array] = {}
 
-    @staticmethod
-    def _entry(r: Region) -> array:
+    def _entry(self, r: Region) -> array:
         flags = (abi.RF_WRITABLE if r.writable else 0) | \
             (abi.RF_PYTHON if r.access is not None else 0) | \
             (abi.RF_MAP if r.kind == "map" else 0)
-        return array("Q", (r.address, r.end, flags))
+        view = 0
+        if r.access is not None and r.access.pure_loads:
+            buffer = self.views.get(id(r))
+            if buffer is None:
+                buffer = self.views[id(r)] = (ctypes.c_uint64 * (r.size * abi.VIEW_WORDS))()
+            view = ctypes.addressof(buffer)
+        return array("Q", (r.address, r.end, flags, view))
+
+    def forget_views(self) -> None:
+        """Python may have changed what context loads give: native code asks again."""
+        for buffer in self.views.values():
+            ctypes.memset(buffer, 0, ctypes.sizeof(buffer))
+
+    def remember(self, region: Region, offset: int, size: int, value: int) -> None:
+        """Keep a context load's value in the region's view (when it has one)."""
+        buffer = self.views.get(id(region))
+        if buffer is not None and size in (1, 2, 4, 8):
+            record = offset * abi.VIEW_WORDS
+            buffer[record] |= size
+            buffer[record + size.bit_length()] = value
 
     def sync(self) -> int:
         regions = self.memory._regions
@@ -79,9 +100,14 @@ class RegionTable:
         for r in regions[i:n - j]:
             middle += self._entry(r)
         flat = self.flat
-        flat[3 * i:3 * (m - j)] = middle
+        w = abi.ENTRY_WORDS
+        flat[w * i:w * (m - j)] = middle
         if not flat:
-            flat.extend((0, 0, 0))      # keep a valid address for an empty table
+            flat.extend(_EMPTY)         # keep a valid address for an empty table
+        if self.views:                  # drop the views of regions that left
+            present = {id(r) for r in regions if r.access is not None}
+            for key in [k for k in self.views if k not in present]:
+                del self.views[key]
         self.snapshot = list(regions)
         self.count = n
         self.address = flat.buffer_info()[0]
@@ -286,6 +312,8 @@ class JitMachine:
         ctx = self._ctx
         if self._table.sync() != self._table_version:
             self._adopt_table()
+        if clear:
+            self._table.forget_views()
         ctx[0:10] = (abi.ST_OK, 0, budget, clear, *regs, self.call.cpu)   # STATUS .. CPU
         r0 = self._entries[entry](self._ctx_address)
         if ctx[abi.STATUS]:
@@ -366,6 +394,7 @@ class JitMachine:
                 self._env_in()
             else:
                 r0 = func(call, r1, r2, r3, r4, r5) & M64
+            self._table.forget_views()
             if self._table.sync() != self._table_version:
                 self._adopt_table()
             return r0
@@ -378,11 +407,14 @@ class JitMachine:
             region = self.memory.find(address, size)
             if region is None or region.access is None:
                 raise self.memory.fault(address, size, pc, bool(store))
+            offset = address - region.address
             if store:
-                region.access.store(address - region.address, size, value, pc)
+                region.access.store(offset, size, value, pc)
+                self._table.forget_views()
                 value = 0
             else:
-                value = region.access.load(address - region.address, size, pc) & M64
+                value = region.access.load(offset, size, pc) & M64
+                self._table.remember(region, offset, size, value)
             if self._table.sync() != self._table_version:
                 self._adopt_table()
             return value

@@ -57,7 +57,7 @@ def module_ir() -> str:
 
 
 def define_find(module: ir.Module) -> ir.Function:
-    """``i64* bpf_find(ctx, address)``: the region table entry (start, end, flags) of the
+    """``i64* bpf_find(ctx, address)``: the region table entry (start, end, flags, view) of the
     last region starting at or below ``address`` (binary search), or null."""
     fn = ir.Function(module, FIND_T, FIND)
     fn.linkage = "internal"
@@ -76,13 +76,13 @@ def define_find(module: ir.Module) -> ir.Function:
     b.cbranch(b.icmp_unsigned("<", lo, hi), body, done)
     b.position_at_end(body)
     mid = b.lshr(b.add(lo, hi), c64(1))
-    start = b.load(b.gep(table, [b.mul(mid, c64(3))], inbounds=True))
+    start = b.load(b.gep(table, [b.mul(mid, c64(abi.ENTRY_WORDS))], inbounds=True))
     below = b.icmp_unsigned("<=", start, addr)
     lo.add_incoming(b.select(below, b.add(mid, c64(1)), lo), body)
     hi.add_incoming(b.select(below, hi, mid), body)
     b.branch(loop)
     b.position_at_end(done)
-    found = b.gep(table, [b.mul(b.sub(lo, c64(1)), c64(3))], inbounds=True)
+    found = b.gep(table, [b.mul(b.sub(lo, c64(1)), c64(abi.ENTRY_WORDS))], inbounds=True)
     b.ret(b.select(b.icmp_unsigned("==", lo, c64(0)), ir.Constant(found.type, None), found))
     return fn
 
@@ -119,6 +119,8 @@ def define_check(module: ir.Module, find: ir.Function) -> ir.Function:
     py_bb = fn.append_basic_block("python")
     b.cbranch(python, py_bb, native)
     b.position_at_end(py_bb)
+    b.store(b.load(b.gep(entry_ptr, [c64(3)], inbounds=True)), slot(abi.VIEW))
+    b.store(r_start, slot(abi.VIEW_START))
     b.ret(ir.Constant(I32, 1))
     b.position_at_end(native)
     span = b.sub(r_end, r_start)
@@ -156,6 +158,27 @@ def swap_bytes(b: ir.IRBuilder, module: ir.Module, value: ir.Value) -> ir.Value:
     return b.call(module.declare_intrinsic("llvm.bswap", [value.type]), [value])
 
 
+def _view_load(fn: ir.Function, b: ir.IRBuilder, ctx: ir.Value, addr: ir.Value,
+               size: ir.Value) -> None:
+    """Return the context region's remembered value for this load when its view has one
+    (see abi's load view); else go on (positioned where the callback is made)."""
+    view = b.load(b.gep(ctx, [c64(abi.VIEW)], inbounds=True))
+    have_view, hit, miss = (fn.append_basic_block(n) for n in ("have_view", "view_hit",
+                                                                "view_miss"))
+    b.cbranch(b.icmp_unsigned("!=", view, c64(0)), have_view, miss)
+    b.position_at_end(have_view)
+    offset = b.sub(addr, b.load(b.gep(ctx, [c64(abi.VIEW_START)], inbounds=True)))
+    record = b.gep(b.inttoptr(view, I64.as_pointer()), [b.mul(offset, c64(abi.VIEW_WORDS))],
+                   inbounds=True)
+    known = b.load(record)
+    b.cbranch(b.icmp_unsigned("!=", b.and_(known, size), c64(0)), hit, miss)
+    b.position_at_end(hit)
+    cttz = ir.Function(fn.module, ir.FunctionType(I64, [I64, ir.IntType(1)]), "llvm.cttz.i64")
+    index = b.add(b.call(cttz, [size, ir.Constant(ir.IntType(1), 1)]), c64(1))
+    b.ret(b.load(b.gep(record, [index], inbounds=True)))
+    b.position_at_end(miss)
+
+
 def _define_access(module: ir.Module, check: ir.Function, store: bool) -> ir.Function:
     """``bpf_load``/``bpf_store``: check, then a native access by size or the callback."""
     fn = ir.Function(module, STORE_T if store else LOAD_T, STORE if store else LOAD)
@@ -170,6 +193,8 @@ def _define_access(module: ir.Module, check: ir.Function, store: bool) -> ir.Fun
     b.position_at_end(failed)
     b.ret_void() if store else b.ret(c64(0))
     b.position_at_end(python)
+    if not store:
+        _view_load(fn, b, ctx, addr, size)
     callback = b.inttoptr(b.load(b.gep(ctx, [c64(abi.MEMORY_CB)], inbounds=True)),
                           MEMORY_CB_T.as_pointer())
     value = fn.args[4] if store else c64(0)

@@ -87,7 +87,12 @@ class FieldAccess:
     refused. A region with ``access`` set sends every program load and store through
     these methods (offsets are relative to the region); it is never the cached last
     region, so ordinary regions keep their one-comparison fast path.
+
+    ``pure_loads``: a load's value depends only on what this object's ``store`` and the
+    helpers (Python code) change, so the JIT may remember it until the next such call.
     """
+
+    pure_loads = False
 
     def load(self, offset: int, size: int, pc: int | None) -> int:
         raise NotImplementedError

@@ -80,6 +80,8 @@ class CtxAccess(FieldAccess):
     are plain bytes in ``raw_buffer(state)`` accessed with the program's own size.
     """
 
+    pure_loads = True
+
     def __init__(self, state: Any, size: int, fields: dict[int, Field],
                  valid: Callable[[int, int, bool], bool],
                  raw: tuple[int, int] | None = None,
@@ -134,6 +136,8 @@ class BytesAccess(FieldAccess):
     ``valid`` is the type's access rule; loads past ``limit`` (the ctx the user gave) are
     what the kernel refuses at test_run time (``ctx_size_in < max_ctx_offset``: EINVAL).
     """
+
+    pure_loads = True
 
     def __init__(self, data: bytearray, valid: Callable[[int, int, bool], bool],
                  limit: int | None = None):
