@@ -21,6 +21,7 @@ _LAZY = {
     "compile": ("pybpf._api", "compile"),
     "open": ("pybpf._api", "open"),
     "load": ("pybpf._api", "load"),
+    "verify": ("pybpf.verifier", "verify"),
     "Object": ("pybpf.engine", "Object"),
     "Program": ("pybpf.engine", "Program"),
     "Map": ("pybpf.kernel.objmap", "KernelObjectMap"),
@@ -52,5 +53,5 @@ __all__ = [
     "FilterError",
     "Map", "MapSizeError", "MapSpec", "MapType", "PacketRunError", "PcapError", "Object", "ObjectSpec", "PerfBuffer", "ProgType",
     "Program", "ProgramSpec", "Route", "RingBuffer", "Task", "TestRunResult", "VerifierError",
-    "compile", "load", "open",
+    "compile", "load", "open", "verify",
 ]

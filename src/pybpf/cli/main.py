@@ -298,6 +298,8 @@ def build_parser() -> argparse.ArgumentParser:
     object_cmds.register(sub)
     from pybpf.cli import filter_cmd       # filter (tcpdump's language)
     filter_cmd.register(sub)
+    from pybpf.cli import verify_cmd       # verify (the static verifier)
+    verify_cmd.register(sub)
     return parser
 
 

@@ -108,6 +108,11 @@ class XdpProgramType(ProgramType):
     ctx_size = CTX_SIZE
     return_codes = XDP_ACTIONS
 
+    @property
+    def valid(self):
+        """The type's context access rule (``xdp_is_valid_access``), as the verifier reads it."""
+        return _valid(self.attach_type)
+
     def _prepare(self, memory: Memory, env: Any, data: bytes | None, ctx: bytes | None,
                  data_size_out: int | None) -> Invocation:
         if self.attach_type in (AttachType.XDP_DEVMAP, AttachType.XDP_CPUMAP):

@@ -1,0 +1,441 @@
+"""Memory access checks: the kernel's ``check_mem_access`` for every pointer kind, the
+stack's spill/fill rules, and ``check_helper_mem_access`` for helper arguments."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from pybpf.verifier.regs import (
+    BPF_MAX_VAR_OFF, PTR_TO_CTX, PTR_TO_MAP_KEY, PTR_TO_MAP_VALUE,
+    PTR_TO_MEM, PTR_TO_PACKET_END, PTR_TO_STACK, S64_MIN, SCALAR, Reg, coerce_to_size,
+    coerce_to_size_sx, known_scalar, mark_unknown, pointer,
+)
+from pybpf.verifier.state import INVALID, MAX_BPF_STACK, MISC, SPILL, ZERO
+
+if TYPE_CHECKING:
+    from pybpf.verifier.walk import Verifier
+
+READ, WRITE = "read", "write"
+
+
+class VerifyFail(Exception):
+    """Verification stops here with the kernel's first error line."""
+
+    def __init__(self, message: str, insn: int | None = None, errno: int = 13):
+        super().__init__(message)
+        self.message = message
+        self.insn = insn
+        self.errno = errno
+
+
+def fail(message: str, errno: int = 13) -> VerifyFail:
+    return VerifyFail(message, errno=errno)
+
+
+# --- bounded regions: map values, map keys, ringbuf memory, packets ---------------------------
+
+def _mem_access_msg(reg: Reg, regno: int, off: int, size: int, mem_size: int) -> str:
+    if reg.type == PTR_TO_MAP_KEY:
+        return f"invalid access to map key, key_size={mem_size} off={off} size={size}"
+    if reg.type == PTR_TO_MAP_VALUE:
+        return f"invalid access to map value, value_size={mem_size} off={off} size={size}"
+    if reg.is_pkt or reg.type == PTR_TO_PACKET_END:
+        return (f"invalid access to packet, off={off} size={size}, "
+                f"R{regno}(id={reg.id},off={off},r={mem_size})")
+    return f"invalid access to memory, mem_size={mem_size} off={off} size={size}"
+
+
+def _ok(off: int, size: int, mem_size: int, zero_ok: bool) -> bool:
+    return off >= 0 and (size > 0 or (size == 0 and zero_ok)) and off + size <= mem_size
+
+
+def check_mem_region(v: "Verifier", reg: Reg, regno: int, off: int, size: int, mem_size: int,
+                     zero_ok: bool = False) -> None:
+    if reg.smin < 0 and (reg.smin == S64_MIN or not (-(1 << 31) <= off + reg.smin < (1 << 31))
+                         or reg.smin + off < 0):
+        raise fail(f"R{regno} min value is negative, either use unsigned index or do a if "
+                   f"(index >=0) check.")
+    if not _ok(reg.smin + off, size, mem_size, zero_ok):
+        raise fail(_mem_access_msg(reg, regno, reg.smin + off, size, mem_size))
+    if reg.umax >= BPF_MAX_VAR_OFF:
+        raise fail(f"R{regno} unbounded memory access, make sure to bounds check any such "
+                   f"access")
+    if not _ok(reg.umax + off, size, mem_size, zero_ok):
+        raise fail(_mem_access_msg(reg, regno, reg.umax + off, size, mem_size))
+
+
+def check_packet(v: "Verifier", reg: Reg, regno: int, off: int, size: int,
+                 zero_ok: bool = False) -> None:
+    if reg.smin < 0:
+        raise fail(f"R{regno} min value is negative, either use unsigned index or do a if "
+                   f"(index >=0) check.")
+    if reg.range < 0 or not _ok(off, size, reg.range, zero_ok):
+        raise fail(_mem_access_msg(reg, regno, off, size, max(reg.range, 0)))
+
+
+# --- stack ------------------------------------------------------------------------------------
+
+def stack_bounds(v: "Verifier", reg: Reg, regno: int, off: int, size: int, kind: str) -> None:
+    """``check_stack_access_within_bounds``: ``off`` already includes ``reg.off``."""
+    extra = {READ: " read from", WRITE: " write to"}.get(kind, " indirect access to")
+    if reg.var_off.is_const():
+        min_off = s64v(reg.var_off.value) + off
+        max_off = min_off + size
+    else:
+        if reg.smax >= BPF_MAX_VAR_OFF or reg.smin <= -BPF_MAX_VAR_OFF:
+            raise fail(f"invalid unbounded variable-offset{extra} stack R{regno}")
+        min_off = reg.smin + off
+        max_off = reg.smax + off + size
+    frame = v.frame_of(reg)
+    min_valid = -MAX_BPF_STACK if (kind == WRITE or v.allow_uninit_stack) else -frame.allocated
+    bad = min_off < min_valid or min_off > -1 or max_off > 0 or size < 0
+    if bad:
+        if reg.var_off.is_const():
+            raise fail(f"invalid{extra} stack R{regno} off={off} size={size}")
+        raise fail(f"invalid variable-offset{extra} stack R{regno} var_off={reg.var_off} "
+                   f"off={off} size={size}")
+    frame.grow(-min_off)
+
+
+def s64v(x: int) -> int:
+    x &= (1 << 64) - 1
+    return x - (1 << 64) if x >> 63 else x
+
+
+def stack_write(v: "Verifier", reg: Reg, regno: int, off: int, size: int, value: Reg | None,
+                imm: int | None) -> None:
+    frame = v.frame_of(reg)
+    if not reg.var_off.is_const():
+        # variable-offset write: every byte it may touch becomes misc (zero stays zero only
+        # when a zero is written)
+        lo = reg.smin + off
+        hi = reg.smax + off + size
+        zero = (value is not None and value.is_const() and value.var_off.value == 0) or imm == 0
+        for a in range(lo, hi):
+            spi, idx = (-a - 1) // 8, (-a - 1) % 8
+            slot = frame.slot(spi)
+            if slot.is_spill:
+                slot.spilled = _not_init()
+                slot.types = [MISC if t != INVALID else t for t in slot.types]
+            if slot.types[idx] == ZERO and zero:
+                continue
+            slot.types[idx] = MISC if slot.types[idx] != INVALID or v.allow_uninit_stack \
+                else slot.types[idx]
+            v.scratch_slot(spi)
+        return
+    addr = s64v(reg.var_off.value) + off
+    spi = (-addr - 1) // 8
+    slot = frame.slot(spi)
+    v.scratch_slot(spi)
+    if not v.allow_ptr_leaks and slot.is_spill and slot.spilled.type != SCALAR and size != 8:
+        raise fail("attempt to corrupt spilled pointer on stack")
+    aligned = addr % 8 == 0
+    if value is not None and aligned and value.type == SCALAR:
+        _save(slot, value, size)
+        if _width(value) > size * 8:
+            slot.spilled.id = 0
+    elif value is None and aligned and imm is not None:
+        tmp = known_scalar(imm)
+        _save(slot, tmp, size)
+    elif value is not None and value.is_pointer:
+        if size != 8:
+            raise fail("invalid size of register spill")
+        if frame is not v.state.cur and value.type == PTR_TO_STACK:
+            raise fail("cannot spill pointers to stack into stack frame of the caller", 22)
+        _save(slot, value, size)
+    else:
+        kind = MISC
+        if slot.is_spill or any(t == SPILL for t in slot.types):
+            slot.types = [MISC if t == SPILL else t for t in slot.types]
+        slot.spilled = _not_init()
+        if (value is not None and value.is_const() and value.var_off.value == 0) or \
+                (value is None and imm == 0):
+            kind = ZERO
+        first = (-addr - 1) % 8
+        for i in range(size):
+            slot.types[first - i] = kind
+
+
+def _not_init() -> Reg:
+    return Reg()
+
+
+def _width(r: Reg) -> int:
+    """``get_reg_width``: bits needed for the largest value."""
+    return r.umax.bit_length()
+
+
+def _save(slot, reg: Reg, size: int) -> None:
+    slot.spilled = reg.copy()
+    for i in range(8, 8 - size, -1):
+        slot.types[i - 1] = SPILL
+    for i in range(8 - size, 0, -1):
+        t = slot.types[i - 1]
+        if t == SPILL:
+            slot.types[i - 1] = MISC
+        elif t == ZERO or t == INVALID:
+            pass
+        else:
+            slot.types[i - 1] = MISC
+
+
+def stack_read(v: "Verifier", reg: Reg, regno: int, off: int, size: int, dst: int | None,
+               signed: bool = False) -> None:
+    frame = v.frame_of(reg)
+    if not reg.var_off.is_const():
+        lo = reg.smin + off
+        hi = reg.smax + off + size
+        zeros = 0
+        for a in range(lo, hi):
+            spi, idx = (-a - 1) // 8, (-a - 1) % 8
+            slot = frame.stack.get(spi)
+            t = slot.types[idx] if slot is not None else INVALID
+            if t == MISC:
+                continue
+            if t == ZERO:
+                zeros += 1
+                continue
+            if t == INVALID and v.allow_uninit_stack:
+                continue
+            if t == SPILL and slot.spilled.type == SCALAR:
+                continue
+            raise fail(f"invalid read from stack R{regno} var_off {reg.var_off}+{a - lo} "
+                       f"size {size}")
+        if dst is not None:
+            r = v.state.regs[dst]
+            if zeros == hi - lo:
+                r.assign(known_scalar(0))
+            else:
+                mark_unknown(r)
+        for a in range(lo, hi, 8):
+            v.scratch_slot((-a - 1) // 8)
+        return
+    addr = s64v(reg.var_off.value) + off
+    spi = (-addr - 1) // 8
+    first = (-addr - 1) % 8
+    slot = frame.stack.get(spi)
+    v.scratch_slot(spi)
+    types = slot.types if slot is not None else [INVALID] * 8
+    if slot is not None and slot.is_spill:
+        spill_size = 1
+        i = 7
+        while i > 0 and types[i - 1] == SPILL:
+            spill_size += 1
+            i -= 1
+        sp = slot.spilled
+        if size != 8 or spill_size != 8:
+            if sp.type != SCALAR:
+                raise fail("invalid size of register fill")
+            if dst is None:
+                return
+            if size <= spill_size and addr % 8 == 0:
+                r = v.state.regs[dst]
+                r.assign(sp)
+                if _width(sp) > size * 8:
+                    r.id = 0
+            else:
+                spill_cnt = zero_cnt = 0
+                for i in range(size):
+                    t = types[first - i]
+                    if t == SPILL:
+                        spill_cnt += 1
+                    elif t == MISC:
+                        pass
+                    elif t == ZERO:
+                        zero_cnt += 1
+                    elif t == INVALID and v.allow_uninit_stack:
+                        pass
+                    else:
+                        raise fail(f"invalid read from stack off {addr}+{i} size {size}")
+                r = v.state.regs[dst]
+                if spill_cnt == size and sp.is_const() and sp.var_off.value == 0:
+                    r.assign(known_scalar(0))
+                elif zero_cnt == size:
+                    r.assign(known_scalar(0))
+                else:
+                    mark_unknown(r)
+            _narrow(v.state.regs[dst], size, signed)
+            return
+        if dst is not None:
+            v.state.regs[dst].assign(sp)
+        elif sp.is_pointer and not v.allow_ptr_leaks:
+            raise fail(f"leaking pointer from stack off {addr}")
+        return
+    zeros = 0
+    for i in range(size):
+        t = types[first - i]
+        if t == MISC:
+            continue
+        if t == ZERO:
+            zeros += 1
+            continue
+        if t == INVALID and v.allow_uninit_stack:
+            continue
+        raise fail(f"invalid read from stack off {addr}+{i} size {size}")
+    if dst is not None:
+        r = v.state.regs[dst]
+        if zeros == size:
+            r.assign(known_scalar(0))
+        else:
+            mark_unknown(r)
+        _narrow(r, size, signed)
+
+
+def _narrow(r: Reg, size: int, signed: bool) -> None:
+    if size < 8 and r.type == SCALAR:
+        if signed:
+            coerce_to_size_sx(r, size)
+        else:
+            coerce_to_size(r, size)
+
+
+# --- check_mem_access ----------------------------------------------------------------------
+
+def check_mem_access(v: "Verifier", regno: int, off: int, size: int, kind: str,
+                     value_regno: int | None, *, imm: int | None = None,
+                     signed: bool = False) -> None:
+    regs = v.state.regs
+    reg = regs[regno]
+    off += reg.off
+    value = regs[value_regno] if (kind == WRITE and value_regno is not None) else None
+    dst = value_regno if kind == READ else None
+    t = reg.type
+    if t == PTR_TO_MAP_KEY and not reg.maybe_null:
+        if kind == WRITE:
+            raise fail(f"R{regno} cannot write into {reg.type_str()}")
+        check_mem_region(v, reg, regno, off, size, reg.map.key_size)
+        if dst is not None:
+            mark_unknown(regs[dst])
+    elif t == PTR_TO_MAP_VALUE and not reg.maybe_null:
+        if kind == WRITE and value is not None and v.is_pointer_value(value):
+            raise fail(f"R{value_regno} leaks addr into map")
+        if kind == WRITE and v.map_rdonly(reg.map):
+            raise fail(f"write into map forbidden, value_size={reg.map.value_size} off={off} "
+                       f"size={size}")
+        check_mem_region(v, reg, regno, off, size, reg.map.value_size)
+        if dst is not None:
+            mark_unknown(regs[dst])
+    elif t == PTR_TO_MEM:
+        if reg.maybe_null:
+            raise fail(f"R{regno} invalid mem access '{reg.type_str()}'")
+        if kind == WRITE and reg.rdonly:
+            raise fail(f"R{regno} cannot write into {reg.type_str()}")
+        if kind == WRITE and value is not None and v.is_pointer_value(value):
+            raise fail(f"R{value_regno} leaks addr into mem")
+        check_mem_region(v, reg, regno, off, size, reg.mem_size)
+        if dst is not None:
+            mark_unknown(regs[dst])
+    elif t == PTR_TO_CTX:
+        if kind == WRITE and value is not None and v.is_pointer_value(value):
+            raise fail(f"R{value_regno} leaks addr into ctx")
+        if reg.off:
+            raise fail(f"dereference of modified ctx ptr R{regno} off={reg.off} disallowed")
+        if not reg.var_off.is_const() or reg.var_off.value:
+            raise fail(f"variable ctx access var_off={reg.var_off} disallowed")
+        ok, ptype = v.ctx.access(off, size, kind == WRITE)
+        if not ok:
+            raise fail(f"invalid bpf_context access off={off} size={size}")
+        if dst is not None:
+            if ptype is None:
+                mark_unknown(regs[dst])
+            else:
+                regs[dst].assign(pointer(ptype))
+    elif t == PTR_TO_STACK:
+        stack_bounds(v, reg, regno, off, size, kind)
+        if kind == READ:
+            stack_read(v, reg, regno, off, size, dst, signed)
+            return
+        stack_write(v, reg, regno, off, size, value, imm)
+        return
+    elif reg.is_pkt:
+        if kind == WRITE and not v.ctx.pkt_write():
+            raise fail("cannot write into packet")
+        if kind == READ and not v.ctx.pkt_read():
+            raise fail(f"R{regno} invalid mem access '{reg.type_str()}'")
+        if kind == WRITE and value is not None and v.is_pointer_value(value):
+            raise fail(f"R{value_regno} leaks addr into packet")
+        if reg.smin < 0:
+            raise fail(f"R{regno} min value is negative, either use unsigned index or do a if "
+                       f"(index >=0) check.")
+        check_packet(v, reg, regno, off, size)
+        if dst is not None:
+            mark_unknown(regs[dst])
+    else:
+        raise fail(f"R{regno} invalid mem access '{reg.type_str()}'")
+    if dst is not None:
+        _narrow(regs[dst], size, signed)
+
+
+# --- helper memory arguments (check_helper_mem_access) --------------------------------------
+
+def helper_mem_access(v: "Verifier", regno: int, size: int, kind: str, zero_ok: bool,
+                      raw: dict | None) -> None:
+    reg = v.state.regs[regno]
+    t = reg.type
+    if reg.is_pkt:
+        check_packet(v, reg, regno, reg.off, size, zero_ok)
+    elif t == PTR_TO_MAP_KEY:
+        if kind == WRITE:
+            raise fail(f"R{regno} cannot write into {reg.type_str()}")
+        check_mem_region(v, reg, regno, reg.off, size, reg.map.key_size)
+    elif t == PTR_TO_MAP_VALUE:
+        if kind == WRITE and v.map_rdonly(reg.map):
+            raise fail(f"write into map forbidden, value_size={reg.map.value_size} "
+                       f"off={reg.off} size={size}")
+        check_mem_region(v, reg, regno, reg.off, size, reg.map.value_size, zero_ok)
+    elif t == PTR_TO_MEM:
+        if reg.rdonly and kind == WRITE:
+            raise fail(f"R{regno} cannot write into {reg.type_str()}")
+        check_mem_region(v, reg, regno, reg.off, size, reg.mem_size, zero_ok)
+    elif t == PTR_TO_STACK:
+        stack_range_initialized(v, reg, regno, reg.off, size, zero_ok, kind, raw)
+    else:
+        if zero_ok and size == 0 and reg.is_const() and reg.var_off.value == 0:
+            return
+        raise fail(f"R{regno} type={reg.type_str()} expected=fp")
+
+
+def stack_range_initialized(v: "Verifier", reg: Reg, regno: int, off: int, size: int,
+                            zero_ok: bool, kind: str, raw: dict | None) -> None:
+    if size == 0 and not zero_ok:
+        raise fail("invalid zero-sized read")
+    stack_bounds(v, reg, regno, off, size, "helper")
+    frame = v.frame_of(reg)
+    if reg.var_off.is_const():
+        min_off = max_off = s64v(reg.var_off.value) + off
+    else:
+        if not v.bypass_spec_v1:
+            raise fail(f"R{regno} variable offset stack access prohibited for !root, "
+                       f"var_off={reg.var_off}")
+        if raw is not None and raw.get("raw_mode"):
+            raw = None
+        min_off, max_off = reg.smin + off, reg.smax + off
+    if raw is not None and raw.get("raw_mode"):
+        raw["access_size"] = size
+        raw["regno"] = regno
+        return
+    clobber = kind == WRITE
+    for i in range(min_off, max_off + size):
+        spi, idx = (-i - 1) // 8, (-i - 1) % 8
+        slot = frame.stack.get(spi)
+        t = slot.types[idx] if slot is not None else INVALID
+        if t == MISC:
+            continue
+        if t == ZERO or (t == INVALID and v.allow_uninit_stack):
+            if clobber:
+                frame.slot(spi).types[idx] = MISC
+            continue
+        if slot is not None and slot.is_spill and (slot.spilled.type == SCALAR
+                                                   or v.allow_ptr_leaks):
+            if clobber:
+                mark_unknown(slot.spilled)
+                slot.types = [MISC if x == SPILL else x for x in slot.types]
+            continue
+        if reg.var_off.is_const():
+            raise fail(f"invalid read from stack R{regno} off {min_off}+{i - min_off} "
+                       f"size {size}")
+        raise fail(f"invalid read from stack R{regno} var_off {reg.var_off}+{i - min_off} "
+                   f"size {size}")
+
+
+__all__ = ["READ", "WRITE", "VerifyFail", "check_mem_access", "fail", "helper_mem_access"]

@@ -1,0 +1,402 @@
+"""Register state: type, fixed offset, known bits and the four ranges, kept in sync.
+
+A :class:`Reg` is the kernel's ``struct bpf_reg_state``: ``type`` (scalar or a pointer
+kind), ``off`` (a pointer's fixed offset), ``var_off`` (a :class:`Tnum`), the signed and
+unsigned 64- and 32-bit ranges, ``id`` (null-check and linked-scalar identity),
+``ref_obj_id`` (acquired reference), ``range`` (checked packet bytes) and what the
+pointer points to (``map``, ``mem_size``, ``frameno``). :func:`bounds_sync` is
+``reg_bounds_sync``: each of tnum and ranges learns from the others.
+"""
+
+from __future__ import annotations
+
+from pybpf.verifier import tnum as tn
+from pybpf.verifier.tnum import U32, U64, Tnum
+
+S64_MIN, S64_MAX = -(1 << 63), (1 << 63) - 1
+S32_MIN, S32_MAX = -(1 << 31), (1 << 31) - 1
+BPF_MAX_VAR_OFF = 1 << 29
+MAX_PACKET_OFF = 0xFFFF
+
+# Register types (base types; MAYBE_NULL etc. are flags on Reg).
+NOT_INIT = "not_init"
+SCALAR = "scalar"
+PTR_TO_CTX = "ctx"
+CONST_PTR_TO_MAP = "map_ptr"
+PTR_TO_MAP_VALUE = "map_value"
+PTR_TO_MAP_KEY = "map_key"
+PTR_TO_STACK = "fp"
+PTR_TO_PACKET = "pkt"
+PTR_TO_PACKET_META = "pkt_meta"
+PTR_TO_PACKET_END = "pkt_end"
+PTR_TO_MEM = "mem"
+PTR_TO_FLOW_KEYS = "flow_keys"
+PTR_TO_SOCK_COMMON = "sock_common"
+PTR_TO_SOCKET = "sock"
+PTR_TO_FUNC = "func"
+
+PKT_TYPES = (PTR_TO_PACKET, PTR_TO_PACKET_META)
+
+
+def s64(x: int) -> int:
+    x &= U64
+    return x - (1 << 64) if x >> 63 else x
+
+
+def s32(x: int) -> int:
+    x &= U32
+    return x - (1 << 32) if x >> 31 else x
+
+
+class Reg:
+    __slots__ = ("type", "off", "var_off", "smin", "smax", "umin", "umax", "s32min", "s32max",
+                 "u32min", "u32max", "id", "ref_obj_id", "range", "map", "mem_size",
+                 "frameno", "maybe_null", "rdonly", "ringbuf", "subprog", "precise")
+
+    def __init__(self) -> None:
+        self.type = NOT_INIT
+        self.off = 0
+        self.id = 0
+        self.ref_obj_id = 0
+        self.range = 0
+        self.map = None
+        self.mem_size = 0
+        self.frameno = 0
+        self.maybe_null = False
+        self.rdonly = False
+        self.ringbuf = False
+        self.subprog = 0
+        self.precise = False
+        self._unbounded()
+
+    def _unbounded(self) -> None:
+        self.var_off = tn.UNKNOWN
+        self.smin, self.smax, self.umin, self.umax = S64_MIN, S64_MAX, 0, U64
+        self.s32min, self.s32max, self.u32min, self.u32max = S32_MIN, S32_MAX, 0, U32
+
+    def copy(self) -> "Reg":
+        r = Reg.__new__(Reg)
+        for name in Reg.__slots__:
+            setattr(r, name, getattr(self, name))
+        return r
+
+    def assign(self, other: "Reg") -> None:
+        for name in Reg.__slots__:
+            setattr(self, name, getattr(other, name))
+
+    # --- kinds --------------------------------------------------------------------------
+    @property
+    def is_scalar(self) -> bool:
+        return self.type == SCALAR
+
+    @property
+    def is_pointer(self) -> bool:
+        return self.type not in (SCALAR, NOT_INIT)
+
+    @property
+    def is_pkt(self) -> bool:
+        return self.type in PKT_TYPES
+
+    def is_const(self, bits: int = 64) -> bool:
+        if self.type != SCALAR:
+            return False
+        return (tn.subreg(self.var_off) if bits == 32 else self.var_off).is_const()
+
+    def const_value(self, bits: int = 64) -> int:
+        return (self.var_off.value & U32) if bits == 32 else self.var_off.value
+
+    def type_str(self) -> str:
+        t = self.type
+        if t == PTR_TO_MEM and self.ringbuf:
+            t = "ringbuf_mem"
+        if self.rdonly:
+            t = "rdonly_" + t
+        if self.maybe_null:
+            t += "_or_null"
+        return t
+
+    def key(self) -> tuple:
+        return tuple(getattr(self, n) for n in Reg.__slots__ if n != "precise")
+
+    def __repr__(self) -> str:
+        return f"<Reg {format_reg(self, 0)}>"
+
+
+# --- construction --------------------------------------------------------------------------
+
+def not_init() -> Reg:
+    return Reg()
+
+
+def unknown_scalar() -> Reg:
+    r = Reg()
+    r.type = SCALAR
+    return r
+
+
+def known_scalar(value: int) -> Reg:
+    r = Reg()
+    r.type = SCALAR
+    set_known(r, value)
+    return r
+
+
+def set_known(r: Reg, value: int) -> None:
+    value &= U64
+    r.var_off = tn.const(value)
+    r.smin = r.smax = s64(value)
+    r.umin = r.umax = value
+    r.s32min = r.s32max = s32(value)
+    r.u32min = r.u32max = value & U32
+
+
+def set_known32(r: Reg, value: int) -> None:
+    value &= U32
+    r.var_off = tn.const_subreg(r.var_off, value)
+    r.s32min = r.s32max = s32(value)
+    r.u32min = r.u32max = value
+
+
+def mark_unknown(r: Reg) -> None:
+    """``__mark_reg_unknown``: a scalar with nothing known (identity dropped)."""
+    r.__init__()
+    r.type = SCALAR
+
+
+def pointer(type_: str, **fields: object) -> Reg:
+    r = Reg()
+    r.type = type_
+    set_known(r, 0)
+    for name, value in fields.items():
+        setattr(r, name, value)
+    return r
+
+
+def mark_32_unbounded(r: Reg) -> None:
+    r.s32min, r.s32max, r.u32min, r.u32max = S32_MIN, S32_MAX, 0, U32
+
+
+def mark_64_unbounded(r: Reg) -> None:
+    r.smin, r.smax, r.umin, r.umax = S64_MIN, S64_MAX, 0, U64
+
+
+# --- bounds synchronisation (reg_bounds_sync) -----------------------------------------------
+
+def update_32(r: Reg) -> None:
+    v = tn.subreg(r.var_off)
+    r.s32min = max(r.s32min, s32(v.value | (v.mask & 0x80000000)))
+    r.s32max = min(r.s32max, s32(v.value | (v.mask & 0x7FFFFFFF)))
+    r.u32min = max(r.u32min, v.value)
+    r.u32max = min(r.u32max, v.value | v.mask)
+
+
+def update_64(r: Reg) -> None:
+    v = r.var_off
+    r.smin = max(r.smin, s64(v.value | (v.mask & (1 << 63))))
+    r.smax = min(r.smax, s64(v.value | (v.mask & S64_MAX)))
+    r.umin = max(r.umin, v.value)
+    r.umax = min(r.umax, v.value | v.mask)
+
+
+def update_bounds(r: Reg) -> None:
+    update_32(r)
+    update_64(r)
+
+
+def _deduce32(r: Reg) -> None:
+    if (r.umin >> 32) == (r.umax >> 32):
+        r.u32min = max(r.u32min, r.umin & U32)
+        r.u32max = min(r.u32max, r.umax & U32)
+        if s32(r.umin) <= s32(r.umax):
+            r.s32min = max(r.s32min, s32(r.umin))
+            r.s32max = min(r.s32max, s32(r.umax))
+    if (r.smin >> 32) == (r.smax >> 32):
+        r.u32min = max(r.u32min, r.smin & U32)
+        r.u32max = min(r.u32max, r.smax & U32)
+        if s32(r.smin) <= s32(r.smax):
+            r.s32min = max(r.s32min, s32(r.smin))
+            r.s32max = min(r.s32max, s32(r.smax))
+    if (((r.umin >> 32) + 1) & U32) == ((r.umax >> 32) & U32) and s32(r.umin) < 0 <= s32(r.umax):
+        r.s32min = max(r.s32min, s32(r.umin))
+        r.s32max = min(r.s32max, s32(r.umax))
+    if (((r.smin >> 32) + 1) & U32) == ((r.smax >> 32) & U32) and s32(r.smin) < 0 <= s32(r.smax):
+        r.s32min = max(r.s32min, s32(r.smin))
+        r.s32max = min(r.s32max, s32(r.smax))
+    if s32(r.u32min) <= s32(r.u32max):
+        r.s32min = max(r.s32min, s32(r.u32min))
+        r.s32max = min(r.s32max, s32(r.u32max))
+    if (r.s32min & U32) <= (r.s32max & U32):
+        r.u32min = max(r.u32min, r.s32min & U32)
+        r.u32max = min(r.u32max, r.s32max & U32)
+
+
+def _deduce64(r: Reg) -> None:
+    if s64(r.umin) <= s64(r.umax):
+        r.smin = max(r.smin, s64(r.umin))
+        r.smax = min(r.smax, s64(r.umax))
+    if (r.smin & U64) <= (r.smax & U64):
+        r.umin = max(r.umin, r.smin & U64)
+        r.umax = min(r.umax, r.smax & U64)
+
+
+def _deduce_mixed(r: Reg) -> None:
+    hi = U64 & ~U32
+    r.umin = max(r.umin, (r.umin & hi) | r.u32min)
+    r.umax = min(r.umax, (r.umax & hi) | r.u32max)
+    r.smin = max(r.smin, s64((r.smin & hi) | r.u32min))
+    r.smax = min(r.smax, s64((r.smax & hi) | r.u32max))
+    if r.s32min >= 0 and r.smin >= S32_MIN and r.smax <= S32_MAX:
+        r.smin, r.smax = r.s32min, r.s32max
+        r.umin, r.umax = r.s32min, r.s32max
+        r.var_off = tn.intersect(r.var_off, tn.trange(r.smin, r.smax))
+
+
+def deduce(r: Reg) -> None:
+    _deduce32(r)
+    _deduce64(r)
+    _deduce_mixed(r)
+
+
+def bound_offset(r: Reg) -> None:
+    v64 = tn.intersect(r.var_off, tn.trange(r.umin, r.umax))
+    v32 = tn.intersect(tn.subreg(v64), tn.trange(r.u32min, r.u32max))
+    r.var_off = tn.or_(tn.clear_subreg(v64), v32)
+
+
+def bounds_sync(r: Reg) -> None:
+    update_bounds(r)
+    deduce(r)
+    deduce(r)
+    bound_offset(r)
+    update_bounds(r)
+
+
+def bounds_sane(r: Reg) -> bool:
+    return (r.umin <= r.umax and r.smin <= r.smax and r.u32min <= r.u32max
+            and r.s32min <= r.s32max and r.var_off.value & r.var_off.mask == 0)
+
+
+def assign_32_into_64(r: Reg) -> None:
+    r.umin, r.umax = r.u32min, r.u32max
+    if r.s32min >= 0 and r.s32max >= 0:   # __reg_assign_32_into_64
+        r.smin, r.smax = r.s32min, r.s32max
+    else:
+        r.smin, r.smax = 0, U32
+
+
+def zext_32_to_64(r: Reg) -> None:
+    r.var_off = tn.subreg(r.var_off)
+    assign_32_into_64(r)
+
+
+def coerce_to_size(r: Reg, size: int) -> None:
+    """``coerce_reg_to_size``: keep the low ``size`` bytes (zero extension)."""
+    r.var_off = tn.cast(r.var_off, size)
+    mask = (1 << (size * 8)) - 1
+    if (r.umin & ~mask) == (r.umax & ~mask):
+        r.umin &= mask
+        r.umax &= mask
+    else:
+        r.umin, r.umax = 0, mask
+    r.smin, r.smax = r.umin, r.umax
+    if size < 4:
+        mark_32_unbounded(r)
+    bounds_sync(r)
+
+
+def coerce_to_size_sx(r: Reg, size: int) -> None:
+    """``coerce_reg_to_size_sx``: the low ``size`` bytes sign-extended (exact for constants,
+    else the full range of the narrow signed type)."""
+    bits = size * 8
+    if r.var_off.is_const():
+        v = r.var_off.value & ((1 << bits) - 1)
+        if v >> (bits - 1):
+            v -= 1 << bits
+        set_known(r, v)
+        return
+    lo, hi = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
+    mark_64_unbounded(r)
+    mark_32_unbounded(r)
+    r.var_off = tn.UNKNOWN
+    r.smin, r.smax = lo, hi
+    r.s32min, r.s32max = lo, hi
+    bounds_sync(r)
+
+
+# --- log text ---------------------------------------------------------------------------
+
+def snum(v: int) -> str:
+    v = s64(v)
+    return str(v) if -512 <= v <= 512 else f"{v & U64:#x}"
+
+
+def unum(v: int) -> str:
+    v &= U64
+    return str(v) if v <= 512 else f"{v:#x}"
+
+
+def _ranges(r: Reg) -> list[str]:
+    def sv32(v: int) -> int:
+        return v if -512 <= v <= 512 else v & U32
+    items = [
+        ["smin", r.smin, r.smin == S64_MIN],
+        ["smax", r.smax, r.smax == S64_MAX],
+        ["umin", r.umin, r.umin == 0],
+        ["umax", r.umax, r.umax == U64],
+        ["smin32", sv32(r.s32min), r.s32min == S32_MIN],
+        ["smax32", sv32(r.s32max), r.s32max == S32_MAX],
+        ["umin32", r.u32min, r.u32min == 0],
+        ["umax32", r.u32max, r.u32max == U32],
+    ]
+    out = []
+    for i, (name, val, omit) in enumerate(items):
+        if omit:
+            continue
+        neg1 = name[0] == "s" and s64(val) < 0
+        text = name + "="
+        for j in range(i + 2, len(items), 2):
+            n2, v2, o2 = items[j]
+            if o2 or (v2 & U64) != (val & U64):
+                continue
+            neg2 = n2[0] == "s" and s64(v2) < 0
+            if neg2 != neg1:
+                continue
+            items[j][2] = True
+            text += n2 + "="
+        text += snum(val) if name[0] == "s" else unum(val)
+        out.append(text)
+    return out
+
+
+def format_reg(r: Reg, frameno: int) -> str:
+    """``print_reg_state``: ``0``, ``ctx()``, ``fp-8``, ``map_value(map=m,ks=4,vs=8)``..."""
+    t = r.type
+    prefix = "P" if t == SCALAR and r.precise else ""
+    if t == SCALAR and r.var_off.is_const():
+        return prefix + snum(r.var_off.value)
+    text = prefix + r.type_str()
+    if t == PTR_TO_STACK:
+        if r.frameno != frameno:
+            text += f"[{r.frameno}]"
+        if r.var_off.is_const():
+            return text + snum(r.var_off.value + r.off)
+    parts = []
+    if r.id:
+        parts.append(f"id={r.id}")
+    if r.ref_obj_id:
+        parts.append(f"ref_obj_id={r.ref_obj_id}")
+    if t in (CONST_PTR_TO_MAP, PTR_TO_MAP_KEY, PTR_TO_MAP_VALUE) and r.map is not None:
+        if r.map.name:
+            parts.append(f"map={r.map.name}")
+        parts.append(f"ks={r.map.key_size},vs={r.map.value_size}")
+    if t != SCALAR and r.off:
+        parts.append(f"off={r.off}")
+    if r.is_pkt:
+        parts.append(f"r={r.range}")
+    if t == PTR_TO_MEM:
+        parts.append(f"sz={r.mem_size}")
+    if t == SCALAR or not r.var_off.is_const():
+        parts.extend(_ranges(r))
+        if not r.var_off.is_unknown():
+            parts.append(f"var_off={r.var_off}")
+    return f"{text}({','.join(parts)})"

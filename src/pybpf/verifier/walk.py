@@ -1,0 +1,1167 @@
+"""The main walk: abstract interpretation of every path (the kernel's ``do_check``).
+
+One :class:`Verifier` per program. Paths are explored depth first; a conditional jump
+whose outcome is unknown pushes the taken branch and continues with the fall-through.
+At prune points (jump targets, conditional jumps, calls) the current state is compared
+with checkpoints already fully explored there (``is_state_visited``); a match ends the
+path. Every check raises :class:`VerifyFail` with the kernel's message.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pybpf.verifier import tnum as tn
+from pybpf.verifier.alu import byteswap, neg, scalar_alu
+from pybpf.verifier.calls import check_helper_call
+from pybpf.verifier.cfg import Slot
+from pybpf.verifier.ctx import CtxRules
+from pybpf.verifier.log import Log, alignment, format_insn, format_state, stats_line
+from pybpf.verifier.mem import READ, WRITE, VerifyFail, check_mem_access, fail
+from pybpf.verifier.regs import (
+    BPF_MAX_VAR_OFF, CONST_PTR_TO_MAP, MAX_PACKET_OFF, NOT_INIT, PTR_TO_CTX, PTR_TO_FUNC,
+    PTR_TO_MAP_KEY, PTR_TO_MAP_VALUE, PTR_TO_MEM, PTR_TO_PACKET, PTR_TO_PACKET_END,
+    PTR_TO_PACKET_META, PTR_TO_STACK, S32_MAX, S32_MIN, S64_MAX, S64_MIN, SCALAR, U32, U64, Reg,
+    bounds_sane, bounds_sync, coerce_to_size_sx, known_scalar, mark_unknown, not_init,
+    pointer, s32, s64, set_known, zext_32_to_64,
+)
+from pybpf.verifier.state import State, entry_frame, states_equal
+
+COMPLEXITY_LIMIT = 1_000_000
+MAX_CALL_FRAMES = 8
+_ALU_NAMES = {0x00: "add", 0x10: "sub", 0x20: "mul", 0x30: "div", 0x40: "or", 0x50: "and",
+              0x60: "lsh", 0x70: "rsh", 0x80: "neg", 0x90: "mod", 0xA0: "xor", 0xB0: "mov",
+              0xC0: "arsh", 0xD0: "end"}
+_ALU_STR = {0x00: "+=", 0x10: "-=", 0x20: "*=", 0x30: "/=", 0x40: "|=", 0x50: "&=",
+            0x60: "<<=", 0x70: ">>=", 0x90: "%=", 0xA0: "^=", 0xB0: "=", 0xC0: "s>>="}
+JEQ, JGT, JGE, JSET, JNE, JSGT, JSGE, JLT, JLE, JSLT, JSLE = (
+    0x10, 0x20, 0x30, 0x40, 0x50, 0x60, 0x70, 0xA0, 0xB0, 0xC0, 0xD0)
+JSET_X = 0x48  # the reverse of JSET (kernel: BPF_JSET | BPF_X), used for the false branch
+_FLIP = {JGT: JLT, JGE: JLE, JLT: JGT, JLE: JGE, JSGT: JSLT, JSGE: JSLE, JSLT: JSGT,
+         JSLE: JSGE, JEQ: JEQ, JNE: JNE, JSET: JSET}
+_REV = {JEQ: JNE, JNE: JEQ, JGT: JLE, JLE: JGT, JGE: JLT, JLT: JGE, JSGT: JSLE, JSLE: JSGT,
+        JSGE: JSLT, JSLT: JSGE, JSET: JSET_X}
+
+
+class MapInfo:
+    """What the verifier knows of a map an lddw refers to."""
+
+    def __init__(self, name: str, type: int, key_size: int, value_size: int,
+                 max_entries: int, flags: int = 0, data: bytes | None = None,
+                 rdonly: bool = False):
+        self.name, self.type = name, type
+        self.key_size, self.value_size, self.max_entries = key_size, value_size, max_entries
+        self.flags, self.data = flags, data
+        self.rdonly = rdonly or bool(flags & (1 << 7))
+
+
+class Checkpoint:
+    __slots__ = ("state", "branches", "parent", "miss", "hit", "insn")
+
+    def __init__(self, state: State, parent: "Checkpoint | None", insn: int):
+        self.state = state
+        self.branches = 1
+        self.parent = parent
+        self.miss = 0
+        self.hit = 0
+        self.insn = insn
+
+
+class Insn:
+    """One instruction at a slot index: the raw fields, lddw's 64-bit imm joined."""
+
+    __slots__ = ("opcode", "dst", "src", "off", "imm", "imm2")
+
+    def __init__(self, s: Slot, imm2: int = 0):
+        self.opcode, self.dst, self.src, self.off, self.imm = s
+        self.imm2 = imm2
+
+
+class Verifier:
+    def __init__(self, slots: list[Slot], prog_type: int, attach_type: int = 0, *,
+                 maps: dict[int, MapInfo] | None = None, priv: str = "root",
+                 log_level: int = 1, gpl: bool = True, prune: set[int] | None = None,
+                 subprogs: list[int] | None = None, source_lines: list | None = None):
+        self.slots = slots
+        self.insns: list[Insn | None] = []
+        for i, s in enumerate(slots):
+            if s.opcode == 0x18 and i + 1 < len(slots):
+                imm = (s.imm & U32) | ((slots[i + 1].imm & U32) << 32)
+                self.insns.append(Insn(Slot(s.opcode, s.dst, s.src, s.off, imm),
+                                       slots[i + 1].imm))
+            else:
+                self.insns.append(Insn(s))
+        self.prog_type = int(prog_type)
+        self.attach_type = int(attach_type or 0)
+        self.ctx = CtxRules(prog_type, attach_type)
+        from pybpf.vm.progtypes import _TABLE
+        self.known_prog_type = self.prog_type in _TABLE
+        self.maps = maps or {}
+        self.priv = priv
+        self.perfmon = priv == "root"
+        self.allow_ptr_leaks = self.perfmon
+        self.allow_uninit_stack = self.perfmon
+        self.bypass_spec_v1 = self.perfmon
+        self.gpl = gpl
+        self.log = Log(log_level)
+        self.prune_points = prune or set()
+        self.subprogs = subprogs or [0]
+        self.source_lines = source_lines
+        self.id_gen = 0
+        self.insn_processed = 0
+        self.total_states = 0
+        self.peak_states = 0
+        self.cur_states = 0
+        self.max_states_per_insn = 0
+        self.explored: dict[int, list[Checkpoint]] = {}
+        self.stack: list[State] = []
+        self.scratched_regs: set[int] = set()
+        self.scratched_slots: set[int] = set()
+        self.all_scratched = True
+        self.insn_idx = 0
+        self.prev_insn_idx = -1
+        self.jmps_processed = 0
+        self.prev_jmps_processed = 0
+        self.prev_insn_processed = 0
+        self.max_stack_depth: dict[int, int] = {}
+        self.error: VerifyFail | None = None
+        self.path: list[tuple[int, int, bool]] = []
+        self.prev_linfo = None
+
+    # --- small services used by the check modules -----------------------------------------
+    def new_id(self) -> int:
+        self.id_gen += 1
+        return self.id_gen
+
+    def scratch_reg(self, r: int) -> None:
+        self.scratched_regs.add(r)
+
+    def scratch_slot(self, spi: int) -> None:
+        self.scratched_slots.add(spi)
+
+    def frame_of(self, reg: Reg):
+        return self.state.frames[reg.frameno]
+
+    def is_pointer_value(self, reg: Reg) -> bool:
+        return reg.is_pointer and not self.allow_ptr_leaks
+
+    def map_rdonly(self, m: Any) -> bool:
+        return bool(m is not None and m.rdonly)
+
+    def acquire_reference(self, insn: int) -> int:
+        from pybpf.verifier.state import Ref
+        rid = self.new_id()
+        self.state.refs.append(Ref(rid, insn))
+        return rid
+
+    def release_reference(self, rid: int) -> None:
+        refs = self.state.refs
+        for i, r in enumerate(refs):
+            if r.id == rid:
+                del refs[i]
+                break
+        else:
+            raise fail("verifier internal error: reference not found", 14)
+        for reg in self.state.all_regs():
+            if reg.ref_obj_id == rid:
+                mark_unknown(reg)
+
+    def clear_pkt_pointers(self) -> None:
+        for reg in self.state.all_regs():
+            if reg.is_pkt or reg.type == PTR_TO_PACKET_END:
+                mark_unknown(reg)
+
+    # --- register operands (check_reg_arg) ---------------------------------------------------
+    def read_reg(self, r: int) -> Reg:
+        if r > 10:
+            raise fail(f"R{r} is invalid", 22)
+        reg = self.state.regs[r]
+        self.scratch_reg(r)
+        if reg.type == NOT_INIT:
+            raise fail(f"R{r} !read_ok")
+        return reg
+
+    def write_reg(self, r: int) -> Reg:
+        if r > 10:
+            raise fail(f"R{r} is invalid", 22)
+        if r == 10:
+            raise fail("frame pointer is read only")
+        self.scratch_reg(r)
+        return self.state.regs[r]
+
+    # --- the walk -----------------------------------------------------------------------------
+    def run(self) -> None:
+        st = State()
+        st.frames.append(entry_frame())
+        st.regs[1] = pointer(PTR_TO_CTX)
+        self.state = st
+        self.parent_cp: Checkpoint | None = None
+        st.parent = None
+        do_print_state = False
+        log = self.log
+        while True:
+            idx = self.insn_idx
+            self.insn_processed += 1
+            if self.insn_processed > COMPLEXITY_LIMIT:
+                raise VerifyFail(f"BPF program is too large. Processed {self.insn_processed} "
+                                 f"insn", idx, 7)
+            if idx in self.prune_points:
+                if self._is_state_visited(idx):
+                    if log.level:
+                        if do_print_state:
+                            log(f"\nfrom {self.prev_insn_idx} to {idx}: safe\n")
+                        else:
+                            log(f"{idx}: safe\n")
+                    if not self._pop():
+                        break
+                    do_print_state = True
+                    continue
+            if log.level >= 2 and do_print_state:
+                log(f"\nfrom {self.prev_insn_idx} to {idx}:")
+                log(format_state(self.state, True) + "\n")
+                self._clean()
+                do_print_state = False
+            if log.level:
+                if self._scratched():
+                    self._print_insn_state()
+                self._linfo(idx)
+                log.prev_log_pos = log.pos
+                line = f"{idx}: {format_insn(self.insns[idx], self.allow_ptr_leaks)}\n"
+                log(line)
+                log.prev_insn_print_pos = len(line)
+                log.prev_log_pos = log.pos
+            self.prev_insn_idx = idx
+            try:
+                nxt = self._step(idx)
+            except VerifyFail as e:
+                if e.insn is None:
+                    e.insn = idx
+                raise
+            if nxt is None:       # path done
+                self.all_scratched = True
+                if not self._pop():
+                    break
+                do_print_state = True
+                continue
+            self.insn_idx = nxt
+
+    def _linfo(self, idx: int) -> None:
+        if not self.source_lines:
+            return
+        line = self.source_lines[idx] if idx < len(self.source_lines) else None
+        if line is None or line is self.prev_linfo:
+            return
+        self.prev_linfo = line
+        text = (getattr(line, "text", "") or "").lstrip()
+        name = str(getattr(line, "file", "")).rsplit("/", 1)[-1]
+        self.log(f"; {text} @ {name}:{getattr(line, 'line', 0)}\n")
+
+    def _scratched(self) -> bool:
+        return self.all_scratched or bool(self.scratched_regs) or bool(self.scratched_slots)
+
+    def _clean(self) -> None:
+        self.all_scratched = False
+        self.scratched_regs = set()
+        self.scratched_slots = set()
+
+    def _print_insn_state(self) -> None:
+        log = self.log
+        if log.prev_log_pos and log.prev_log_pos == log.pos:
+            log.reset(log.pos - 1)
+            log(" " * max(1, alignment(log.prev_insn_print_pos)) + ";")
+        else:
+            log(f"{self.insn_idx}:")
+        log(format_state(self.state, self.all_scratched, self.scratched_regs,
+                         self.scratched_slots) + "\n")
+        self._clean()
+
+    # --- branches and pruning -----------------------------------------------------------
+    def _push(self, target: int, from_idx: int, taken_state: State) -> None:
+        taken_state.insn_idx = target
+        taken_state.prev_insn_idx = from_idx
+        taken_state.log_pos = self.log.pos
+        taken_state.parent = self.parent_cp
+        if self.parent_cp is not None:
+            self.parent_cp.branches += 1
+        self.stack.append(taken_state)
+        if len(self.stack) > 8192:
+            raise fail(f"The sequence of {len(self.stack)} jumps is too complex.", 7)
+
+    def _finish_path(self) -> None:
+        cp = self.parent_cp
+        while cp is not None:
+            cp.branches -= 1
+            if cp.branches > 0:
+                break
+            cp = cp.parent
+
+    def _pop(self) -> bool:
+        self._finish_path()
+        if not self.stack:
+            return False
+        st = self.stack.pop()
+        if self.log.level and self.log.level < 2:
+            self.log.reset(st.log_pos)
+        self.state = st
+        self.parent_cp = st.parent
+        self.insn_idx = st.insn_idx
+        self.prev_insn_idx = st.prev_insn_idx
+        self.path = list(st.path)
+        self.all_scratched = True
+        return True
+
+    def _is_state_visited(self, idx: int) -> bool:
+        cur = self.state
+        lst = self.explored.setdefault(idx, [])
+        add = (self.jmps_processed - self.prev_jmps_processed >= 2
+               and self.insn_processed - self.prev_insn_processed >= 8)
+        keep = []
+        pruned = False
+        for cp in lst:
+            if cp.branches > 0:
+                # still being explored: a state equal to it means a loop that makes no progress
+                if states_equal(cp.state, cur, exact=True) and self._is_ancestor(cp):
+                    raise fail(f"infinite loop detected at insn {idx}", 22)
+                keep.append(cp)
+                continue
+            if not pruned and states_equal(cp.state, cur):
+                cp.hit += 1
+                pruned = True
+                keep.append(cp)
+                continue
+            cp.miss += 1
+            if cp.miss > cp.hit * 3 + 3:
+                self.cur_states -= 1
+                continue
+            keep.append(cp)
+        self.explored[idx] = keep
+        if pruned:
+            return True
+        if not add:
+            return False
+        self.prev_jmps_processed = self.jmps_processed
+        self.prev_insn_processed = self.insn_processed
+        self.max_states_per_insn = max(self.max_states_per_insn, len(keep))
+        snap = cur.copy()
+        cp = Checkpoint(snap, self.parent_cp, idx)
+        self.parent_cp = cp
+        keep.append(cp)
+        self.total_states += 1
+        self.cur_states += 1
+        self.peak_states = max(self.peak_states, self.cur_states)
+        return False
+
+    def _is_ancestor(self, cp: Checkpoint) -> bool:
+        p = self.parent_cp
+        while p is not None:
+            if p is cp:
+                return True
+            p = p.parent
+        return False
+
+    # --- one instruction --------------------------------------------------------------------
+    def _step(self, idx: int) -> int | None:
+        insn = self.insns[idx]
+        cls = insn.opcode & 7
+        if cls in (4, 7):
+            self._alu(insn)
+            return idx + 1
+        if cls == 1:                       # LDX
+            return self._ldx(insn, idx)
+        if cls == 3:                       # STX
+            return self._stx(insn, idx)
+        if cls == 2:                       # ST
+            if insn.opcode & 0xE0 != 0x60 or insn.src:
+                raise fail("BPF_ST uses reserved fields", 22)
+            self.read_reg(insn.dst)
+            check_mem_access(self, insn.dst, insn.off, _size(insn.opcode), WRITE, None,
+                             imm=insn.imm)
+            return idx + 1
+        if cls == 0:                       # LD
+            mode = insn.opcode & 0xE0
+            if mode == 0x00:
+                return self._ld_imm(insn, idx)
+            if mode in (0x20, 0x40):
+                self._ld_abs(insn)
+                return idx + 1
+            raise fail("invalid BPF_LD mode", 22)
+        return self._jmp(insn, idx)
+
+    # --- ALU -----------------------------------------------------------------------------
+    def _alu(self, insn: Insn) -> None:
+        code = insn.opcode
+        op = code & 0xF0
+        wide = (code & 7) == 7
+        width = 64 if wide else 32
+        is_x = bool(code & 0x08)
+        regs = self.state.regs
+        if op in (0x80, 0xD0):
+            if op == 0x80:
+                if is_x or insn.src or insn.off or insn.imm:
+                    raise fail("BPF_NEG uses reserved fields", 22)
+            elif insn.src or insn.off or insn.imm not in (16, 32, 64) or (wide and is_x):
+                raise fail("BPF_END uses reserved fields", 22)
+            r = self.read_reg(insn.dst)
+            if self.is_pointer_value(r):
+                raise fail(f"R{insn.dst} pointer arithmetic prohibited")
+            d = self.write_reg(insn.dst)
+            if d.is_pointer:
+                mark_unknown(d)
+            if op == 0x80:
+                neg(d, width)
+            else:
+                byteswap(d, "le" if (not is_x and not wide) else "be", insn.imm)
+            return
+        if op == 0xB0:
+            self._mov(insn, wide, is_x)
+            return
+        if op > 0xD0:
+            raise fail(f"invalid BPF_ALU opcode {op:x}", 22)
+        if is_x:
+            if insn.imm or insn.off not in (0, 1) or (insn.off == 1 and op not in (0x30, 0x90)):
+                raise fail("BPF_ALU uses reserved fields", 22)
+            self.read_reg(insn.src)
+        elif insn.src or insn.off not in (0, 1) or (insn.off == 1 and op not in (0x30, 0x90)):
+            raise fail("BPF_ALU uses reserved fields", 22)
+        self.read_reg(insn.dst)
+        if op in (0x30, 0x90) and not is_x and insn.imm == 0:
+            raise fail("div by zero", 22)
+        if op in (0x60, 0x70, 0xC0) and not is_x and not 0 <= insn.imm < width:
+            raise fail(f"invalid shift {insn.imm}", 22)
+        dst = self.write_reg(insn.dst)
+        name = _ALU_NAMES[op]
+        if op in (0x30, 0x90) and insn.off == 1:
+            name = "s" + name
+        if is_x:
+            src = regs[insn.src]
+        else:
+            src = known_scalar(insn.imm if wide else insn.imm & U32)
+            if wide:
+                set_known(src, insn.imm)
+        if dst.type != SCALAR or src.type != SCALAR:
+            self._ptr_alu(insn, dst, src, op, wide, is_x)
+            return
+        scalar_alu(name, dst, src.copy() if src is dst else src, width)
+
+    def _mov(self, insn: Insn, wide: bool, is_x: bool) -> None:
+        regs = self.state.regs
+        if is_x:
+            if not wide:
+                if insn.off not in (0, 8, 16) or insn.imm:
+                    raise fail("BPF_MOV uses reserved fields", 22)
+            elif insn.off == 1:
+                raise fail("pybpf does not verify addr_space_cast (arena) yet", 524)
+            elif insn.off not in (0, 8, 16, 32) or insn.imm:
+                raise fail("BPF_MOV uses reserved fields", 22)
+            src = self.read_reg(insn.src)
+        else:
+            if insn.src or insn.off:
+                raise fail("BPF_MOV uses reserved fields", 22)
+            src = None
+        dst = self.write_reg(insn.dst)
+        if src is None:
+            dst.assign(known_scalar(insn.imm if wide else insn.imm & U32))
+            return
+        if wide:
+            if insn.off == 0:
+                if src.type == SCALAR and not src.id and not src.is_const():
+                    src.id = self.new_id()
+                dst.assign(src)
+                return
+            if self.is_pointer_value(src):
+                raise fail(f"R{insn.src} sign-extension part of pointer")
+            if src.type == SCALAR:
+                no_sext = src.umax < (1 << (insn.off - 1))
+                if no_sext and not src.id and not src.is_const():
+                    src.id = self.new_id()
+                dst.assign(src)
+                if not no_sext:
+                    dst.id = 0
+                coerce_to_size_sx(dst, insn.off // 8)
+                if not no_sext:
+                    dst.id = 0
+            else:
+                mark_unknown(dst)
+            return
+        if self.is_pointer_value(src):
+            raise fail(f"R{insn.src} partial copy of pointer")
+        if src.type == SCALAR:
+            if insn.off == 0:
+                fits = src.umax.bit_length() <= 32
+                if fits and not src.id and not src.is_const():
+                    src.id = self.new_id()
+                dst.assign(src)
+                if not fits:
+                    dst.id = 0
+            else:
+                dst.assign(src)
+                dst.id = 0
+                v = dst.copy()
+                v.var_off = tn.subreg(v.var_off)
+                coerce_to_size_sx(v, insn.off // 8)
+                dst.assign(v)
+                dst.var_off = tn.subreg(dst.var_off)
+                dst.u32min, dst.u32max = 0, U32
+                dst.s32min, dst.s32max = S32_MIN, S32_MAX
+                from pybpf.verifier.regs import update_32
+                update_32(dst)
+                dst.s32min = max(dst.s32min, -(1 << (insn.off - 1)))
+                dst.s32max = min(dst.s32max, (1 << (insn.off - 1)) - 1)
+        else:
+            mark_unknown(dst)
+        zext_32_to_64(dst)
+        bounds_sync(dst)
+
+    def _ptr_alu(self, insn: Insn, dst: Reg, src: Reg, op: int, wide: bool, is_x: bool) -> None:
+        regno = insn.dst
+        opname = _ALU_STR.get(op, "?")
+        if dst.type != SCALAR and src.type != SCALAR:
+            if op == 0x10 and self.allow_ptr_leaks:
+                mark_unknown(dst)
+                return
+            raise fail(f"R{regno} pointer {opname} pointer prohibited")
+        if dst.type == SCALAR:         # scalar += pointer
+            ptr, off = src, dst.copy()
+        else:
+            ptr, off = dst, src
+        known = off.is_const()
+        if (known and (off.smin != off.smax or off.umin != off.umax)) or off.smin > off.smax \
+                or off.umin > off.umax:
+            mark_unknown(dst)
+            return
+        if not wide:
+            if op == 0x10 and self.allow_ptr_leaks:
+                mark_unknown(dst)
+                return
+            raise fail(f"R{regno} 32-bit pointer arithmetic prohibited")
+        if ptr.maybe_null:
+            raise fail(f"R{regno} pointer arithmetic on {ptr.type_str()} prohibited, "
+                       f"null-check it first")
+        t = ptr.type
+        if t == CONST_PTR_TO_MAP and not (known and off.smin == 0 and op == 0x00):
+            raise fail(f"R{regno} pointer arithmetic on {ptr.type_str()} prohibited")
+        if t in (PTR_TO_PACKET_END, "sock_common", "sock", "flow_keys") and not \
+                (t == "flow_keys" and known):
+            raise fail(f"R{regno} pointer arithmetic on {ptr.type_str()} prohibited")
+        if op not in (0x00, 0x10):
+            if op in (0x40, 0x50, 0xA0):
+                raise fail(f"R{regno} bitwise operator {opname} on pointer prohibited")
+            raise fail(f"R{regno} pointer arithmetic with {opname} operator prohibited")
+        if op == 0x10 and dst.type == SCALAR:
+            raise fail(f"R{regno} tried to subtract pointer from scalar")
+        if op == 0x10 and t == PTR_TO_STACK:
+            raise fail(f"R{regno} subtraction from stack pointer prohibited")
+        self._sane_offset(off, ptr)
+        self._sane_offset(ptr, ptr)
+        if not self.bypass_spec_v1 and not known and is_x:
+            if (off.smin < 0) != (off.smax < 0):
+                raise fail(f"R{regno} has unknown scalar with mixed signed bounds, pointer "
+                           f"arithmetic with it prohibited for !root")
+            if t not in (PTR_TO_STACK, PTR_TO_MAP_VALUE):
+                raise fail(f"R{regno} has pointer with unsupported alu operation, pointer "
+                           f"arithmetic with it prohibited for !root")
+        res = ptr.copy()
+        res.s32min, res.s32max, res.u32min, res.u32max = S32_MIN, S32_MAX, 0, U32
+        if op == 0x00:
+            if known and -(1 << 31) <= ptr.off + off.smin < (1 << 31):
+                res.off = ptr.off + off.smin
+            else:
+                smin, smax = ptr.smin + off.smin, ptr.smax + off.smax
+                if not (S64_MIN <= smin <= S64_MAX and S64_MIN <= smax <= S64_MAX):
+                    smin, smax = S64_MIN, S64_MAX
+                umin, umax = ptr.umin + off.umin, ptr.umax + off.umax
+                if umax > U64:
+                    umin, umax = 0, U64
+                res.smin, res.smax, res.umin, res.umax = smin, smax, umin, umax
+                res.var_off = tn.add(ptr.var_off, off.var_off)
+                if ptr.is_pkt:
+                    res.id = self.new_id()
+                    res.range = 0
+        else:
+            if known and -(1 << 31) <= ptr.off - off.smin < (1 << 31):
+                res.off = ptr.off - off.smin
+            else:
+                smin, smax = ptr.smin - off.smax, ptr.smax - off.smin
+                if not (S64_MIN <= smin <= S64_MAX and S64_MIN <= smax <= S64_MAX):
+                    smin, smax = S64_MIN, S64_MAX
+                if ptr.umin < off.umax:
+                    umin, umax = 0, U64
+                else:
+                    umin, umax = ptr.umin - off.umax, ptr.umax - off.umin
+                res.smin, res.smax, res.umin, res.umax = smin, smax, umin, umax
+                res.var_off = tn.sub(ptr.var_off, off.var_off)
+                if ptr.is_pkt:
+                    res.id = self.new_id()
+                    if off.smin < 0:
+                        res.range = 0
+        self._sane_offset(res, ptr)
+        bounds_sync(res)
+        dst.assign(res)
+        if not self.bypass_spec_v1:
+            if dst.type == PTR_TO_STACK:
+                if not dst.var_off.is_const():
+                    raise fail(f"R{regno} variable stack access prohibited for !root, "
+                               f"var_off={dst.var_off} off={dst.off}")
+                o = dst.off + s64(dst.var_off.value)
+                if o >= 0 or o < -512:
+                    raise fail(f"R{regno} stack pointer arithmetic goes out of range, "
+                               f"prohibited for !root; off={o}")
+            elif dst.type == PTR_TO_MAP_VALUE:
+                try:
+                    from pybpf.verifier.mem import check_mem_region
+                    check_mem_region(self, dst, regno, dst.off, 1, dst.map.value_size)
+                except VerifyFail:
+                    raise fail(f"R{regno} pointer arithmetic of map value goes out of range, "
+                               f"prohibited for !root") from None
+
+    def _sane_offset(self, reg: Reg, ptr: Reg) -> None:
+        name = ptr.type_str()
+        if reg.var_off.is_const():
+            val = s64(reg.var_off.value)
+            if val >= BPF_MAX_VAR_OFF or val <= -BPF_MAX_VAR_OFF:
+                raise fail(f"math between {name} pointer and {val} is not allowed")
+        if reg.off >= BPF_MAX_VAR_OFF or reg.off <= -BPF_MAX_VAR_OFF:
+            raise fail(f"{name} pointer offset {reg.off} is not allowed")
+        if reg.smin == S64_MIN:
+            raise fail(f"math between {name} pointer and register with unbounded min value "
+                       f"is not allowed")
+        if reg.smin >= BPF_MAX_VAR_OFF or reg.smin <= -BPF_MAX_VAR_OFF:
+            raise fail(f"value {reg.smin} makes {name} pointer be out of bounds")
+
+    # --- loads and stores ---------------------------------------------------------------
+    def _ldx(self, insn: Insn, idx: int) -> int:
+        mode = insn.opcode & 0xE0
+        if mode not in (0x60, 0x80) or insn.imm:
+            raise fail("BPF_LDX uses reserved fields", 22)
+        self.read_reg(insn.src)
+        self.write_reg(insn.dst)
+        src = insn.src
+        check_mem_access(self, src, insn.off, _size(insn.opcode), READ, insn.dst,
+                         signed=mode == 0x80)
+        self.scratch_reg(insn.dst)
+        return idx + 1
+
+    def _stx(self, insn: Insn, idx: int) -> int:
+        mode = insn.opcode & 0xE0
+        if mode == 0xC0:
+            return self._atomic(insn, idx)
+        if mode != 0x60 or insn.imm:
+            raise fail("BPF_STX uses reserved fields", 22)
+        self.read_reg(insn.src)
+        self.read_reg(insn.dst)
+        check_mem_access(self, insn.dst, insn.off, _size(insn.opcode), WRITE, insn.src)
+        return idx + 1
+
+    def _atomic(self, insn: Insn, idx: int) -> int:
+        size = _size(insn.opcode)
+        imm = insn.imm
+        if imm == 0x100:              # load-acquire: dst = *(src + off)
+            self.read_reg(insn.src)
+            self.write_reg(insn.dst)
+            if self.state.regs[insn.src].type in (PTR_TO_CTX, "flow_keys", "sock") or \
+                    self.state.regs[insn.src].is_pkt:
+                raise fail(f"BPF_ATOMIC loads from R{insn.src} "
+                           f"{self.state.regs[insn.src].type_str()} is not allowed")
+            check_mem_access(self, insn.src, insn.off, size, READ, insn.dst)
+            return idx + 1
+        if imm == 0x110:              # store-release: *(dst + off) = src
+            self.read_reg(insn.src)
+            self.read_reg(insn.dst)
+            if self.state.regs[insn.dst].type in (PTR_TO_CTX, "flow_keys", "sock") or \
+                    self.state.regs[insn.dst].is_pkt:
+                raise fail(f"BPF_ATOMIC stores into R{insn.dst} "
+                           f"{self.state.regs[insn.dst].type_str()} is not allowed")
+            check_mem_access(self, insn.dst, insn.off, size, WRITE, insn.src)
+            return idx + 1
+        if imm not in (0x00, 0x01, 0x40, 0x41, 0x50, 0x51, 0xA0, 0xA1, 0xE1, 0xF1):
+            raise fail(f"BPF_ATOMIC uses invalid atomic opcode {imm:02x}", 22)
+        if size not in (4, 8):
+            raise fail("invalid atomic operand size", 22)
+        src = self.read_reg(insn.src)
+        dst = self.read_reg(insn.dst)
+        if imm == 0xF1:
+            r0 = self.read_reg(0)
+            if self.is_pointer_value(r0):
+                raise fail("R0 leaks addr into mem")
+        if self.is_pointer_value(src):
+            raise fail(f"R{insn.src} leaks addr into mem")
+        if dst.type in (PTR_TO_CTX, PTR_TO_PACKET, PTR_TO_PACKET_META, "flow_keys", "sock"):
+            raise fail(f"BPF_ATOMIC stores into R{insn.dst} {dst.type_str()} is not allowed")
+        load_reg = 0 if imm == 0xF1 else (insn.src if imm & 1 else None)
+        check_mem_access(self, insn.dst, insn.off, size, READ, load_reg)
+        if load_reg is None:
+            check_mem_access(self, insn.dst, insn.off, size, READ, None)
+        check_mem_access(self, insn.dst, insn.off, size, WRITE, None)
+        if load_reg is not None:
+            r = self.state.regs[load_reg]
+            if r.is_pointer and not self.allow_ptr_leaks:
+                raise fail(f"R{load_reg} leaks addr into mem")
+            mark_unknown(r)
+            if size == 4:
+                zext_32_to_64(r)
+                bounds_sync(r)
+        return idx + 1
+
+    def _ld_imm(self, insn: Insn, idx: int) -> int:
+        if insn.opcode != 0x18:
+            raise fail("invalid BPF_LD_IMM insn", 22)
+        if insn.off:
+            raise fail("BPF_LD_IMM uses reserved fields", 22)
+        dst = self.write_reg(insn.dst)
+        src = insn.src
+        if src == 0:
+            dst.assign(known_scalar(insn.imm))
+        elif src in (1, 5):
+            m = self.maps.get(idx)
+            if m is None:
+                raise fail(f"fd {insn.imm & U32} is not pointing to valid bpf_map", 9)
+            dst.assign(pointer(CONST_PTR_TO_MAP, map=m))
+        elif src in (2, 6):
+            m = self.maps.get(idx)
+            if m is None:
+                raise fail(f"fd {insn.imm & U32} is not pointing to valid bpf_map", 9)
+            off = insn.imm2 & U32
+            if off >= m.value_size:
+                raise fail(f"invalid access to map value pointer, value_size={m.value_size} "
+                           f"off={off}", 13)
+            dst.assign(pointer(PTR_TO_MAP_VALUE, map=m))
+            dst.off = off
+        elif src == 4:
+            dst.assign(pointer(PTR_TO_FUNC))
+            dst.subprog = idx + (insn.imm & U32 if insn.imm & U32 < (1 << 31) else
+                                 (insn.imm & U32) - (1 << 32)) + 1
+        else:
+            raise fail("pybpf does not verify ksym (BTF id) loads yet", 524)
+        return idx + 2
+
+    def _ld_abs(self, insn: Insn) -> None:
+        if not self.ctx.ld_abs():
+            raise fail("BPF_LD_[ABS|IND] instructions not allowed for this program type", 22)
+        mode = insn.opcode & 0xE0
+        if insn.dst or insn.off or (insn.opcode & 0x18) == 0x18 or (mode == 0x20 and insn.src):
+            raise fail("BPF_LD_[ABS|IND] uses reserved fields", 22)
+        r6 = self.read_reg(6)
+        if self.state.refs:
+            raise fail("BPF_LD_[ABS|IND] would lead to reference leak", 22)
+        if r6.type != PTR_TO_CTX:
+            raise fail("at the time of BPF_LD_ABS|IND R6 != pointer to skb", 22)
+        if mode == 0x40:
+            self.read_reg(insn.src)
+        if r6.off:
+            raise fail(f"dereference of modified ctx ptr R6 off={r6.off} disallowed")
+        regs = self.state.regs
+        for r in range(1, 6):
+            regs[r].assign(not_init())
+            self.scratch_reg(r)
+        mark_unknown(regs[0])
+        self.scratch_reg(0)
+
+    # --- jumps, calls, exit --------------------------------------------------------------
+    def _jmp(self, insn: Insn, idx: int) -> int | None:
+        code = insn.opcode
+        op = code & 0xF0
+        cls = code & 7
+        self.jmps_processed += 1
+        if op == 0x80:
+            if code & 0x08 or insn.off and insn.src != 2 or insn.dst or \
+                    (insn.src not in (0, 1, 2)) or cls == 6:
+                raise fail("BPF_CALL uses reserved fields", 22)
+            if insn.src == 1:
+                return self._pseudo_call(insn, idx)
+            if insn.src == 2:
+                raise fail("pybpf does not verify kfunc calls yet", 524)
+            check_helper_call(self, insn, idx)
+            if insn.imm == 12:      # bpf_tail_call: falls through when the call fails
+                pass
+            return idx + 1
+        if op == 0x90:
+            if code & 0x08 or insn.imm or insn.src or insn.dst or cls == 6:
+                raise fail("BPF_EXIT uses reserved fields", 22)
+            return self._exit(idx)
+        if op == 0x00:
+            if cls == 5:
+                if code & 0x08 or insn.imm or insn.src or insn.dst:
+                    raise fail("BPF_JA uses reserved fields", 22)
+                return idx + insn.off + 1
+            if code & 0x08 or insn.off or insn.src or insn.dst:
+                raise fail("BPF_JA uses reserved fields", 22)
+            return idx + insn.imm + 1
+        if op == 0xE0:
+            raise fail("pybpf does not verify may_goto yet", 524)
+        if op > 0xD0:
+            raise fail(f"invalid BPF_JMP/JMP32 opcode {op:x}", 22)
+        return self._cond_jmp(insn, idx, op, cls == 6)
+
+    def _cond_jmp(self, insn: Insn, idx: int, op: int, is32: bool) -> int | None:
+        regs = self.state.regs
+        if insn.opcode & 0x08:
+            if insn.imm:
+                raise fail("BPF_JMP/JMP32 uses reserved fields", 22)
+            src = self.read_reg(insn.src)
+            dst0 = regs[insn.dst]
+            if not (src.is_pkt or src.type == PTR_TO_PACKET_END) or not (
+                    dst0.is_pkt or dst0.type == PTR_TO_PACKET_END):
+                if self.is_pointer_value(src):
+                    raise fail(f"R{insn.src} pointer comparison prohibited")
+        else:
+            if insn.src:
+                raise fail("BPF_JMP/JMP32 uses reserved fields", 22)
+            src = known_scalar(insn.imm)
+        dst = self.read_reg(insn.dst)
+        pred = self._branch_taken(dst, src, op, is32)
+        target = idx + insn.off + 1
+        if pred == 1:
+            self._record(idx, True)
+            return target
+        if pred == 0:
+            self._record(idx, False)
+            return idx + 1
+        other = self.state.copy()
+        oregs = other.regs
+        if insn.opcode & 0x08:
+            self._set_min_max(oregs[insn.dst], oregs[insn.src], dst, src, op, is32)
+        else:
+            fake_t, fake_f = src.copy(), src.copy()
+            self._set_min_max(oregs[insn.dst], fake_t, dst, fake_f, op, is32)
+        if insn.opcode & 0x08 and src.type == SCALAR and src.id:
+            self._sync_linked(self.state, src)
+            self._sync_linked(other, oregs[insn.src])
+        if dst.type == SCALAR and dst.id:
+            self._sync_linked(self.state, dst)
+            self._sync_linked(other, oregs[insn.dst])
+        if (not is32 and not insn.opcode & 0x08 and insn.imm == 0 and op in (JEQ, JNE)
+                and dst.maybe_null):
+            rid = dst.id
+            self._mark_ptr_or_null(self.state, rid, op == JNE)
+            self._mark_ptr_or_null(other, rid, op == JEQ)
+        elif not self._match_pkt(insn, op, dst, regs[insn.src] if insn.opcode & 0x08 else None,
+                                 self.state, other) and self.is_pointer_value(dst):
+            raise fail(f"R{insn.dst} pointer comparison prohibited")
+        other.path = self.state.path + ((idx, True),)
+        self.state.path = self.state.path + ((idx, False),)
+        self._push(target, idx, other)
+        return idx + 1
+
+    def _record(self, idx: int, taken: bool) -> None:
+        self.state.path = self.state.path + ((idx, taken),)
+
+    def _mark_ptr_or_null(self, st: State, rid: int, is_null: bool) -> None:
+        ref = None
+        for reg in st.all_regs():
+            if reg.maybe_null and reg.id == rid:
+                if is_null:
+                    ref = reg.ref_obj_id or ref
+                    reg.assign(known_scalar(0))
+                else:
+                    reg.maybe_null = False
+                    if not reg.ref_obj_id:
+                        reg.id = 0
+        if is_null and ref:
+            st.refs = [r for r in st.refs if r.id != ref]
+
+    def _sync_linked(self, st: State, known: Reg) -> None:
+        for reg in st.all_regs():
+            if reg is not known and reg.type == SCALAR and reg.id == known.id:
+                reg.assign(known)
+
+    def _match_pkt(self, insn: Insn, op: int, dst: Reg, src: Reg | None, this: State,
+                   other: State) -> bool:
+        if src is None or insn.opcode & 7 == 6:
+            return False
+        d_pkt = dst.type == PTR_TO_PACKET and src.type == PTR_TO_PACKET_END or \
+            dst.type == PTR_TO_PACKET_META and src.type == PTR_TO_PACKET and src.off == 0 \
+            and src.var_off.is_const() and src.var_off.value == 0
+        s_pkt = dst.type == PTR_TO_PACKET_END and src.type == PTR_TO_PACKET or \
+            dst.type == PTR_TO_PACKET and dst.off == 0 and dst.var_off.is_const() and \
+            dst.var_off.value == 0 and src.type == PTR_TO_PACKET_META
+        if op == JGT:
+            if d_pkt:
+                self._good_pkt(this, dst, False)
+            elif s_pkt:
+                self._good_pkt(other, src, True)
+            else:
+                return False
+        elif op == JLT:
+            if d_pkt:
+                self._good_pkt(other, dst, True)
+            elif s_pkt:
+                self._good_pkt(this, src, False)
+            else:
+                return False
+        elif op == JGE:
+            if d_pkt:
+                self._good_pkt(this, dst, True)
+            elif s_pkt:
+                self._good_pkt(other, src, False)
+            else:
+                return False
+        elif op == JLE:
+            if d_pkt:
+                self._good_pkt(other, dst, False)
+            elif s_pkt:
+                self._good_pkt(this, src, True)
+            else:
+                return False
+        else:
+            return False
+        return True
+
+    def _good_pkt(self, st: State, reg: Reg, right_open: bool) -> None:
+        if reg.off < 0 or (reg.off == 0 and right_open):
+            return
+        if reg.umax > MAX_PACKET_OFF or reg.umax + reg.off > MAX_PACKET_OFF:
+            return
+        new_range = reg.off + (1 if right_open else 0)
+        for r in st.all_regs():
+            if r.type == reg.type and r.id == reg.id:
+                r.range = max(r.range, new_range)
+
+    def _branch_taken(self, d: Reg, s: Reg, op: int, is32: bool) -> int:
+        if (d.is_pkt or d.type == PTR_TO_PACKET_END) and (s.is_pkt or s.type == PTR_TO_PACKET_END):
+            return -1
+        if d.is_pointer or s.is_pointer:
+            if not s.is_const(32 if is32 else 64):
+                op = _FLIP[op]
+                d, s = s, d
+            if not s.is_const(32 if is32 else 64) or s.const_value(32 if is32 else 64):
+                return -1
+            if d.maybe_null or not d.is_pointer:
+                return -1
+            return {JEQ: 0, JNE: 1}.get(op, -1)
+        return _scalar_branch_taken(d, s, op, is32)
+
+    def _set_min_max(self, t1: Reg, t2: Reg, f1: Reg, f2: Reg, op: int, is32: bool) -> None:
+        if f1.type != SCALAR or f2.type != SCALAR:
+            return
+        _refine(f1, f2, _REV[op], is32)
+        bounds_sync(f1)
+        bounds_sync(f2)
+        _refine(t1, t2, op, is32)
+        bounds_sync(t1)
+        bounds_sync(t2)
+        for r in (f1, f2, t1, t2):
+            if not bounds_sane(r):
+                raise fail("verifier internal error: REG INVARIANTS VIOLATION", 14)
+
+    def _pseudo_call(self, insn: Insn, idx: int) -> int:
+        st = self.state
+        if len(st.frames) >= MAX_CALL_FRAMES:
+            raise fail(f"the call stack of {len(st.frames) + 1} frames is too deep !", 7)
+        target = idx + insn.imm + 1
+        if st.active_lock is not None:
+            raise fail("function calls are not allowed while holding a lock", 22)
+        caller = st.cur
+        callee = entry_frame(len(st.frames), idx, self.subprogs.index(target)
+                             if target in self.subprogs else 0)
+        for r in range(1, 6):
+            callee.regs[r] = caller.regs[r].copy()
+        for r in range(0, 6):
+            caller.regs[r] = not_init() if r else caller.regs[r]
+        st.frames.append(callee)
+        self.all_scratched = True
+        return target
+
+    def _exit(self, idx: int) -> int | None:
+        st = self.state
+        if len(st.frames) > 1:
+            r0 = self.read_reg(0)
+            if r0.type != SCALAR:
+                raise fail(f"At subprogram exit the register R0 is not a scalar value "
+                           f"({r0.type_str()})", 22)
+            callee = st.frames.pop()
+            caller = st.cur
+            caller.regs[0] = r0.copy()
+            for r in range(1, 6):
+                caller.regs[r] = not_init()
+            self.all_scratched = True
+            return callee.callsite + 1
+        if st.active_lock is not None:
+            raise fail("BPF_EXIT instruction in main prog cannot be used inside "
+                       "bpf_spin_lock-ed region", 22)
+        if st.refs:
+            r = st.refs[0]
+            raise fail(f"Unreleased reference id={r.id} alloc_insn={r.insn}", 22)
+        r0 = self.read_reg(0)
+        if self.is_pointer_value(r0):
+            raise fail("R0 leaks addr as return value")
+        rng = self.ctx.return_range()
+        if rng is not None:
+            if r0.type != SCALAR:
+                raise fail(f"At program exit the register R0 is not a known value "
+                           f"({r0.type_str()})", 22)
+            lo, hi = rng
+            if not (lo <= r0.smin and r0.smax <= hi):
+                text = "At program exit the register R0 has"
+                unknown = True
+                if r0.smin > S64_MIN:
+                    text += f" smin={r0.smin}"
+                    unknown = False
+                if r0.smax < S64_MAX:
+                    text += f" smax={r0.smax}"
+                    unknown = False
+                if unknown:
+                    text += " unknown scalar value"
+                raise fail(text + f" should have been in [{lo}, {hi}]", 22)
+        return None
+
+    def stats(self) -> str:
+        return stats_line(self.insn_processed, self.max_states_per_insn, self.total_states,
+                          self.peak_states)
+
+
+def _size(opcode: int) -> int:
+    return {0x00: 4, 0x08: 2, 0x10: 1, 0x18: 8}[opcode & 0x18]
+
+
+def _scalar_branch_taken(r1: Reg, r2: Reg, op: int, is32: bool) -> int:
+    if is32:
+        t1, t2 = tn.subreg(r1.var_off), tn.subreg(r2.var_off)
+        umin1, umax1, umin2, umax2 = r1.u32min, r1.u32max, r2.u32min, r2.u32max
+        smin1, smax1, smin2, smax2 = r1.s32min, r1.s32max, r2.s32min, r2.s32max
+    else:
+        t1, t2 = r1.var_off, r2.var_off
+        umin1, umax1, umin2, umax2 = r1.umin, r1.umax, r2.umin, r2.umax
+        smin1, smax1, smin2, smax2 = r1.smin, r1.smax, r2.smin, r2.smax
+    if op in (JEQ, JNE):
+        eq = op == JEQ
+        if t1.is_const() and t2.is_const():
+            return int((t1.value == t2.value) == eq)
+        if umin1 > umax2 or umax1 < umin2 or smin1 > smax2 or smax1 < smin2:
+            return 0 if eq else 1
+        if not is32 and (r1.u32min > r2.u32max or r1.u32max < r2.u32min or
+                         r1.s32min > r2.s32max or r1.s32max < r2.s32min):
+            return 0 if eq else 1
+        return -1
+    if op == JSET:
+        if not t2.is_const():
+            t1, t2 = t2, t1
+        if not t2.is_const():
+            return -1
+        if (~t1.mask & t1.value) & t2.value:
+            return 1
+        if not ((t1.mask | t1.value) & t2.value):
+            return 0
+        return -1
+    if op == JGT:
+        return 1 if umin1 > umax2 else 0 if umax1 <= umin2 else -1
+    if op == JSGT:
+        return 1 if smin1 > smax2 else 0 if smax1 <= smin2 else -1
+    if op == JLT:
+        return 1 if umax1 < umin2 else 0 if umin1 >= umax2 else -1
+    if op == JSLT:
+        return 1 if smax1 < smin2 else 0 if smin1 >= smax2 else -1
+    if op == JGE:
+        return 1 if umin1 >= umax2 else 0 if umax1 < umin2 else -1
+    if op == JSGE:
+        return 1 if smin1 >= smax2 else 0 if smax1 < smin2 else -1
+    if op == JLE:
+        return 1 if umax1 <= umin2 else 0 if umin1 > umax2 else -1
+    if op == JSLE:
+        return 1 if smax1 <= smin2 else 0 if smin1 > smax2 else -1
+    return -1
+
+
+def _refine(r1: Reg, r2: Reg, op: int, is32: bool) -> None:
+    """``regs_refine_cond_op``: what ``r1 OP r2`` being true says about both."""
+    if op in (JGE, JGT, JSGE, JSGT):
+        op = _FLIP[op]
+        r1, r2 = r2, r1
+    if op == JEQ:
+        if is32:
+            lo, hi = max(r1.u32min, r2.u32min), min(r1.u32max, r2.u32max)
+            slo, shi = max(r1.s32min, r2.s32min), min(r1.s32max, r2.s32max)
+            r1.u32min = r2.u32min = lo
+            r1.u32max = r2.u32max = hi
+            r1.s32min = r2.s32min = slo
+            r1.s32max = r2.s32max = shi
+            t = tn.intersect(tn.subreg(r1.var_off), tn.subreg(r2.var_off))
+            r1.var_off = tn.with_subreg(r1.var_off, t)
+            r2.var_off = tn.with_subreg(r2.var_off, t)
+        else:
+            lo, hi = max(r1.umin, r2.umin), min(r1.umax, r2.umax)
+            slo, shi = max(r1.smin, r2.smin), min(r1.smax, r2.smax)
+            r1.umin = r2.umin = lo
+            r1.umax = r2.umax = hi
+            r1.smin = r2.smin = slo
+            r1.smax = r2.smax = shi
+            t = tn.intersect(r1.var_off, r2.var_off)
+            r1.var_off = r2.var_off = t
+        return
+    bits = 32 if is32 else 64
+    if op == JNE:
+        if not r2.is_const(bits):
+            r1, r2 = r2, r1
+        if not r2.is_const(bits):
+            return
+        val = r2.const_value(bits)
+        if is32:
+            if r1.u32min == val:
+                r1.u32min += 1
+            if r1.u32max == val:
+                r1.u32max -= 1
+            if r1.s32min == s32(val):
+                r1.s32min += 1
+            if r1.s32max == s32(val):
+                r1.s32max -= 1
+        else:
+            if r1.umin == val:
+                r1.umin += 1
+            if r1.umax == val:
+                r1.umax -= 1
+            if r1.smin == s64(val):
+                r1.smin += 1
+            if r1.smax == s64(val):
+                r1.smax -= 1
+        return
+    if op in (JSET, JSET_X):
+        if not r2.is_const(bits):
+            r1, r2 = r2, r1
+        if not r2.is_const(bits):
+            return
+        val = r2.const_value(bits)
+        if op == JSET:
+            if not val or val & (val - 1):     # only a single bit is learnt
+                return
+            if is32:
+                r1.var_off = tn.with_subreg(r1.var_off, tn.or_(tn.subreg(r1.var_off),
+                                                               tn.const(val)))
+            else:
+                r1.var_off = tn.or_(r1.var_off, tn.const(val))
+        else:
+            if is32:
+                r1.var_off = tn.with_subreg(r1.var_off, tn.and_(tn.subreg(r1.var_off),
+                                                                tn.const(~val & U32)))
+            else:
+                r1.var_off = tn.and_(r1.var_off, tn.const(~val & U64))
+        return
+    if op == JLE:
+        if is32:
+            r1.u32max = min(r1.u32max, r2.u32max)
+            r2.u32min = max(r1.u32min, r2.u32min)
+        else:
+            r1.umax = min(r1.umax, r2.umax)
+            r2.umin = max(r1.umin, r2.umin)
+    elif op == JLT:
+        if is32:
+            r1.u32max = min(r1.u32max, r2.u32max - 1)
+            r2.u32min = max(r1.u32min + 1, r2.u32min)
+        else:
+            r1.umax = min(r1.umax, r2.umax - 1)
+            r2.umin = max(r1.umin + 1, r2.umin)
+    elif op == JSLE:
+        if is32:
+            r1.s32max = min(r1.s32max, r2.s32max)
+            r2.s32min = max(r1.s32min, r2.s32min)
+        else:
+            r1.smax = min(r1.smax, r2.smax)
+            r2.smin = max(r1.smin, r2.smin)
+    elif op == JSLT:
+        if is32:
+            r1.s32max = min(r1.s32max, r2.s32max - 1)
+            r2.s32min = max(r1.s32min + 1, r2.s32min)
+        else:
+            r1.smax = min(r1.smax, r2.smax - 1)
+            r2.smin = max(r1.smin + 1, r2.smin)
+
+
+__all__ = ["MapInfo", "Verifier"]
