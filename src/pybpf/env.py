@@ -50,7 +50,7 @@ class Route:
 
 _M32 = 0xFFFFFFFF
 # (a, b, c, d) of each word's TAUSWORTHE step, and the least value its seed may take.
-_TAUSWORTHE = ((6, 13, 4294967294, 18, 2), (2, 27, 4294967288, 2, 8),
+TAUSWORTHE = ((6, 13, 4294967294, 18, 2), (2, 27, 4294967288, 2, 8),
                (13, 21, 4294967280, 7, 16), (3, 12, 4294967168, 13, 128))
 
 
@@ -59,7 +59,7 @@ def prandom_seed_state(seed: int) -> tuple[int, int, int, int]:
     ten steps of ``prandom_warmup``."""
     seed &= (1 << 64) - 1
     i = ((seed >> 32) ^ (seed << 10) ^ seed) & _M32
-    state = tuple(i + m if i < m else i for *_, m in _TAUSWORTHE)
+    state = tuple(i + m if i < m else i for *_, m in TAUSWORTHE)
     for _ in range(10):
         state = prandom_next(state)   # type: ignore[arg-type]
     return state  # type: ignore[return-value]
@@ -68,7 +68,7 @@ def prandom_seed_state(seed: int) -> tuple[int, int, int, int]:
 def prandom_next(state: tuple[int, int, int, int]) -> tuple[int, int, int, int]:
     """One step of ``prandom_u32_state``; the output is the XOR of the new words."""
     return tuple((((s & c) << d) & _M32) ^ ((((s << a) & _M32) ^ s) >> b)
-                 for s, (a, b, c, d, _) in zip(state, _TAUSWORTHE))  # type: ignore[return-value]
+                 for s, (a, b, c, d, _) in zip(state, TAUSWORTHE))  # type: ignore[return-value]
 
 
 def _default_cpus() -> int:

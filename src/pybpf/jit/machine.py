@@ -20,6 +20,7 @@ from typing import Any, Sequence
 
 from pybpf.errors import BpfDecodeError, BpfError, BpfHelperError, BpfLimitError, BpfRuntimeError
 from pybpf.isa import Instruction, decode, encode
+from pybpf.isa.opcodes import CALL_HELPER, OPCODE_CALL
 from pybpf.jit import abi
 from pybpf.jit.backend import Compiled, cached, compile_ir
 from pybpf.vm import compiler
@@ -29,7 +30,6 @@ from pybpf.vm.memory import Memory, Region
 
 M64 = (1 << 64) - 1
 _M32 = 0xFFFFFFFF
-_CALL = 0x85
 _UNLIMITED = 1 << 62
 _USE_DEFAULT: Any = object()
 _GUARD = 64
@@ -183,7 +183,7 @@ class JitMachine:
         self.constants = dict(constants or {})
         code = encode(insns)
         native = native_helper_ids(self.helpers)
-        used = {i.imm for i in insns if i.opcode == _CALL and i.src == 0}
+        used = {i.imm for i in insns if i.opcode == OPCODE_CALL and i.src == CALL_HELPER}
         native = native & used
         self.uses_env = bool(native & abi.ENV_HELPERS)
         self.compiled = compile_program(self.program, code, frozenset(self.constants), name,

@@ -24,18 +24,20 @@ from pybpf.jit import abi
 from pybpf.jit.abi import NATIVE_HELPERS
 from pybpf.jit.codegen import HELPER_T, I1, I8, I32, I64, c64
 from pybpf.maps import _base as handle
+from pybpf.maps import _table as table
+from pybpf.maps import lpm_trie as lpm
 from pybpf.maps._common import BPF_EXIST, BPF_F_LOCK, BPF_NOEXIST
 
 _PERCPU = (MapType.PERCPU_ARRAY, MapType.PERCPU_HASH, MapType.LRU_PERCPU_HASH)
-_MERSENNE61 = (1 << 61) - 1
-_GOLDEN64 = 0x9E3779B97F4A7C15
-# Hash table element: u32 next, hash, in_use, lru_prev, lru_next, pad, then the key.
-_NEXT, _HASH, _USED, _PREV, _LNEXT, _KEY = 0, 4, 8, 12, 16, 24
-# ctl words (u32): count, free head, LRU head, LRU tail, fresh, n_buckets, capacity, stride
-_COUNT, _FREE, _HEAD, _TAIL, _FRESH, _NBUCKETS, _CAPACITY, _STRIDE = range(0, 32, 4)
-_CTL_BYTES = 32
-# LPM node: u32 child0, child1, prefixlen, flags, then the data bytes.
-_LPM_PLEN, _LPM_FLAGS, _LPM_HDR, _LPM_IM = 8, 12, 16, 2
+# Byte offsets of the hash table's fields and ctl words (pybpf.maps._table's u32 words).
+_NEXT, _HASH, _USED, _PREV, _LNEXT = (4 * w for w in (table.NEXT, table.HASH, table.USED,
+                                                       table.PREV, table.LNEXT))
+_KEY = table.HDR
+_COUNT, _FREE, _HEAD, _TAIL, _FRESH, _NBUCKETS, _CAPACITY, _STRIDE = (
+    4 * w for w in (table.CTL_COUNT, table.CTL_FREE, table.CTL_HEAD, table.CTL_TAIL,
+                    table.CTL_FRESH, table.CTL_NBUCKETS, table.CTL_CAPACITY, table.CTL_STRIDE))
+# Byte offsets in an LPM trie node (pybpf.maps.lpm_trie's u32 words), and its flag bit.
+_LPM_PLEN, _LPM_FLAGS, _LPM_HDR, _LPM_IM = 4 * lpm.PLEN, 4 * lpm.FLAGS, lpm.NODE_HDR, lpm.NODE_IM
 
 
 def _err(code: int) -> ir.Constant:
@@ -175,16 +177,28 @@ class _Runtime:
         byte = b.zext(b.load(f.ptr(b.add(key, nxt), I8)), ir.IntType(128))
         i128 = ir.IntType(128)
         x = b.add(b.shl(b.zext(h, i128), ir.Constant(i128, 8)), byte)      # < 2**69
-        p = ir.Constant(i128, _MERSENNE61)
+        p = ir.Constant(i128, table.MERSENNE61)
         x = b.add(b.and_(x, p), b.lshr(x, ir.Constant(i128, 61)))         # < 2**61 + 2**8
         x = b.select(b.icmp_unsigned(">=", x, p), b.sub(x, p), x)
         i.add_incoming(nxt, body)
         h.add_incoming(b.trunc(x, I64), body)
         b.branch(loop)
         f.at(done)
-        b.ret(b.lshr(b.mul(h, c64(_GOLDEN64)), c64(32)))
+        b.ret(b.lshr(b.mul(h, c64(table.GOLDEN64)), c64(32)))
         self._hash_fns["hash"] = f.fn
         return f.fn
+
+    @staticmethod
+    def storage(f: _Fn, map_: ir.Value) -> tuple[ir.Value, ir.Value]:
+        """(elements or nodes, ctl) addresses of a hash table or LPM trie map."""
+        return f.u64(map_, handle.HANDLE_AUX), f.u64(map_, handle.HANDLE_AUX + 8)
+
+    @staticmethod
+    def bucket(f: _Fn, ctl: ir.Value, h: ir.Value) -> ir.Value:
+        """Address of the bucket word for hash ``h`` (the buckets follow ctl)."""
+        b = f.b
+        index = b.and_(h, b.sub(f.u32(ctl, _NBUCKETS), c64(1)))
+        return b.add(ctl, b.add(c64(table.CTL_BYTES), b.mul(index, c64(4))))
 
     def elem(self, f: _Fn, elems: ir.Value, ctl: ir.Value, i: ir.Value) -> ir.Value:
         """Address of hash table element ``i`` (1-based)."""
@@ -199,10 +213,9 @@ class _Runtime:
         b = f.b
         map_, key = f.fn.args
         ks = f.u32(map_, 4)
-        elems, ctl = f.u64(map_, handle.HANDLE_AUX), f.u64(map_, handle.HANDLE_AUX + 8)
+        elems, ctl = self.storage(f, map_)
         h = b.call(self.key_hash(), [key, ks])
-        bucket = b.and_(h, b.sub(f.u32(ctl, _NBUCKETS), c64(1)))
-        first = f.u32(b.add(ctl, b.add(c64(_CTL_BYTES), b.mul(bucket, c64(4)))))
+        first = f.u32(self.bucket(f, ctl, h))
         entry, loop, body, compare, nxt_bb, hit, miss = (
             b.block, f.block("loop"), f.block("body"), f.block("compare"), f.block("next"),
             f.block("hit"), f.block("miss"))
@@ -235,7 +248,7 @@ class _Runtime:
         # unlink
         f = _Fn(self.module, ftype, "bpf_lru_unlink")
         map_, i = f.fn.args
-        elems, ctl = f.u64(map_, handle.HANDLE_AUX), f.u64(map_, handle.HANDLE_AUX + 8)
+        elems, ctl = self.storage(f, map_)
         e = self.elem(f, elems, ctl, i)
         prev, nxt = f.u32(e, _PREV), f.u32(e, _LNEXT)
         self.link(f, elems, ctl, prev, _LNEXT, nxt, _HEAD)
@@ -245,7 +258,7 @@ class _Runtime:
         # push_head
         f = _Fn(self.module, ftype, "bpf_lru_push_head")
         map_, i = f.fn.args
-        elems, ctl = f.u64(map_, handle.HANDLE_AUX), f.u64(map_, handle.HANDLE_AUX + 8)
+        elems, ctl = self.storage(f, map_)
         e = self.elem(f, elems, ctl, i)
         head = f.u32(ctl, _HEAD)
         f.set32(e, _PREV, c64(0))
@@ -300,10 +313,9 @@ class _Runtime:
         f = _Fn(self.module, ir.FunctionType(ir.VoidType(), [I64, I64]), "bpf_table_remove")
         b = f.b
         map_, i = f.fn.args
-        elems, ctl = f.u64(map_, handle.HANDLE_AUX), f.u64(map_, handle.HANDLE_AUX + 8)
+        elems, ctl = self.storage(f, map_)
         e = self.elem(f, elems, ctl, i)
-        bucket = b.and_(f.u32(e, _HASH), b.sub(f.u32(ctl, _NBUCKETS), c64(1)))
-        bucket_addr = b.add(ctl, b.add(c64(_CTL_BYTES), b.mul(bucket, c64(4))))
+        bucket_addr = self.bucket(f, ctl, f.u32(e, _HASH))
         first = f.u32(bucket_addr)
         entry = b.block
         at_head, walk, body, relink, done = (f.block("at_head"), f.block("walk"), f.block("body"),
@@ -342,7 +354,7 @@ class _Runtime:
         f = _Fn(self.module, ir.FunctionType(I64, [I64, I64]), "bpf_table_insert")
         b = f.b
         map_, key = f.fn.args
-        elems, ctl = f.u64(map_, handle.HANDLE_AUX), f.u64(map_, handle.HANDLE_AUX + 8)
+        elems, ctl = self.storage(f, map_)
         free = f.u32(ctl, _FREE)
         entry = b.block
         reuse, fresh, got = f.block("reuse"), f.block("fresh"), f.block("got")
@@ -361,8 +373,7 @@ class _Runtime:
         del entry
         ks = f.u32(map_, 4)
         h = b.call(self.key_hash(), [key, ks])
-        bucket = b.and_(h, b.sub(f.u32(ctl, _NBUCKETS), c64(1)))
-        bucket_addr = b.add(ctl, b.add(c64(_CTL_BYTES), b.mul(bucket, c64(4))))
+        bucket_addr = self.bucket(f, ctl, h)
         e = self.elem(f, elems, ctl, i)
         f.set32(e, _NEXT, f.u32(bucket_addr))
         f.set32(e, _HASH, h)
@@ -440,7 +451,7 @@ class _Runtime:
         data_size = b.sub(f.u32(map_, 4), c64(4))
         max_plen = b.mul(data_size, c64(8))
         plen = f.u32(key)
-        nodes, ctl = f.u64(map_, handle.HANDLE_AUX), f.u64(map_, handle.HANDLE_AUX + 8)
+        nodes, ctl = self.storage(f, map_)
         nstride = b.add(c64(_LPM_HDR), b.and_(b.add(data_size, c64(7)), c64(~7)))
         entry = b.block
         walk, body, bits, bits_body, bits_done, step, done = (
@@ -632,7 +643,7 @@ class _Runtime:
 
     def prandom(self) -> None:
         """``prandom_u32_state`` on the four words in the context (see pybpf.env)."""
-        from pybpf.env import _TAUSWORTHE
+        from pybpf.env import TAUSWORTHE
 
         f = self.helper(NATIVE_HELPERS[7])
         b = f.b
@@ -643,7 +654,7 @@ class _Runtime:
             words += [b.trunc(pair, I32), b.trunc(b.lshr(pair, c64(32)), I32)]
         out = ir.Constant(I32, 0)
         new = []
-        for s, (a, sb, c, d, _) in zip(words, _TAUSWORTHE):
+        for s, (a, sb, c, d, _) in zip(words, TAUSWORTHE):
             k = lambda v: ir.Constant(I32, v)   # noqa: E731
             s = b.xor(b.shl(b.and_(s, k(c)), k(d)), b.lshr(b.xor(b.shl(s, k(a)), s), k(sb)))
             new.append(s)

@@ -30,19 +30,21 @@ from typing import Iterator
 
 from pybpf.maps._common import allocate, round8
 
-_MERSENNE61 = (1 << 61) - 1
-_GOLDEN64 = 0x9E3779B97F4A7C15
+MERSENNE61 = (1 << 61) - 1
+GOLDEN64 = 0x9E3779B97F4A7C15
 _MASK64 = (1 << 64) - 1
-_HDR = 24
-_NEXT, _HASH, _USED, _PREV, _LNEXT = 0, 1, 2, 3, 4
-_CTL_WORDS = 8
-_CTL_BYTES = 4 * _CTL_WORDS
-_FRESH = 4
+# The layout (see the module docstring), also what the JIT's native helpers probe.
+HDR = 24
+NEXT, HASH, USED, PREV, LNEXT = 0, 1, 2, 3, 4          # element fields (u32 words)
+CTL_COUNT, CTL_FREE, CTL_HEAD, CTL_TAIL, CTL_FRESH, CTL_NBUCKETS, CTL_CAPACITY, \
+    CTL_STRIDE = range(8)                              # ctl words
+CTL_WORDS = 8
+CTL_BYTES = 4 * CTL_WORDS
 
 
 def key_hash(key: bytes) -> int:
     """The u32 hash the table uses (see the module docstring)."""
-    return (((int.from_bytes(key, "little") % _MERSENNE61) * _GOLDEN64) & _MASK64) >> 32
+    return (((int.from_bytes(key, "little") % MERSENNE61) * GOLDEN64) & _MASK64) >> 32
 
 
 def _pow2_at_least(n: int) -> int:
@@ -57,11 +59,11 @@ class HashTable:
         self.value_stride = value_stride
         self.capacity = max_entries
         self.n_buckets = _pow2_at_least(max_entries)
-        self.stride = _HDR + round8(key_size)
-        head = allocate(_CTL_BYTES + 4 * self.n_buckets, where)
+        self.stride = HDR + round8(key_size)
+        head = allocate(CTL_BYTES + 4 * self.n_buckets, where)
         self.ctl_address = ctypes.addressof(head)
-        self.ctl = (ctypes.c_uint32 * _CTL_WORDS).from_buffer(head)
-        self.buckets = (ctypes.c_uint32 * self.n_buckets).from_buffer(head, _CTL_BYTES)
+        self.ctl = (ctypes.c_uint32 * CTL_WORDS).from_buffer(head)
+        self.buckets = (ctypes.c_uint32 * self.n_buckets).from_buffer(head, CTL_BYTES)
         elems = allocate(self.stride * max_entries, where)
         self.elems = elems
         self._e32 = (ctypes.c_uint32 * (self.stride * max_entries // 4)).from_buffer(elems)
@@ -69,8 +71,9 @@ class HashTable:
         self.values = allocate(value_stride * max_entries, where)
         self.values_address = ctypes.addressof(self.values)
         self._w = self.stride // 4
-        self.ctl[_FRESH] = 1          # elements never used yet: fresh .. capacity
-        self.ctl[5], self.ctl[6], self.ctl[7] = self.n_buckets, max_entries, self.stride
+        self.ctl[CTL_FRESH] = 1          # elements never used yet: fresh .. capacity
+        ctl = self.ctl
+        ctl[CTL_NBUCKETS], ctl[CTL_CAPACITY], ctl[CTL_STRIDE] = self.n_buckets, max_entries, self.stride
 
     # --- element fields -----------------------------------------------------------------
 
@@ -81,7 +84,7 @@ class HashTable:
         self._e32[(i - 1) * self._w + field] = value
 
     def key_at(self, i: int) -> bytes:
-        return ctypes.string_at(self.elems_address + (i - 1) * self.stride + _HDR, self.key_size)
+        return ctypes.string_at(self.elems_address + (i - 1) * self.stride + HDR, self.key_size)
 
     def value_address(self, i: int) -> int:
         return self.values_address + (i - 1) * self.value_stride
@@ -94,11 +97,11 @@ class HashTable:
 
     @property
     def count(self) -> int:
-        return self.ctl[0]
+        return self.ctl[CTL_COUNT]
 
     @property
     def full(self) -> bool:
-        return self.ctl[0] >= self.capacity
+        return self.ctl[CTL_COUNT] >= self.capacity
 
     # --- operations ---------------------------------------------------------------------
 
@@ -106,47 +109,47 @@ class HashTable:
         h = key_hash(key)
         i = self.buckets[h & (self.n_buckets - 1)]
         while i:
-            if self._f(i, _HASH) == h and self.key_at(i) == key:
+            if self._f(i, HASH) == h and self.key_at(i) == key:
                 return i
-            i = self._f(i, _NEXT)
+            i = self._f(i, NEXT)
         return 0
 
     def insert(self, key: bytes) -> int:
         """Add ``key`` (absent; the table not full) with a zeroed value; its index."""
-        i = self.ctl[1]
+        i = self.ctl[CTL_FREE]
         if i:
-            self.ctl[1] = self._f(i, _NEXT)
+            self.ctl[CTL_FREE] = self._f(i, NEXT)
         else:
-            i = self.ctl[_FRESH]
-            self.ctl[_FRESH] = i + 1
+            i = self.ctl[CTL_FRESH]
+            self.ctl[CTL_FRESH] = i + 1
         h = key_hash(key)
         b = h & (self.n_buckets - 1)
         base = (i - 1) * self._w
         e = self._e32
-        e[base + _NEXT] = self.buckets[b]
-        e[base + _HASH] = h
-        e[base + _USED] = 1
-        ctypes.memmove(self.elems_address + (i - 1) * self.stride + _HDR, key, self.key_size)
+        e[base + NEXT] = self.buckets[b]
+        e[base + HASH] = h
+        e[base + USED] = 1
+        ctypes.memmove(self.elems_address + (i - 1) * self.stride + HDR, key, self.key_size)
         ctypes.memset(self.value_address(i), 0, self.value_stride)
         self.buckets[b] = i
-        self.ctl[0] += 1
+        self.ctl[CTL_COUNT] += 1
         self._lru_push_head(i)
         return i
 
     def remove(self, i: int) -> None:
-        b = self._f(i, _HASH) & (self.n_buckets - 1)
+        b = self._f(i, HASH) & (self.n_buckets - 1)
         j = self.buckets[b]
         if j == i:
-            self.buckets[b] = self._f(i, _NEXT)
+            self.buckets[b] = self._f(i, NEXT)
         else:
-            while self._f(j, _NEXT) != i:
-                j = self._f(j, _NEXT)
-            self._set(j, _NEXT, self._f(i, _NEXT))
+            while self._f(j, NEXT) != i:
+                j = self._f(j, NEXT)
+            self._set(j, NEXT, self._f(i, NEXT))
         self._lru_unlink(i)
-        self._set(i, _USED, 0)
-        self._set(i, _NEXT, self.ctl[1])
-        self.ctl[1] = i
-        self.ctl[0] -= 1
+        self._set(i, USED, 0)
+        self._set(i, NEXT, self.ctl[CTL_FREE])
+        self.ctl[CTL_FREE] = i
+        self.ctl[CTL_COUNT] -= 1
 
     def clear(self) -> None:
         for i in list(self.indexes()):
@@ -155,34 +158,34 @@ class HashTable:
     # --- LRU list (head = most recently used) ------------------------------------------
 
     def _lru_push_head(self, i: int) -> None:
-        head = self.ctl[2]
-        self._set(i, _PREV, 0)
-        self._set(i, _LNEXT, head)
+        head = self.ctl[CTL_HEAD]
+        self._set(i, PREV, 0)
+        self._set(i, LNEXT, head)
         if head:
-            self._set(head, _PREV, i)
+            self._set(head, PREV, i)
         else:
-            self.ctl[3] = i
-        self.ctl[2] = i
+            self.ctl[CTL_TAIL] = i
+        self.ctl[CTL_HEAD] = i
 
     def _lru_unlink(self, i: int) -> None:
-        prev, nxt = self._f(i, _PREV), self._f(i, _LNEXT)
+        prev, nxt = self._f(i, PREV), self._f(i, LNEXT)
         if prev:
-            self._set(prev, _LNEXT, nxt)
+            self._set(prev, LNEXT, nxt)
         else:
-            self.ctl[2] = nxt
+            self.ctl[CTL_HEAD] = nxt
         if nxt:
-            self._set(nxt, _PREV, prev)
+            self._set(nxt, PREV, prev)
         else:
-            self.ctl[3] = prev
+            self.ctl[CTL_TAIL] = prev
 
     def touch(self, i: int) -> None:
         """Mark element ``i`` most recently used."""
-        if self.ctl[2] != i:
+        if self.ctl[CTL_HEAD] != i:
             self._lru_unlink(i)
             self._lru_push_head(i)
 
     def least_recent(self) -> int:
-        return self.ctl[3]
+        return self.ctl[CTL_TAIL]
 
     # --- iteration in get_next_key order: bucket by bucket, chain order -----------------
 
@@ -190,7 +193,7 @@ class HashTable:
         for b in range(self.n_buckets):
             i = self.buckets[b]
             while i:
-                nxt = self._f(i, _NEXT)
+                nxt = self._f(i, NEXT)
                 yield i
                 i = nxt
 
@@ -198,10 +201,10 @@ class HashTable:
         """The element after ``key`` (the first one when ``key`` is None or absent), or 0."""
         i = self.find(key) if key is not None else 0
         if i:
-            nxt = self._f(i, _NEXT)
+            nxt = self._f(i, NEXT)
             if nxt:
                 return nxt
-            b = (self._f(i, _HASH) & (self.n_buckets - 1)) + 1
+            b = (self._f(i, HASH) & (self.n_buckets - 1)) + 1
         else:
             b = 0
         buckets = self.buckets

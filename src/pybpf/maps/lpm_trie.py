@@ -35,9 +35,10 @@ from pybpf.maps._common import (BPF_EXIST, BPF_F_ACCESS_MASK, BPF_F_NO_PREALLOC,
 LPM_CREATE_FLAG_MASK = BPF_F_NO_PREALLOC | BPF_F_NUMA_NODE | BPF_F_ACCESS_MASK
 LPM_DATA_SIZE_MAX = 256
 LPM_VAL_SIZE_MAX = KMALLOC_MAX_SIZE - LPM_DATA_SIZE_MAX - 24   # sizeof(struct lpm_trie_node)
-_C0, _C1, _PLEN, _FLAGS = 0, 1, 2, 3
-_USED, _IM = 1, 2
-_HDR = 16
+# Node layout, also what the JIT's native lookup walks: u32 words, then the data.
+C0, C1, PLEN, FLAGS = 0, 1, 2, 3
+NODE_USED, NODE_IM = 1, 2        # FLAGS bits
+NODE_HDR = 16
 
 
 class LpmTrieMap(Map):
@@ -57,7 +58,7 @@ class LpmTrieMap(Map):
     def _allocate(self) -> tuple:
         self.data_size = self.key_size - 4
         self.max_prefixlen = 8 * self.data_size
-        self.stride = _HDR + round8(self.data_size)
+        self.stride = NODE_HDR + round8(self.data_size)
         self.vstride = round8(self.value_size)
         n = 2 * self.max_entries
         self.nodes = allocate(n * self.stride, self._where)
@@ -83,42 +84,42 @@ class LpmTrieMap(Map):
         self._n32[(i - 1) * self._w + field] = value
 
     def _data(self, i: int) -> int:
-        return int.from_bytes(ctypes.string_at(self.nodes_address + (i - 1) * self.stride + _HDR,
+        return int.from_bytes(ctypes.string_at(self.nodes_address + (i - 1) * self.stride + NODE_HDR,
                                                self.data_size), "big")
 
     def _set_data(self, i: int, data: bytes) -> None:
-        ctypes.memmove(self.nodes_address + (i - 1) * self.stride + _HDR, data, self.data_size)
+        ctypes.memmove(self.nodes_address + (i - 1) * self.stride + NODE_HDR, data, self.data_size)
 
     def _key_at(self, i: int) -> bytes:
-        return self._get(i, _PLEN).to_bytes(4, "little") + ctypes.string_at(
-            self.nodes_address + (i - 1) * self.stride + _HDR, self.data_size)
+        return self._get(i, PLEN).to_bytes(4, "little") + ctypes.string_at(
+            self.nodes_address + (i - 1) * self.stride + NODE_HDR, self.data_size)
 
     def _alloc(self, plen: int, data: bytes, flags: int) -> int:
         i = self.ctl[1]
         if i:
-            self.ctl[1] = self._get(i, _C0)
+            self.ctl[1] = self._get(i, C0)
         else:
             i = self._fresh
             self._fresh += 1
-        self._put(i, _C0, 0)
-        self._put(i, _C1, 0)
-        self._put(i, _PLEN, plen)
-        self._put(i, _FLAGS, flags)
+        self._put(i, C0, 0)
+        self._put(i, C1, 0)
+        self._put(i, PLEN, plen)
+        self._put(i, FLAGS, flags)
         self._set_data(i, data)
-        if not flags & _IM:
+        if not flags & NODE_IM:
             ctypes.memset(self.values_address + (i - 1) * self.vstride, 0, self.vstride)
         return i
 
     def _free(self, i: int) -> None:
-        self._put(i, _FLAGS, 0)
-        self._put(i, _C0, self.ctl[1])
+        self._put(i, FLAGS, 0)
+        self._put(i, C0, self.ctl[1])
         self.ctl[1] = i
 
     def _match(self, i: int, plen: int, data: int) -> int:
         """Leading bits node ``i`` and the key share, capped by both prefix lengths."""
         x = self._data(i) ^ data
         same = self.max_prefixlen - x.bit_length()
-        return min(same, self._get(i, _PLEN), plen)
+        return min(same, self._get(i, PLEN), plen)
 
     def _bit(self, data: int, pos: int) -> int:
         return (data >> (self.max_prefixlen - 1 - pos)) & 1
@@ -141,11 +142,11 @@ class LpmTrieMap(Map):
             m = self._match(i, plen, data)
             if m == self.max_prefixlen:
                 return i
-            if m < self._get(i, _PLEN):
+            if m < self._get(i, PLEN):
                 break
-            if not self._get(i, _FLAGS) & _IM:
+            if not self._get(i, FLAGS) & NODE_IM:
                 found = i
-            i = self._get(i, _C0 + self._bit(data, self._get(i, _PLEN)))
+            i = self._get(i, C0 + self._bit(data, self._get(i, PLEN)))
         return found
 
     def _lookup(self, key: bytes) -> Any:
@@ -178,15 +179,15 @@ class LpmTrieMap(Map):
         m = 0
         while i:
             m = self._match(i, plen, data)
-            nplen = self._get(i, _PLEN)
+            nplen = self._get(i, PLEN)
             if nplen != m or nplen == plen or nplen == self.max_prefixlen:
                 break
             parent, side = i, self._bit(data, nplen)
-            i = self._get(i, _C0 + side)
-        if i and self._get(i, _PLEN) == m == plen:           # this very prefix
-            if self._get(i, _FLAGS) & _IM:
+            i = self._get(i, C0 + side)
+        if i and self._get(i, PLEN) == m == plen:           # this very prefix
+            if self._get(i, FLAGS) & NODE_IM:
                 self._add_check(flags)
-                self._put(i, _FLAGS, _USED)
+                self._put(i, FLAGS, NODE_USED)
                 ctypes.memset(self.values_address + (i - 1) * self.vstride, 0, self.vstride)
                 self.ctl[2] += 1
             elif flags == BPF_NOEXIST:
@@ -195,28 +196,28 @@ class LpmTrieMap(Map):
             self._write(i, value)
             return
         self._add_check(flags)
-        new = self._alloc(plen, raw, _USED)
+        new = self._alloc(plen, raw, NODE_USED)
         self._write(new, value)
         self.ctl[2] += 1
         if not i:
             self._link(parent, side, new)
         elif m == plen:                                      # new is an ancestor of i
-            self._put(new, _C0 + self._bit(self._data(i), plen), i)
+            self._put(new, C0 + self._bit(self._data(i), plen), i)
             self._link(parent, side, new)
         else:                                                # they part at bit m
             im = self._alloc(m, ctypes.string_at(
-                self.nodes_address + (i - 1) * self.stride + _HDR, self.data_size), _USED | _IM)
+                self.nodes_address + (i - 1) * self.stride + NODE_HDR, self.data_size), NODE_USED | NODE_IM)
             if self._bit(data, m):
-                self._put(im, _C0, i)
-                self._put(im, _C1, new)
+                self._put(im, C0, i)
+                self._put(im, C1, new)
             else:
-                self._put(im, _C0, new)
-                self._put(im, _C1, i)
+                self._put(im, C0, new)
+                self._put(im, C1, i)
             self._link(parent, side, im)
 
     def _link(self, parent: int, side: int, child: int) -> None:
         if parent:
-            self._put(parent, _C0 + side, child)
+            self._put(parent, C0 + side, child)
         else:
             self.ctl[0] = child
 
@@ -238,21 +239,21 @@ class LpmTrieMap(Map):
         m = 0
         while i:
             m = self._match(i, plen, data)
-            nplen = self._get(i, _PLEN)
+            nplen = self._get(i, PLEN)
             if nplen != m or nplen == plen:
                 break
             grand, gside = parent, pside
             parent, pside = i, self._bit(data, nplen)
-            i = self._get(i, _C0 + pside)
-        if not i or self._get(i, _PLEN) != plen or m != plen or self._get(i, _FLAGS) & _IM:
+            i = self._get(i, C0 + pside)
+        if not i or self._get(i, PLEN) != plen or m != plen or self._get(i, FLAGS) & NODE_IM:
             raise fail(errno.ENOENT, f"{self._where}: no such prefix")
         self.ctl[2] -= 1
-        c0, c1 = self._get(i, _C0), self._get(i, _C1)
+        c0, c1 = self._get(i, C0), self._get(i, C1)
         if c0 and c1:                    # keep it as a branch point
-            self._put(i, _FLAGS, _USED | _IM)
+            self._put(i, FLAGS, NODE_USED | NODE_IM)
             return
-        if parent and self._get(parent, _FLAGS) & _IM and not c0 and not c1:
-            sibling = self._get(parent, _C1 if self._get(parent, _C0) == i else _C0)
+        if parent and self._get(parent, FLAGS) & NODE_IM and not c0 and not c1:
+            sibling = self._get(parent, C1 if self._get(parent, C0) == i else C0)
             self._link(grand, gside, sibling)
             self._free(parent)
             self._free(i)
@@ -265,9 +266,9 @@ class LpmTrieMap(Map):
     def _leftmost(self, i: int) -> int:
         found = 0
         while i:
-            if not self._get(i, _FLAGS) & _IM:
+            if not self._get(i, FLAGS) & NODE_IM:
                 found = i
-            i = self._get(i, _C0) or self._get(i, _C1)
+            i = self._get(i, C0) or self._get(i, C1)
         return found
 
     def _next_key(self, key: bytes | None) -> bytes | None:
@@ -284,19 +285,19 @@ class LpmTrieMap(Map):
         while i:
             stack.append(i)
             m = self._match(i, plen, data)
-            nplen = self._get(i, _PLEN)
+            nplen = self._get(i, PLEN)
             if nplen != m or nplen == plen:
                 break
-            i = self._get(i, _C0 + self._bit(data, nplen))
-        if not i or self._get(i, _PLEN) != m or self._get(i, _FLAGS) & _IM:
+            i = self._get(i, C0 + self._bit(data, nplen))
+        if not i or self._get(i, PLEN) != m or self._get(i, FLAGS) & NODE_IM:
             return self._key_at(self._leftmost(root))
         for depth in range(len(stack) - 1, 0, -1):
             node, parent = stack[depth], stack[depth - 1]
-            if self._get(parent, _C0) == node:
-                right = self._get(parent, _C1)
+            if self._get(parent, C0) == node:
+                right = self._get(parent, C1)
                 if right:
                     return self._key_at(self._leftmost(right))
-            if not self._get(parent, _FLAGS) & _IM:
+            if not self._get(parent, FLAGS) & NODE_IM:
                 return self._key_at(parent)
         return None
 
