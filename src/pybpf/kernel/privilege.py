@@ -37,9 +37,12 @@ import struct
 import subprocess
 import sys
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 from pybpf.isa.uapi import Cmd, MapType
+
+if TYPE_CHECKING:
+    from pybpf.kernel.fd import Fd
 
 PRIVILEGES = ("root", "cap_bpf")
 
@@ -175,10 +178,11 @@ def patch_map_indexes(code: bytes, fds: Sequence[int]) -> bytes:
     return bytes(out)
 
 
-def _prog_load(req: LoadRequest, code: bytes, btf_fd: int, log_level: int,
+def _prog_load(req: LoadRequest, code: bytes, btf: "Fd | None", log_level: int,
                log_size: int) -> tuple[int, str]:
     """One BPF_PROG_LOAD: (fd or -errno, log text). A rolling log that overflows keeps
     its tail (and the load fails with ENOSPC)."""
+    from pybpf.kernel.programs import BtfLoadInfo
     from pybpf.kernel.syscall import BpfAttr, address, raw_call
 
     insns = ctypes.create_string_buffer(code, len(code))
@@ -190,17 +194,9 @@ def _prog_load(req: LoadRequest, code: bytes, btf_fd: int, log_level: int,
         address(insns), address(lic)
     p.expected_attach_type = req.expected_attach_type
     p.log_level, p.log_size, p.log_buf = log_level, log_size, address(log)
-    keep = []
-    if btf_fd >= 0:
-        p.prog_btf_fd = btf_fd
-        for kind in ("func_info", "line_info"):
-            records = getattr(req, kind)
-            if records is not None:
-                buf = ctypes.create_string_buffer(records[0], len(records[0]))
-                keep.append(buf)
-                setattr(p, kind, address(buf))
-                setattr(p, f"{kind}_rec_size", records[1])
-                setattr(p, f"{kind}_cnt", records[2])
+    keep: list = []
+    if btf is not None:
+        BtfLoadInfo(btf, req.func_info, req.line_info).apply(p, keep)
     result = raw_call(Cmd.PROG_LOAD, attr)()
     if result < 0:
         result = -ctypes.get_errno()
@@ -222,15 +218,14 @@ def load_here(req: LoadRequest) -> LoadResult:
             name = errno.errorcode.get(e.errno or 0, str(e.errno))
             return LoadResult(False, name, extra={"setup_failed": str(e)})
         code = patch_map_indexes(req.code, [m.fileno() for m in maps])
-        btf_fd = btf.fileno() if btf is not None else -1
-        fd, stats = _prog_load(req, code, btf_fd, STATS_LOG, STATS_LOG_SIZE)
+        fd, stats = _prog_load(req, code, btf, STATS_LOG, STATS_LOG_SIZE)
         if fd >= 0:
             os.close(fd)
             return LoadResult(True, None, stats)
         err = -fd
         trace = ""
         if req.trace_log and err not in _NO_VERIFIER and not _COMPLEXITY.search(stats):
-            fd2, trace = _prog_load(req, code, btf_fd, TRACE_LOG, TRACE_LOG_SIZE)
+            fd2, trace = _prog_load(req, code, btf, TRACE_LOG, TRACE_LOG_SIZE)
             if fd2 >= 0:          # accepted on the second load: should not happen
                 os.close(fd2)
             trace = trace[-TAIL:]

@@ -67,7 +67,7 @@ class KernelProgram(FdOwner):
         prog_type = ProgType(prog_type)
         code = _bytecode(insns)
         args = (prog_type, code, license, name, prog_flags, expected_attach_type,
-                _Extra(btf_fd, func_info, line_info, attach_btf_id))
+                BtfLoadInfo(btf_fd, func_info, line_info, attach_btf_id))
         try:
             fd, log = _load(*args, log_level=log_level, log_size=log_size)
         except BpfSyscallError as e:
@@ -174,7 +174,7 @@ class KernelProgram(FdOwner):
 
 
 @dataclass
-class _Extra:
+class BtfLoadInfo:
     """What a BTF-aware load adds: the BTF fd, func/line info records, attach target."""
 
     btf_fd: Fd | None = None
@@ -217,7 +217,7 @@ class _RunBuffers:
 
 
 def _load(prog_type: ProgType, code: bytes, license: str, name: str, prog_flags: int,
-          expected_attach_type: int, extra: _Extra, *, log_level: int,
+          expected_attach_type: int, extra: BtfLoadInfo, *, log_level: int,
           log_size: int) -> tuple[int, str]:
     """One BPF_PROG_LOAD, growing the log buffer while the kernel says it was too small.
 
