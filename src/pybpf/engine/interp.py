@@ -10,7 +10,6 @@ pointer a program gets from ``bpf_map_lookup_elem`` is a real address that Pytho
 from __future__ import annotations
 
 import errno
-import time
 from typing import TYPE_CHECKING, Any
 
 from pybpf.engine.object import Object, Program, TestRunResult
@@ -40,25 +39,24 @@ class InterpRunner:
 
     def test_run(self, data: bytes | None, ctx: bytes | None, repeat: int,
                  data_size_out: int | None, flags: int = 0, cpu: int = 0) -> TestRunResult:
+        """One prepared context, run ``repeat`` times as BPF_PROG_TEST_RUN does (what a
+        run changes, the packet or the context, the next run sees); the last run's
+        result and the mean time per run."""
         machine, env = self.machine, self.object.env
         run_cpu = self._cpu(flags, cpu, env)
-        total = 0
-        for _ in range(repeat):
-            inv = self.program_type.prepare(machine.memory, env, data, ctx,
-                                            data_size_out=data_size_out)
-            try:
-                call = machine.call
-                call.ctx, call.cpu, call.env, call.runtime = inv.ctx, run_cpu, env, self.object
-                start = time.perf_counter_ns()
-                result = machine.run(*inv.args, packet=inv.packet)
-                total += time.perf_counter_ns() - start
-                retval, data_out, ctx_out = inv.finish(result.r0)
-                redirect = _redirect(inv.ctx, retval)
-            finally:
-                call.ctx = None
-                inv.close()
-        return TestRunResult(retval, result.r0, data_out, ctx_out, total // repeat, redirect,
-                             result.executed)
+        inv = self.program_type.prepare(machine.memory, env, data, ctx,
+                                        data_size_out=data_size_out)
+        call = machine.call
+        try:
+            call.ctx, call.cpu, call.env, call.runtime = inv.ctx, run_cpu, env, self.object
+            result = machine.run(*inv.args, packet=inv.packet, repeat=repeat)
+            retval, data_out, ctx_out = inv.finish(result.r0)
+            redirect = _redirect(inv.ctx, retval)
+        finally:
+            call.ctx = None
+            inv.close()
+        return TestRunResult(retval, result.r0, data_out, ctx_out, result.elapsed_ns // repeat,
+                             redirect, result.executed)
 
     def _cpu(self, flags: int, cpu: int, env: "Env") -> int:
         """The CPU a run uses, checking ``flags``/``cpu`` as BPF_PROG_TEST_RUN does: only

@@ -103,3 +103,4 @@ HelperCallback = ctypes.CFUNCTYPE(_U64, _P, _U64, _U64, _U64, _U64, _U64, _U64, 
 MemoryCallback = ctypes.CFUNCTYPE(_U64, _P, _U64, _U64, _U64, _U64, _U64)
 PacketCallback = ctypes.CFUNCTYPE(_U64, _P, _U64, _U64, _U64)
 EntryFunction = ctypes.CFUNCTYPE(_U64, _P)     # r0 = entry(ctx); r1..r5 in ctx[ARGS]
+RepeatFunction = ctypes.CFUNCTYPE(_U64, _P, _P, _U64, _U64)   # runs = repeat(ctx, entry, n, budget)

@@ -151,6 +151,20 @@ def compile_program(program: compiler.Program, code: bytes, const_pcs: frozenset
     return cached((code, const_pcs, native_helpers), build)
 
 
+_repeat_fn: Any = None
+
+
+def _repeat_function() -> Any:
+    """The runtime's ``bpf_repeat`` loop as a ctypes function."""
+    global _repeat_fn
+    if _repeat_fn is None:
+        from pybpf.jit import drivers
+        from pybpf.jit.backend import runtime_symbols
+
+        _repeat_fn = abi.RepeatFunction(runtime_symbols()[drivers.REPEAT])
+    return _repeat_fn
+
+
 def native_helper_ids(helpers: HelperRegistry) -> frozenset[int]:
     """The helpers a program with this registry may call natively: those whose
     implementation is the standard one (a private registry's helper 1 is its own)."""
@@ -216,6 +230,7 @@ class JitMachine:
             ctx[slot] = ctypes.cast(callback, ctypes.c_void_p).value
         self._entries = {pc: abi.EntryFunction(address)
                          for pc, address in self.compiled.entries.items()}
+        self._entry_addresses = dict(self.compiled.entries)
 
     # -- what the JIT made ----------------------------------------------------------------
 
@@ -230,8 +245,11 @@ class JitMachine:
 
     def run(self, *args: int, mem: bytes | bytearray | None = None,
             packet: bytes | Region | None = None, trace: bool = False,
-            budget: int | None = _USE_DEFAULT) -> RunResult:
-        """Run the program once: the interpreter's ``Machine.run`` contract (no tracing)."""
+            budget: int | None = _USE_DEFAULT, repeat: int = 1) -> RunResult:
+        """Run the program: the interpreter's ``Machine.run`` contract (no tracing).
+
+        ``repeat`` runs happen in one native loop (see :mod:`.drivers`) unless a run needs
+        Python to finish it (a tail call, a helper that ends the program)."""
         if trace:
             raise BpfError("the jit engine cannot trace a run; use the interpreter")
         regs = list(args) + [0] * (5 - len(args))
@@ -248,8 +266,7 @@ class JitMachine:
         start = time.perf_counter_ns()
         try:
             self._set_packet(packet)
-            self.call.tail_calls = 0
-            r0, final, left = self._execute(regs, limit)
+            r0, final, left = self._execute(regs, limit, max(repeat, 1))
         finally:
             self._set_packet(None)
             out = mem_region.read() if mem_region is not None else None
@@ -267,25 +284,52 @@ class JitMachine:
         else:
             ctx[abi.PACKET_NATIVE] = 0
 
-    def _execute(self, regs: list[int], limit: int) -> tuple[int, tuple[int, ...] | None, int]:
-        """Run, following tail calls; (r0, final registers or None, budget left)."""
-        machine: JitMachine = self
-        r1 = regs[0]
-        left = limit
+    def _execute(self, regs: list[int], limit: int,
+                 repeat: int = 1) -> tuple[int, tuple[int, ...] | None, int]:
+        """Run ``repeat`` times, following tail calls; the last run's (r0, final registers
+        or None, budget left)."""
         while True:
+            self.call.tail_calls = 0
             try:
-                if machine.uses_env:
-                    machine._env_in()
+                if self.uses_env:
+                    self._env_in()
                 try:
-                    r0 = machine._enter(0, regs, left, clear=1)
+                    if repeat > 1:
+                        repeat -= self._repeat(regs, limit, repeat - 1)
+                    r0 = self._enter(0, regs, limit, clear=1)
                 finally:
-                    if machine.uses_env:
-                        machine._env_out()
-                ctx = machine._ctx
+                    if self.uses_env:
+                        self._env_out()
+                ctx = self._ctx
                 return r0, _REGS.unpack_from(ctx, abi.REGS * 8), ctx[abi.BUDGET]
             except ProgramExit as stop:
-                return stop.r0 & M64, None, machine._ctx[abi.BUDGET]
+                result = stop.r0 & M64, None, self._ctx[abi.BUDGET]
             except TailCall as tail:
+                result = self._follow(tail, regs[0])
+            repeat -= 1
+            if repeat < 1:
+                return result
+
+    def _repeat(self, regs: list[int], limit: int, count: int) -> int:
+        """Up to ``count`` runs in the native loop; how many finished normally (the next
+        one, if any, ended with a status: it is raised here)."""
+        ctx = self._ctx
+        if self._table.sync() != self._table_version:
+            self._adopt_table()
+        self._table.forget_views()
+        ctx[0:10] = (abi.ST_OK, 0, limit, 1, *regs, self.call.cpu)
+        done = _repeat_function()(self._ctx_address, self._entry_addresses[0], count, limit)
+        if done < count:
+            self._raise(limit)
+        return done
+
+    def _follow(self, tail: TailCall, r1: int) -> tuple[int, tuple[int, ...] | None, int]:
+        """The rest of a run after its first tail call: the chain of targets, each in the
+        same invocation (same context, CPU, environment and packet)."""
+        machine: JitMachine = self
+        packet = self._packet
+        try:
+            while True:
                 target = tail.target
                 if not isinstance(target, JitMachine):
                     raise BpfRuntimeError(f"tail call target {target!r} is not a program of "
@@ -294,17 +338,32 @@ class JitMachine:
                 if current.tail_calls + 1 > MAX_TAIL_CALLS:
                     raise BpfLimitError(f"more than {MAX_TAIL_CALLS} chained tail calls",
                                         current.pc) from None
-                # The target runs in the same invocation: same context, CPU, environment.
                 target.call.tail_calls = current.tail_calls + 1
                 target.call.ctx, target.call.cpu = current.ctx, current.cpu
                 target.call.env, target.call.runtime = current.env, current.runtime
                 left = machine._ctx[abi.BUDGET]
-                packet = machine._packet
                 if target is not machine:
                     machine._set_packet(None)
                 target._set_packet(packet)
                 machine = target
-                regs = [r1, 0, 0, 0, 0]
+                try:
+                    if machine.uses_env:
+                        machine._env_in()
+                    try:
+                        r0 = machine._enter(0, [r1, 0, 0, 0, 0], left, clear=1)
+                    finally:
+                        if machine.uses_env:
+                            machine._env_out()
+                    ctx = machine._ctx
+                    return r0, _REGS.unpack_from(ctx, abi.REGS * 8), ctx[abi.BUDGET]
+                except ProgramExit as stop:
+                    return stop.r0 & M64, None, machine._ctx[abi.BUDGET]
+                except TailCall as next_tail:
+                    tail = next_tail
+        finally:
+            if machine is not self:         # the next run (of a repeat) starts here again
+                machine._set_packet(None)
+                self._set_packet(packet)
 
     def _enter(self, entry: int, regs: Sequence[int], budget: int, clear: int = 0) -> int:
         """Call the native function at ``entry``; raise what it recorded, if anything.

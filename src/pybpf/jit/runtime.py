@@ -41,11 +41,13 @@ def declare(module: ir.Module) -> dict[str, ir.Function]:
 
 def exported() -> list[str]:
     """The runtime's symbols that programs link to."""
-    return list(SIGNATURES) + list(abi.NATIVE_HELPERS.values())
+    from pybpf.jit import drivers
+
+    return list(SIGNATURES) + list(abi.NATIVE_HELPERS.values()) + drivers.exported()
 
 
 def module_ir() -> str:
-    from pybpf.jit import natives
+    from pybpf.jit import drivers, natives
 
     module = ir.Module(name="bpf_runtime")
     find = define_find(module)
@@ -53,6 +55,7 @@ def module_ir() -> str:
     _define_access(module, check, store=False)
     _define_access(module, check, store=True)
     natives.define(module, find, check)
+    drivers.define(module)
     return str(module)
 
 

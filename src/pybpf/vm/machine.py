@@ -170,13 +170,15 @@ class Machine:
 
     def run(self, *args: int, mem: bytes | bytearray | None = None,
             packet: bytes | Region | None = None, trace: bool = False,
-            budget: int | None = _USE_DEFAULT) -> RunResult:
-        """Run the program once.
+            budget: int | None = _USE_DEFAULT, repeat: int = 1) -> RunResult:
+        """Run the program (``repeat`` times, each run seeing what the last one left, as
+        BPF_PROG_TEST_RUN's repeat does; the result is the last run's, the time all of
+        them).
 
         ``args`` are r1..r5. With ``mem``, a writable copy of it becomes a region and r1,
         r2 are its address and length (the conformance suite's convention). ``packet``
         is what legacy packet loads read. The budget (default: the machine's) bounds
-        the instructions executed; None means no bound.
+        the instructions executed by each run; None means no bound.
         """
         regs = list(args) + [0] * (5 - len(args))
         if len(regs) > 5:
@@ -190,20 +192,21 @@ class Machine:
         self._packet = packet
         limit = self.budget if budget is _USE_DEFAULT else budget
         limit = _UNLIMITED if limit is None else limit
-        for stack in self.stacks:
-            stack.clear()
         steps: list[TraceStep] | None = None
-        if trace:
-            if self._traced is None:
-                self._traced = self._build(trace=True)
-            steps = []
-            self._trace_sink = steps
-            self._trace_start = (0, *regs[:5], 0, 0, 0, 0, self.stacks[0].end)
-        self.call.tail_calls = 0
-        self._budget_left = limit
         start = time.perf_counter_ns()
         try:
-            final, executed = self._execute(regs, limit, trace)
+            for _ in range(max(repeat, 1)):
+                for stack in self.stacks:
+                    stack.clear()
+                if trace:
+                    if self._traced is None:
+                        self._traced = self._build(trace=True)
+                    steps = []
+                    self._trace_sink = steps
+                    self._trace_start = (0, *regs[:5], 0, 0, 0, 0, self.stacks[0].end)
+                self.call.tail_calls = 0
+                self._budget_left = limit
+                final, executed = self._execute(regs, limit, trace)
             r0 = final[0] if final is not None else None
         finally:
             self._trace_sink = None
