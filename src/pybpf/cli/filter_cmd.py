@@ -81,21 +81,66 @@ def matcher(program: list, engine: str) -> Callable[[bytes], bool]:
         run = compile_cbpf(program)
         return lambda frame: run(frame) != 0
     # XDP sees the whole frame from its first byte, as libpcap's filter does.
-    from pybpf.cbpf.emit import VERDICTS, to_hook
+    from pybpf.cbpf.emit import VERDICTS
+
+    prog = _load_xdp(program, engine)
+    accept = VERDICTS["xdp"][1]
+    return lambda frame: prog.test_run(data=frame).retval == accept
+
+
+def _load_xdp(program: list, engine: str):
+    """The filter as an XDP program loaded into ``engine`` (its verdicts: VERDICTS)."""
+    from pybpf.cbpf.emit import to_hook
     from pybpf.elf.spec import ObjectSpec, ProgramSpec
     from pybpf.isa.uapi import ProgType
 
     spec = ObjectSpec()
     spec.programs["pcap_filter"] = ProgramSpec("pcap_filter", "xdp", ProgType.XDP,
                                                to_hook(program, "xdp"))
-    prog = spec.load(engine=engine).programs["pcap_filter"]
+    return spec.load(engine=engine).programs["pcap_filter"]
+
+
+def _apply_batch(args: argparse.Namespace) -> int:
+    """The jit engine over a pcap file: the file mapped, indexed and filtered in native
+    code (pybpf.net.batch), Python only for the packets that match."""
+    from array import array
+
+    from pybpf.cbpf.emit import VERDICTS
+    from pybpf.net.batch import PacketBatch, run_batch
+    from pybpf.net.pcap import CaptureWriter
+
+    batch = PacketBatch.from_pcap(args.pcap)
+    total = len(batch)
+    if total and min(batch.lengths) < 14:   # shorter than a link header: no hook sees it
+        keep = [i for i in range(total) if batch.lengths[i] >= 14]
+        batch = PacketBatch(batch.buffer, array("Q", (batch.offsets[i] for i in keep)),
+                            array("I", (batch.lengths[i] for i in keep)),
+                            array("Q", (batch.ts_ns[i] for i in keep)),
+                            array("I", (batch.orig_lengths[i] for i in keep)), batch.linktype)
+    program = _compile(args, args.linktype or batch.linktype)
+    verdicts = run_batch(_load_xdp(program, "jit"), batch, data_out=False).verdicts
     accept = VERDICTS["xdp"][1]
-    return lambda frame: prog.test_run(data=frame).retval == accept
+    matches = [i for i, v in enumerate(verdicts) if v == accept]
+    if args.count_limit:
+        matches = matches[:args.count_limit]
+    if args.out:
+        from pybpf.net.pcap import Packet
+
+        with CaptureWriter(args.out, linktype=batch.linktype) as writer:
+            for i in matches:
+                writer.write(Packet(batch.packet(i), batch.ts_ns[i], batch.linktype, 0,
+                                    batch.orig_lengths[i], i))
+    if args.count or not args.out:
+        print(f"{len(matches)} packets captured" if args.count else
+              f"{len(matches)} of {total} packets match")
+    return 0
 
 
 def _apply(args: argparse.Namespace) -> int:
     from pybpf.net.pcap import CaptureWriter, read_packets
 
+    if args.engine == "jit" and args.pcap != "-":
+        return _apply_batch(args)
     source = sys.stdin.buffer if args.pcap == "-" else args.pcap
     packets = read_packets(source)
     first = next(packets, None)

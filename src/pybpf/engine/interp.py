@@ -93,11 +93,11 @@ def _redirect(state: Any, retval: int) -> int | None:
 
 def load(spec: "ObjectSpec", env: "Env", target_btf: Any = None,
          budget: int | None = 1_000_000, *, machine_class: Any = Machine,
-         engine: str = "interp") -> Object:
+         runner_class: Any = InterpRunner, engine: str = "interp") -> Object:
     """Create the maps, resolve each program's map references, and build its Machine.
 
-    The JIT engine is the same with ``machine_class=JitMachine``: both run on the
-    userspace maps in one shared Memory.
+    The JIT engine is the same with ``machine_class=JitMachine`` (and its runner): both
+    run on the userspace maps in one shared Memory.
     """
     from pybpf.maps import create_map
 
@@ -111,7 +111,7 @@ def load(spec: "ObjectSpec", env: "Env", target_btf: Any = None,
         machine = machine_class(insns, memory=memory, env=env, name=name,
                                 constants=constants, budget=budget)
         machine.call.runtime = obj
-        obj.programs[name] = Program(prog_spec, InterpRunner(machine, prog_spec, obj), engine,
+        obj.programs[name] = Program(prog_spec, runner_class(machine, prog_spec, obj), engine,
                                      insns, env)
     _initial_contents(spec, obj)
     return obj

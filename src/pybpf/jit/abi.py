@@ -54,8 +54,13 @@ BOOT_OFFSET = 43
 RND = 44        # 2 words
 VIEW = 46       # the load view of the context region a slow-path load found, or 0
 VIEW_START = 47  # that region's start
-SLOTS = 48
+BATCH = 48      # during a batch (see .drivers): BATCH_NATIVE, set to BATCH_PYTHON by any
+                #   call into Python that may change state; 0 otherwise
+SLOTS = 49
 ENTRY_WORDS = 4  # words of a region table entry
+
+BATCH_NATIVE = 1
+BATCH_PYTHON = 2
 
 # -- status codes -------------------------------------------------------------------------
 
@@ -104,3 +109,5 @@ MemoryCallback = ctypes.CFUNCTYPE(_U64, _P, _U64, _U64, _U64, _U64, _U64)
 PacketCallback = ctypes.CFUNCTYPE(_U64, _P, _U64, _U64, _U64)
 EntryFunction = ctypes.CFUNCTYPE(_U64, _P)     # r0 = entry(ctx); r1..r5 in ctx[ARGS]
 RepeatFunction = ctypes.CFUNCTYPE(_U64, _P, _P, _U64, _U64)   # runs = repeat(ctx, entry, n, budget)
+BatchFunction = ctypes.CFUNCTYPE(_U64, _P, _P, _P)   # next = batch(ctx, entry, job)
+IndexFunction = ctypes.CFUNCTYPE(_U64, _P)           # records = pcap_index(job)

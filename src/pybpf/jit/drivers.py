@@ -6,6 +6,17 @@ each time, so what one run changes the next one sees). It stops early at the fir
 that ends with a status (a fault, or a Python exception such as a tail call that Python
 follows), and returns how many runs finished normally before it: the caller deals with
 that run and calls again for the rest.
+
+``bpf_batch_xdp(ctx, entry, job) -> next`` runs an XDP program over many packets (one
+buffer, an offset and a length per packet; the *job*, an array of u64 words below):
+each packet is copied into the one frame the invocation prepared, the context's load
+view is told where ``data``/``data_end``/``data_meta`` now are, the program runs, and
+its verdict (and the packet as it left it) is written out. The loop goes back to Python
+for a packet it cannot finish alone: a length the frame cannot take, a run that ended
+with a status, or a run during which Python was called (``ctx[BATCH]`` became
+``BATCH_PYTHON``: a helper may have moved ``data`` or chosen a redirect, which Python
+reads from its own state). ``job[J_NEXT]`` is the packet it stopped at (or after, for
+the last case), and is also the packet being run, for Python to see when it is called.
 """
 
 from __future__ import annotations
@@ -16,16 +27,58 @@ from pybpf.jit import abi
 from pybpf.jit.codegen import CTX_T, I64, c64
 
 REPEAT = "bpf_repeat"
+BATCH_XDP = "bpf_batch_xdp"
+PCAP_INDEX = "bpf_pcap_index"
 ENTRY_PTR_T = ir.FunctionType(I64, [CTX_T]).as_pointer()
 REPEAT_T = ir.FunctionType(I64, [CTX_T, ENTRY_PTR_T, I64, I64])
+BATCH_T = ir.FunctionType(I64, [CTX_T, ENTRY_PTR_T, CTX_T])
+
+# The job of a batch: u64 words.
+J_COUNT = 0      # packets
+J_NEXT = 1       # the packet being run / to run next (in and out)
+J_BUDGET = 2     # instructions per run
+J_CTX = 3        # r1: the address of the context (struct xdp_md)
+J_BUF = 4        # the packets' buffer
+J_OFFSETS = 5    # u64 per packet: its offset in the buffer
+J_LENGTHS = 6    # u32 per packet: its length
+J_VERDICTS = 7   # u32 per packet (out): r0
+J_OUT = 8        # a buffer laid out as J_BUF that gets each packet as the program left it,
+                 #   or 0
+J_CLOCKS = 9     # u64 per packet: the Env clock for its run (capture time), or 0
+J_FRAME = 10     # where a packet's data starts in the frame
+J_VIEW = 11      # the context's load view (abi.VIEW_WORDS words per byte offset), or 0
+J_MIN = 12       # packet lengths the frame takes: J_MIN <= length <= J_MAX
+J_MAX = 13
+J_EXTENT = 14    # bytes from J_FRAME the last packet used (zeroed when the next is shorter)
+J_META = 15      # offsets in struct xdp_md of data, data_end, data_meta: 3 words
+J_STOP = 18      # why the loop stopped (out): one of the STOP_* below
+JOB_WORDS = 19
+STOP_END, STOP_LENGTH, STOP_PYTHON, STOP_STATUS = 0, 1, 2, 3
+
+# The job of a pcap index: u64 words.
+P_BUF = 0        # the mapped file
+P_SIZE = 1       # its size
+P_POS = 2        # where the next record header starts (in and out)
+P_LITTLE = 3     # 1: little-endian file
+P_FRACTION = 4   # the timestamp fraction's limit: 1e6 (microseconds) or 1e9 (nanoseconds)
+P_OFFSETS = 5    # u64 per record (out): where its packet starts
+P_LENGTHS = 6    # u32 per record (out): captured length
+P_TS = 7         # u64 per record (out): capture time in ns
+P_ORIG = 8       # u32 per record (out): length on the wire (at least the captured length)
+P_CAPACITY = 9   # records the arrays take
+P_MAX_RECORD = 10  # a captured length above this is damage
+INDEX_WORDS = 11
+INDEX_T = ir.FunctionType(I64, [CTX_T])
 
 
 def exported() -> list[str]:
-    return [REPEAT]
+    return [REPEAT, BATCH_XDP, PCAP_INDEX]
 
 
 def define(module: ir.Module) -> None:
     _define_repeat(module)
+    _define_batch_xdp(module)
+    _define_pcap_index(module)
 
 
 def _slot(b: ir.IRBuilder, ctx: ir.Value, index: int) -> ir.Value:
@@ -60,4 +113,178 @@ def _define_repeat(module: ir.Module) -> ir.Function:
     b.branch(loop)
     b.position_at_end(done)
     b.ret(i)
+    return fn
+
+
+def _define_batch_xdp(module: ir.Module) -> ir.Function:
+    fn = ir.Function(module, BATCH_T, BATCH_XDP)
+    ctx, entry_fn, job = fn.args
+    blocks = {n: fn.append_basic_block(n) for n in (
+        "start", "loop", "take", "copy", "shorter", "view", "run", "ran", "out", "step",
+        "done")}
+    b = ir.IRBuilder(blocks["start"])
+    i8p = ir.IntType(8).as_pointer()
+    i32 = ir.IntType(32)
+    memcpy = module.declare_intrinsic("llvm.memcpy", [i8p, i8p, I64])
+    memset = module.declare_intrinsic("llvm.memset", [i8p, I64])
+    false = ir.Constant(ir.IntType(1), 0)
+
+    def word(index: int) -> ir.Value:
+        return b.load(_slot(b, job, index))
+
+    def array(index: int, kind: ir.Type) -> ir.Value:
+        return b.inttoptr(word(index), kind.as_pointer())
+
+    count, budget, context = word(J_COUNT), word(J_BUDGET), word(J_CTX)
+    buf, out, frame = word(J_BUF), word(J_OUT), word(J_FRAME)
+    offsets, lengths, verdicts = array(J_OFFSETS, I64), array(J_LENGTHS, i32), array(J_VERDICTS, i32)
+    clocks_word, view_word = word(J_CLOCKS), word(J_VIEW)
+    clocks, view = b.inttoptr(clocks_word, I64.as_pointer()), b.inttoptr(view_word, I64.as_pointer())
+    smallest, largest = word(J_MIN), word(J_MAX)
+    fields = [word(J_META + k) for k in range(3)]
+    frame_p = b.inttoptr(frame, i8p)
+    start_index = word(J_NEXT)
+    start_extent = word(J_EXTENT)
+    b.branch(blocks["loop"])
+
+    b.position_at_end(blocks["loop"])
+    i = b.phi(I64, "i")
+    extent = b.phi(I64, "extent")
+    i.add_incoming(start_index, blocks["start"])
+    extent.add_incoming(start_extent, blocks["start"])
+    b.store(i, _slot(b, job, J_NEXT))
+    b.store(extent, _slot(b, job, J_EXTENT))
+    b.store(c64(STOP_END), _slot(b, job, J_STOP))
+    b.cbranch(b.icmp_unsigned("<", i, count), blocks["take"], blocks["done"])
+
+    b.position_at_end(blocks["take"])
+    length = b.zext(b.load(b.gep(lengths, [i], inbounds=True)), I64)
+    fits = b.and_(b.icmp_unsigned(">=", length, smallest), b.icmp_unsigned("<=", length, largest))
+    b.store(c64(STOP_LENGTH), _slot(b, job, J_STOP))
+    b.cbranch(fits, blocks["copy"], blocks["done"])
+
+    b.position_at_end(blocks["copy"])
+    offset = b.load(b.gep(offsets, [i], inbounds=True))
+    source = b.inttoptr(b.add(buf, offset), i8p)
+    b.call(memcpy, [frame_p, source, length, false])
+    b.cbranch(b.icmp_unsigned(">", extent, length), blocks["shorter"], blocks["view"])
+
+    b.position_at_end(blocks["shorter"])
+    b.call(memset, [b.gep(frame_p, [length], inbounds=True), ir.Constant(ir.IntType(8), 0),
+                    b.sub(extent, length), false])
+    b.branch(blocks["view"])
+
+    b.position_at_end(blocks["view"])
+    with b.if_then(b.icmp_unsigned("!=", view_word, c64(0))):
+        # data, data_end and data_meta (meta: none, so it equals data): 4-byte loads.
+        for field_offset, value in zip(fields, (frame, b.add(frame, length), frame)):
+            record = b.mul(field_offset, c64(5))
+            known = b.gep(view, [record], inbounds=True)
+            b.store(b.or_(b.load(known), c64(4)), known)
+            b.store(value, b.gep(view, [b.add(record, c64(3))], inbounds=True))
+    with b.if_then(b.icmp_unsigned("!=", clocks_word, c64(0))):
+        b.store(b.load(b.gep(clocks, [i], inbounds=True)), _slot(b, ctx, abi.CLOCK))
+    b.branch(blocks["run"])
+
+    b.position_at_end(blocks["run"])
+    for index, value in ((abi.STATUS, c64(abi.ST_OK)), (abi.PC, c64(0)),
+                         (abi.BUDGET, budget), (abi.CLEAR, c64(1)), (abi.ARGS, context),
+                         (abi.ARGS + 1, c64(0)), (abi.ARGS + 2, c64(0)), (abi.ARGS + 3, c64(0)),
+                         (abi.ARGS + 4, c64(0)), (abi.BATCH, c64(abi.BATCH_NATIVE))):
+        b.store(value, _slot(b, ctx, index))
+    r0 = b.call(entry_fn, [ctx])
+    failed = b.icmp_unsigned("!=", b.load(_slot(b, ctx, abi.STATUS)), c64(abi.ST_OK))
+    b.store(c64(STOP_STATUS), _slot(b, job, J_STOP))
+    b.cbranch(failed, blocks["done"], blocks["ran"])
+
+    b.position_at_end(blocks["ran"])
+    b.store(b.trunc(r0, i32), b.gep(verdicts, [i], inbounds=True))
+    b.cbranch(b.icmp_unsigned("!=", out, c64(0)), blocks["out"], blocks["step"])
+
+    b.position_at_end(blocks["out"])
+    b.call(memcpy, [b.inttoptr(b.add(out, offset), i8p), frame_p, length, false])
+    b.branch(blocks["step"])
+
+    b.position_at_end(blocks["step"])
+    following = b.add(i, c64(1))
+    python_ran = b.icmp_unsigned("!=", b.load(_slot(b, ctx, abi.BATCH)), c64(abi.BATCH_NATIVE))
+    i.add_incoming(following, blocks["step"])
+    extent.add_incoming(length, blocks["step"])
+    stop = fn.append_basic_block("python_ran")
+    b.cbranch(python_ran, stop, blocks["loop"])
+    b.position_at_end(stop)
+    b.store(following, _slot(b, job, J_NEXT))
+    b.store(length, _slot(b, job, J_EXTENT))
+    b.store(c64(STOP_PYTHON), _slot(b, job, J_STOP))
+    b.branch(blocks["done"])
+
+    b.position_at_end(blocks["done"])
+    b.store(c64(0), _slot(b, ctx, abi.BATCH))
+    b.ret(b.load(_slot(b, job, J_NEXT)))
+    return fn
+
+
+def _define_pcap_index(module: ir.Module) -> ir.Function:
+    """``count = bpf_pcap_index(job)``: index whole, sane records from ``job[P_POS]`` on,
+    stopping at the end, at a full array, or at the first damaged record (which the
+    caller's reader then reports)."""
+    fn = ir.Function(module, INDEX_T, PCAP_INDEX)
+    job = fn.args[0]
+    blocks = {n: fn.append_basic_block(n) for n in ("start", "loop", "header", "take",
+                                                    "done")}
+    b = ir.IRBuilder(blocks["start"])
+    i8p, i32 = ir.IntType(8).as_pointer(), ir.IntType(32)
+    swap = module.declare_intrinsic("llvm.bswap", [i32])
+
+    def word(index: int) -> ir.Value:
+        return b.load(_slot(b, job, index))
+
+    buf, size, little = word(P_BUF), word(P_SIZE), word(P_LITTLE)
+    fraction_limit, capacity, max_record = word(P_FRACTION), word(P_CAPACITY), word(P_MAX_RECORD)
+    offsets = b.inttoptr(word(P_OFFSETS), I64.as_pointer())
+    lengths = b.inttoptr(word(P_LENGTHS), i32.as_pointer())
+    stamps = b.inttoptr(word(P_TS), I64.as_pointer())
+    origs = b.inttoptr(word(P_ORIG), i32.as_pointer())
+    is_little = b.icmp_unsigned("!=", little, c64(0))
+    scale = b.select(b.icmp_unsigned("==", fraction_limit, c64(1_000_000)), c64(1000), c64(1))
+    start_pos = word(P_POS)
+    b.branch(blocks["loop"])
+
+    b.position_at_end(blocks["loop"])
+    n, pos = b.phi(I64, "n"), b.phi(I64, "pos")
+    n.add_incoming(c64(0), blocks["start"])
+    pos.add_incoming(start_pos, blocks["start"])
+    b.store(pos, _slot(b, job, P_POS))
+    room = b.and_(b.icmp_unsigned("<", n, capacity),
+                  b.icmp_unsigned("<=", b.add(pos, c64(16)), size))
+    b.cbranch(room, blocks["header"], blocks["done"])
+
+    b.position_at_end(blocks["header"])
+
+    def field(k: int) -> ir.Value:
+        p = b.bitcast(b.gep(b.inttoptr(buf, i8p), [b.add(pos, c64(4 * k))]), i32.as_pointer())
+        raw = b.load(p, align=1)
+        return b.zext(b.select(is_little, raw, b.call(swap, [raw])), I64)
+
+    seconds, fraction, caplen, wire = (field(k) for k in range(4))
+    end = b.add(b.add(pos, c64(16)), caplen)
+    sane = b.and_(b.and_(b.icmp_unsigned("<=", caplen, max_record),
+                         b.icmp_unsigned("<", fraction, fraction_limit)),
+                  b.icmp_unsigned("<=", end, size))
+    b.cbranch(sane, blocks["take"], blocks["done"])
+
+    b.position_at_end(blocks["take"])
+    b.store(b.add(pos, c64(16)), b.gep(offsets, [n], inbounds=True))
+    b.store(b.trunc(caplen, i32), b.gep(lengths, [n], inbounds=True))
+    ts = b.add(b.mul(seconds, c64(1_000_000_000)), b.mul(fraction, scale))
+    b.store(ts, b.gep(stamps, [n], inbounds=True))
+    wire_len = b.select(b.icmp_unsigned(">", wire, caplen), wire, caplen)
+    b.store(b.trunc(wire_len, i32), b.gep(origs, [n], inbounds=True))
+    following = b.add(n, c64(1))
+    n.add_incoming(following, blocks["take"])
+    pos.add_incoming(end, blocks["take"])
+    b.branch(blocks["loop"])
+
+    b.position_at_end(blocks["done"])
+    b.ret(n)
     return fn

@@ -4,7 +4,7 @@ program types and test_run rules), with each program compiled to native code.
 Everything but the machine is the interpreter engine's (:mod:`pybpf.engine.interp`): map
 creation, CO-RE relocation, resolving map references into ``lddw`` constants, initial map
 contents, and the runner that applies the program type's test_run rules around
-``machine.run``. Tail calls between the object's programs stay native-to-native.
+``machine.run``; batches of packets run natively (:mod:`.batch`).
 """
 
 from __future__ import annotations
@@ -15,8 +15,11 @@ from pybpf.engine import interp
 from pybpf.engine.object import Object
 
 if TYPE_CHECKING:
+    from array import array
+
     from pybpf.elf.spec import ObjectSpec
     from pybpf.env import Env
+    from pybpf.net.batch import BatchResult, PacketBatch
 
 
 def load(spec: "ObjectSpec", env: "Env", target_btf: Any = None,
@@ -24,4 +27,19 @@ def load(spec: "ObjectSpec", env: "Env", target_btf: Any = None,
     """Create the maps, resolve each program's map references, and compile its machine."""
     from pybpf.jit.machine import JitMachine
 
-    return interp.load(spec, env, target_btf, budget, machine_class=JitMachine, engine="jit")
+    return interp.load(spec, env, target_btf, budget, machine_class=JitMachine,
+                       runner_class=JitRunner, engine="jit")
+
+
+class JitRunner(interp.InterpRunner):
+    """The interpreter's runner, with batches of packets run in native code (XDP)."""
+
+    def run_batch(self, batch: "PacketBatch", *, data_out: bool = True,
+                  clocks: "array | None" = None) -> "BatchResult | None":
+        """The batch run natively, or None where this program type has no native batch
+        (then :func:`pybpf.net.batch.run_batch` runs test_run per packet)."""
+        from pybpf.jit.batch import run_xdp_batch, supports
+
+        if not supports(self):
+            return None
+        return run_xdp_batch(self, batch, data_out=data_out, clocks=clocks)

@@ -213,6 +213,9 @@ class JitMachine:
         self._scratch: Region | None = None
         self._packet: Region | None = None
         self._pending: BaseException | None = None
+        # During a batch (see .batch): brings Python's view of the context up to the
+        # packet native code is running, before any callback acts on it.
+        self.batch_sync: Any = None
         self._helper_funcs: dict[int, Any] = {}
         self._consts = (ctypes.c_uint64 * max(self.program.length, 1))()
         for pc, value in self.constants.items():
@@ -438,6 +441,8 @@ class JitMachine:
     def _helper_cb(self, _ctx: int, hid: int, pc: int, r1: int, r2: int, r3: int, r4: int,
                    r5: int) -> int:
         try:
+            if self._ctx[abi.BATCH]:
+                self._batch_python(True)
             call = self.call
             call.pc = pc
             func = self._helper_funcs.get(hid)
@@ -463,6 +468,8 @@ class JitMachine:
     def _memory_cb(self, _ctx: int, address: int, size: int, pc: int, store: int,
                    value: int) -> int:
         try:
+            if self._ctx[abi.BATCH]:
+                self._batch_python(bool(store))
             region = self.memory.find(address, size)
             if region is None or region.access is None:
                 raise self.memory.fault(address, size, pc, bool(store))
@@ -483,6 +490,8 @@ class JitMachine:
     def _packet_cb(self, _ctx: int, offset: int, size: int, pc: int) -> int:
         """A legacy packet load native code left to Python: the interpreter's rules."""
         try:
+            if self._ctx[abi.BATCH]:
+                self._batch_python(True)
             packet = self._packet
             if offset & (1 << 63):
                 offset -= 1 << 64
@@ -499,6 +508,14 @@ class JitMachine:
             return int.from_bytes(packet.read(offset, size), "big")
         except BaseException as e:  # noqa: BLE001
             return self._fail(e)
+
+    def _batch_python(self, changes: bool) -> None:
+        """A callback during a batch: Python's state follows the packet being run; one
+        that may change state sends the batch back to Python after this packet."""
+        if self.batch_sync is not None:
+            self.batch_sync()
+        if changes:
+            self._ctx[abi.BATCH] = abi.BATCH_PYTHON
 
     # -- what helpers use -----------------------------------------------------------------
 

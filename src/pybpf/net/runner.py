@@ -16,7 +16,8 @@ What happens to a frame depends on the program type, as it would on a real link:
   records the wire length in the capture.
 - cgroup skb: bit 0 of the return value allows (1) or drops (0) the packet.
 
-The engine behind ``prog.test_run`` does not matter here.
+The engine does not matter here: packets go through :func:`pybpf.net.batch.run_batch`
+(native batches in the jit engine, ``test_run`` per packet elsewhere).
 """
 
 from __future__ import annotations
@@ -26,10 +27,11 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Iterator
 
 from pybpf.errors import BpfError, PacketRunError
 from pybpf.isa.uapi import ProgType
+from pybpf.net.batch import BatchResult, PacketBatch, capture_clocks, run_batch
 from pybpf.net.pcap import LINKTYPE_ETHERNET, CaptureWriter, Packet, interface_path
 
 ETH_HLEN = 14
@@ -174,6 +176,62 @@ class _Outputs:
         return counts
 
 
+BATCH = 4096       # packets run per batch
+
+
+def _batches(packets: Iterable[Packet | bytes]) -> Iterator[PacketBatch]:
+    """The packets in batches of Ethernet frames (another link type is an error)."""
+    chunk: list[Packet] = []
+    for index, item in enumerate(packets):
+        packet = item if isinstance(item, Packet) else Packet(bytes(item), index=index)
+        if packet.linktype != LINKTYPE_ETHERNET:
+            raise BpfError(f"packet {index}: link type {packet.linktype}: programs run "
+                           f"on Ethernet frames (link type {LINKTYPE_ETHERNET})")
+        chunk.append(packet)
+        if len(chunk) == BATCH:
+            yield PacketBatch.of(chunk)
+            chunk = []
+    if chunk:
+        yield PacketBatch.of(chunk)
+
+
+def _sort(summary: "CaptureSummary", outputs: "_Outputs", names: dict[int, str],
+          prog_type: int, batch: PacketBatch, results: BatchResult, i: int) -> None:
+    """Where packet ``i`` of a batch goes after its verdict."""
+    length = batch.lengths[i]
+    retval = results.verdicts[i]
+    summary.packets += 1
+    summary.bytes += length
+    name, fate, keep = verdict(prog_type, retval, length - ETH_HLEN)
+    name = names.get(retval, name) if summary.prog_type in ("xdp", "tc") else name
+    summary.verdicts[name] = summary.verdicts.get(name, 0) + 1
+    ts = batch.ts_ns[i]
+    data = results.data(i) if summary.prog_type in ("xdp", "tc") else None
+    if data is None:
+        # Only XDP and tc may rewrite packets. Socket and cgroup programs read them,
+        # and the kernel's test_run hands their frame back with the L2 header zeroed,
+        # so the frame as captured is the one that continues.
+        data = batch.packet(i)
+    if fate is Fate.DROP:
+        summary.dropped += 1
+    elif fate is Fate.OUT:
+        orig = None
+        if keep is not None:     # socket filter: keep the L2 header + keep bytes
+            orig = max(len(data), batch.orig_lengths[i])
+            data = data[:ETH_HLEN + keep]
+        summary.written += 1
+        if outputs.main is not None:
+            outputs.main.write(data, ts, orig)
+    else:
+        ifindex = results.redirects.get(i)
+        tag = (f"if{ifindex}" if ifindex is not None else
+               "tx" if name.endswith("TX") else "redirect")
+        summary.interfaces[tag] = summary.interfaces.get(tag, 0) + 1
+        writer = outputs.interface(tag)
+        if writer is not None:
+            writer.write(data, ts)
+
+
 def run_capture(prog: Any, packets: Iterable[Packet | bytes], *,
                 out: str | os.PathLike | None = None,
                 per_interface_dir: str | os.PathLike | None = None,
@@ -203,54 +261,24 @@ def run_capture(prog: Any, packets: Iterable[Packet | bytes], *,
     outputs: _Outputs | None = None
     start = time.perf_counter()
     try:
-        for index, item in enumerate(packets):
-            packet = item if isinstance(item, Packet) else Packet(bytes(item), index=index)
-            if packet.linktype != LINKTYPE_ETHERNET:
-                raise BpfError(f"packet {index}: link type {packet.linktype}: programs run "
-                               f"on Ethernet frames (link type {LINKTYPE_ETHERNET})")
+        for batch in _batches(packets):
             if outputs is None:
-                outputs = _Outputs(out, per_interface_dir, packet.linktype)
-            if env is not None and packet.ts_ns:
-                first_ts = packet.ts_ns if first_ts is None else first_ts
-                env.clock_ns = clock_base + max(packet.ts_ns - first_ts, 0)
-            try:
-                result = prog.test_run(data=packet.data)
-            except BpfError as e:
-                raise PacketRunError(index, e) from e
-            summary.packets += 1
-            summary.bytes += len(packet.data)
-            summary.program_ns += result.duration_ns or 0
-            name, fate, keep = verdict(prog_type, result.retval,
-                                       len(packet.data) - ETH_HLEN)
-            name = names.get(result.retval & 0xFFFFFFFF, name) if summary.prog_type in (
-                "xdp", "tc") else name
-            summary.verdicts[name] = summary.verdicts.get(name, 0) + 1
-            data = packet.data
-            if result.data is not None and summary.prog_type in ("xdp", "tc"):
-                # Only XDP and tc may rewrite packets. Socket and cgroup programs read
-                # them, and the kernel's test_run hands their frame back with the L2
-                # header zeroed, so the frame as captured is the one that continues.
-                data = result.data
-            if fate is Fate.DROP:
-                summary.dropped += 1
-            elif fate is Fate.OUT:
-                orig = None
-                if keep is not None:     # socket filter: keep the L2 header + keep bytes
-                    orig = max(len(data), packet.orig_len or 0)
-                    data = data[:ETH_HLEN + keep]
-                summary.written += 1
-                if outputs.main is not None:
-                    outputs.main.write(data, packet.ts_ns, orig)
-            else:
-                ifindex = getattr(result, "redirect", None)
-                tag = (f"if{ifindex}" if ifindex is not None else
-                       "tx" if name.endswith("TX") else "redirect")
-                summary.interfaces[tag] = summary.interfaces.get(tag, 0) + 1
-                writer = outputs.interface(tag)
-                if writer is not None:
-                    writer.write(data, packet.ts_ns)
-            if progress is not None and summary.packets % progress_every == 0:
-                progress(summary.packets)
+                outputs = _Outputs(out, per_interface_dir, batch.linktype)
+            clocks = None
+            if env is not None:
+                if first_ts is None:
+                    first_ts = next((t for t in batch.ts_ns if t), None)
+                if first_ts is not None:
+                    clocks = capture_clocks(batch, clock_base, first_ts)
+            done = summary.packets
+            results = run_batch(prog, batch, clocks=clocks, partial=True)
+            summary.program_ns += results.duration_ns
+            for i in range(results.completed):
+                _sort(summary, outputs, names, prog_type, batch, results, i)
+                if progress is not None and (done + i + 1) % progress_every == 0:
+                    progress(done + i + 1)
+            if results.error is not None:   # the packets before it are written
+                raise PacketRunError(done + results.error.index, results.error.cause)
     finally:
         if outputs is None and out is not None:   # an empty capture still gives an output
             outputs = _Outputs(out, per_interface_dir, LINKTYPE_ETHERNET)

@@ -1,0 +1,207 @@
+"""XDP over a batch of packets in native code: one prepared frame, the driver loop.
+
+:func:`run_xdp_batch` prepares one invocation of the program type (its ``xdp_md`` and
+its frame) and hands native code the batch (``drivers.bpf_batch_xdp``): per packet it
+copies the packet into the frame, tells the context's load view where the packet is,
+runs the program and writes the verdict and the packet back out. Python takes over only
+for a packet the loop cannot finish alone, and gives that one the same treatment as a
+``test_run`` of it would:
+
+- a length the frame cannot take (shorter than an Ethernet header, or longer than the
+  frame's linear room): a ``test_run`` of that packet (its error, its fragments);
+- a run during which Python was called in a way that may change state (a helper, a
+  context store): Python's ``XdpState`` already followed that packet (``batch_sync``),
+  so its ``data``/``data_end`` and redirect give the packet out and its target; the
+  frame is then wiped for the next packet;
+- a run that ended with a status: its error names the packet; a tail call or a
+  helper's exit is followed in Python, as in a single run.
+
+Packets need the frame to start clean where they write, as each ``test_run`` frame is:
+the loop zeroes what the last packet used beyond the current one's length. A program
+that writes outside its packet (only an unverified one can) may leave bytes a later
+packet's run could read outside its own packet.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import time
+from array import array
+from typing import Any
+
+from pybpf.errors import BpfError, PacketRunError
+from pybpf.isa.uapi import AttachType, ProgType
+from pybpf.jit import abi, drivers
+from pybpf.vm.helpers import ProgramExit, TailCall
+from pybpf.vm.progtypes.base import ETH_HLEN
+from pybpf.vm.progtypes.xdp import DATA, DATA_END, DATA_META, TAILROOM
+
+_batch_fn: Any = None
+
+
+def _driver() -> Any:
+    global _batch_fn
+    if _batch_fn is None:
+        from pybpf.jit.backend import runtime_symbols
+
+        _batch_fn = abi.BatchFunction(runtime_symbols()[drivers.BATCH_XDP])
+    return _batch_fn
+
+
+def supports(runner: Any) -> bool:
+    """Whether the runner's program runs batches natively: XDP, not for devmap/cpumap."""
+    ptype = runner.program_type
+    return ptype.prog_type == ProgType.XDP and ptype.attach_type not in (
+        AttachType.XDP_DEVMAP, AttachType.XDP_CPUMAP)
+
+
+def run_xdp_batch(runner: Any, batch: Any, *, data_out: bool = True,
+                  clocks: array | None = None) -> Any:
+    """Run ``runner``'s XDP program over ``batch``; a :class:`~pybpf.net.batch.BatchResult`."""
+    from pybpf.engine.interp import _redirect
+    from pybpf.net.batch import BatchResult, buffer_address
+
+    machine, env, obj = runner.machine, runner.object.env, runner.object
+    count = len(batch)
+    result = BatchResult(batch, array("I", bytes(4 * count)))
+    out = result.out = bytearray(batch.buffer) if data_out else None
+    if not count:
+        return result
+    inv = runner.program_type.prepare(machine.memory, env, bytes(ETH_HLEN), None,
+                                      data_size_out=None)
+    state = inv.ctx
+    headroom = state.data
+    job = (ctypes.c_uint64 * drivers.JOB_WORDS)()
+    job[drivers.J_COUNT] = count
+    job[drivers.J_BUDGET] = machine.budget if machine.budget is not None else 1 << 62
+    job[drivers.J_CTX] = inv.args[0]
+    job[drivers.J_BUF] = batch.address
+    job[drivers.J_OFFSETS] = batch.offsets.buffer_info()[0]
+    job[drivers.J_LENGTHS] = batch.lengths.buffer_info()[0]
+    job[drivers.J_VERDICTS] = result.verdicts.buffer_info()[0]
+    job[drivers.J_OUT] = buffer_address(out) if out is not None else 0
+    job[drivers.J_CLOCKS] = clocks.buffer_info()[0] if clocks is not None else 0
+    job[drivers.J_MIN] = ETH_HLEN
+    job[drivers.J_META], job[drivers.J_META + 1], job[drivers.J_META + 2] = \
+        DATA, DATA_END, DATA_META
+    lengths = batch.lengths
+
+    def reset_frame() -> None:
+        """A clean frame and state, as a fresh test_run's (after Python had a packet)."""
+        buf = state.buf
+        buf.zero(0, buf.region.size)
+        job[drivers.J_FRAME] = buf.address + headroom
+        job[drivers.J_MAX] = buf.region.size - headroom - TAILROOM
+        job[drivers.J_EXTENT] = 0
+        state.data_meta = state.data = headroom
+        state.data_end = headroom
+        state.redirect = None
+        state.frags = b""
+        state.extra.clear()
+
+    synced = [-1]
+
+    def sync() -> None:
+        index = job[drivers.J_NEXT]
+        if synced[0] != index:
+            synced[0] = index
+            state.data_end = headroom + lengths[index]
+            if clocks is not None and not machine.uses_env:   # (else native code set it)
+                env.clock_ns = clocks[index]
+
+    def finish(index: int, r0: int) -> None:
+        retval = r0 & 0xFFFFFFFF
+        result.verdicts[index] = retval
+        if out is not None:
+            result.changed[index] = state.bytes()
+        redirect = _redirect(state, retval)
+        if redirect is not None:
+            result.redirects[index] = redirect
+
+    call = machine.call
+    cpu = runner._cpu(0, 0, env)
+    reset_frame()
+    limit = job[drivers.J_BUDGET]
+    start = time.perf_counter_ns()
+    try:
+        call.ctx, call.cpu, call.env, call.runtime = state, cpu, env, obj
+        machine.batch_sync = sync
+        while job[drivers.J_NEXT] < count:
+            before = job[drivers.J_NEXT]
+            try:
+                stopped = _run_native(machine, job, inv.args[0], limit)
+            except (ProgramExit, TailCall) as ending:
+                index = job[drivers.J_NEXT]
+                if isinstance(ending, ProgramExit):
+                    r0 = ending.r0
+                else:
+                    r0 = machine._follow(ending, inv.args[0])[0]
+                finish(index, r0)
+                job[drivers.J_NEXT] = index + 1
+                reset_frame()
+                continue
+            except BpfError as e:
+                result.error = PacketRunError(job[drivers.J_NEXT], e)
+                break
+            result.native += stopped - before
+            reason = job[drivers.J_STOP]
+            if reason == drivers.STOP_PYTHON:    # Python ran for the last packet: its output
+                result.native -= 1
+                finish(stopped - 1, result.verdicts[stopped - 1])
+                reset_frame()
+            elif reason == drivers.STOP_LENGTH:  # a length the frame cannot take
+                result.error = _one_packet(runner, batch, stopped, result, out is not None)
+                if result.error is not None:
+                    break
+                call.ctx, call.cpu, call.env, call.runtime = state, cpu, env, obj
+                job[drivers.J_NEXT] = stopped + 1
+    finally:
+        machine.batch_sync = None
+        call.ctx = None
+        inv.close()
+    result.duration_ns = time.perf_counter_ns() - start
+    if clocks is not None and not machine.uses_env:
+        env.clock_ns = clocks[count - 1]
+    return result
+
+
+def _run_native(machine: Any, job: Any, ctx_address: int, limit: int) -> int:
+    """One call of the driver from ``job[J_NEXT]``: where it stopped; a run that ended
+    with a status raises its error (or ProgramExit / TailCall)."""
+    table = machine._table
+    if table.sync() != machine._table_version:
+        machine._adopt_table()
+    table.forget_views()
+    region = machine.memory.find(ctx_address, 1)
+    view = table.views.get(id(region)) if region is not None else None
+    job[drivers.J_VIEW] = ctypes.addressof(view) if view is not None else 0
+    ctx = machine._ctx
+    ctx[abi.CPU] = machine.call.cpu
+    machine.call.tail_calls = 0
+    if machine.uses_env:
+        machine._env_in()
+    try:
+        stopped = _driver()(machine._ctx_address, machine._entry_addresses[0],
+                            ctypes.addressof(job))
+        if ctx[abi.STATUS]:
+            machine._raise(limit)
+    finally:
+        ctx[abi.BATCH] = 0
+        if machine.uses_env:
+            machine._env_out()
+    return stopped
+
+
+def _one_packet(runner: Any, batch: Any, index: int, result: Any,
+                data_out: bool) -> PacketRunError | None:
+    """A packet the frame cannot take, run as its own test_run (which may refuse it)."""
+    try:
+        run = runner.test_run(batch.packet(index), None, 1, None)
+    except BpfError as e:
+        return PacketRunError(index, e)
+    result.verdicts[index] = run.retval
+    if data_out and run.data is not None:
+        result.changed[index] = run.data
+    if run.redirect is not None:
+        result.redirects[index] = run.redirect
+    return None

@@ -1,0 +1,82 @@
+"""Index a mapped pcap file: where each record's packet starts, its lengths and time.
+
+The JIT's runtime has a native indexer (``bpf_pcap_index``), used when llvmlite is
+there; otherwise a Python loop does the same. Both stop at the first damaged record and
+leave it to :func:`pybpf.net.pcap.read_packets` to say what is wrong with it.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import struct
+from array import array
+from typing import Any
+
+from pybpf.net.pcap import _MAX_RECORD
+
+CHUNK = 1 << 16
+HEADER = 24
+
+
+def index_pcap(batch: Any, little: bool, nano: bool) -> int:
+    """Fill ``batch``'s offsets, lengths, times and wire lengths from its mapped pcap
+    buffer; the offset at which indexing stopped (the buffer's size when all is well)."""
+    native = _native_indexer()
+    if native is None:
+        return _index_python(batch, little, nano)
+    from pybpf.jit import drivers
+
+    buffer = batch.buffer
+    job = (ctypes.c_uint64 * drivers.INDEX_WORDS)()
+    job[drivers.P_BUF] = batch.address
+    job[drivers.P_SIZE] = len(buffer)
+    job[drivers.P_POS] = HEADER
+    job[drivers.P_LITTLE] = int(little)
+    job[drivers.P_FRACTION] = 1_000_000_000 if nano else 1_000_000
+    job[drivers.P_CAPACITY] = CHUNK
+    job[drivers.P_MAX_RECORD] = _MAX_RECORD
+    chunk = [array("Q", bytes(8 * CHUNK)), array("I", bytes(4 * CHUNK)),
+             array("Q", bytes(8 * CHUNK)), array("I", bytes(4 * CHUNK))]
+    for slot, values in zip((drivers.P_OFFSETS, drivers.P_LENGTHS, drivers.P_TS,
+                             drivers.P_ORIG), chunk):
+        job[slot] = values.buffer_info()[0]
+    targets = (batch.offsets, batch.lengths, batch.ts_ns, batch.orig_lengths)
+    while True:
+        count = native(ctypes.addressof(job))
+        for target, values in zip(targets, chunk):
+            target.extend(values[:count] if count < CHUNK else values)
+        if count < CHUNK:
+            return job[drivers.P_POS]
+
+
+def _index_python(batch: Any, little: bool, nano: bool) -> int:
+    buffer = batch.buffer
+    header = struct.Struct("<IIII" if little else ">IIII")
+    limit, scale = (1_000_000_000, 1) if nano else (1_000_000, 1000)
+    pos, size = HEADER, len(buffer)
+    while pos + 16 <= size:
+        seconds, fraction, caplen, wire = header.unpack_from(buffer, pos)
+        if caplen > _MAX_RECORD or fraction >= limit or pos + 16 + caplen > size:
+            break
+        batch.offsets.append(pos + 16)
+        batch.lengths.append(caplen)
+        batch.ts_ns.append(seconds * 1_000_000_000 + fraction * scale)
+        batch.orig_lengths.append(max(wire, caplen))
+        pos += 16 + caplen
+    return pos
+
+
+_indexer: Any = None
+
+
+def _native_indexer() -> Any:
+    global _indexer
+    if _indexer is None:
+        try:
+            from pybpf.jit import abi, drivers
+            from pybpf.jit.backend import runtime_symbols
+
+            _indexer = abi.IndexFunction(runtime_symbols()[drivers.PCAP_INDEX])
+        except ImportError:
+            _indexer = False
+    return _indexer or None

@@ -1,0 +1,129 @@
+"""Batches of packets (pybpf.net.batch): the jit engine runs XDP batches in native code
+and must give what test_run per packet gives in the interpreter (verdicts, packets as
+left, redirect targets, maps), whatever leaves native code on the way (helpers Python
+runs, tail calls, lengths the frame cannot take, a fault)."""
+
+from __future__ import annotations
+
+import random
+import struct
+from pathlib import Path
+
+import pytest
+
+import jit_support  # noqa: F401  (skips without llvmlite)
+import pybpf
+from pybpf.errors import PacketRunError
+from pybpf.net.batch import PacketBatch, capture_clocks, run_batch, run_batch_per_packet
+from pybpf.net.pcap import read_packets, write_packets
+
+ROOT = Path(__file__).resolve().parents[2]
+DATA = ROOT / "tests" / "data"
+EXAMPLES = ROOT / "examples"
+BATCH_C = Path(__file__).parent / "data" / "batch.c"
+
+
+def _outcome(obj, result, batch):
+    maps = {name: sorted(m.items()) for name, m in obj.maps.items()
+            if m.type not in (3, 27)}            # prog arrays hold fds, ring buffers events
+    return (list(result.verdicts), [result.data(i) for i in range(len(batch))],
+            dict(result.redirects), maps)
+
+
+def _compare(source, program, batch, **kw):
+    interp = pybpf.load(source, engine="interp")
+    jit = pybpf.load(source, engine="jit")
+    want = run_batch_per_packet(interp.programs[program], batch, **kw)
+    got = run_batch(jit.programs[program], batch, **kw)
+    assert _outcome(jit, got, batch) == _outcome(interp, want, batch)
+    return got
+
+
+@pytest.mark.parametrize("example, program, capture", [
+    ("xdp_ddos.c", "xdp_ddos", "ddos.pcap"),
+    ("lpm_firewall.c", None, "firewall.pcap"),
+    ("tail_dispatch.c", "dispatch", "protocols.pcap"),
+])
+def test_examples_batch_like_test_run(example, program, capture):
+    source = EXAMPLES / example
+    program = program or next(iter(pybpf.load(source, engine="interp").programs))
+    batch = PacketBatch.from_pcap(DATA / capture)
+    got = _compare(source, program, batch, clocks=capture_clocks(batch, 10**9, batch.ts_ns[0]))
+    if example != "tail_dispatch.c":     # tail calls go through Python, the rest is native
+        assert got.native == len(batch)
+
+
+def _frames(rng: random.Random, count: int) -> list[bytes]:
+    sizes = [14, 15, 60, 64, 1500, 3520, 3521, 4000, 9000]
+    return [bytes(rng.getrandbits(8) for _ in range(rng.choice(sizes[:5]) if rng.random() < .9
+                                                    else rng.choice(sizes)))
+            for _ in range(count)]
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_helpers_in_python_and_frame_sizes(seed):
+    """Odd packets call a Python helper (back to Python for that packet); lengths past
+    the frame's linear room (3520 bytes) become fragments in a test_run of their own."""
+    rng = random.Random(seed)
+    batch = PacketBatch.of(_frames(rng, 120))
+    got = _compare(BATCH_C, "trim_odd", batch)
+    odd = sum(batch.buffer[o] & 1 for o in batch.offsets)
+    assert 0 < got.native <= len(batch) - odd
+
+
+def test_short_packet_names_its_index():
+    jit = pybpf.load(BATCH_C, engine="jit")
+    batch = PacketBatch.of([bytes(60), bytes(60), bytes(10), bytes(60)])
+    with pytest.raises(PacketRunError) as info:
+        run_batch(jit.programs["trim_odd"], batch)
+    assert info.value.index == 2 and "ETH_HLEN" in str(info.value)
+
+
+def test_without_data_out():
+    jit = pybpf.load(BATCH_C, engine="jit")
+    batch = PacketBatch.of([bytes(60)] * 5)
+    result = run_batch(jit.programs["trim_odd"], batch, data_out=False)
+    assert list(result.verdicts) == [2] * 5 and result.data(0) is None
+
+
+def test_pcap_index_matches_the_reader(tmp_path):
+    from pybpf.net.pcap import Packet
+
+    rng = random.Random(7)
+    packets = [Packet(data, ts_ns=1_700_000_000_123_456_789 + i * 1_000_003,
+                      orig_len=len(data) + (i % 3))
+               for i, data in enumerate(_frames(rng, 50))]
+    for nano in (False, True):
+        path = tmp_path / f"t{int(nano)}.pcap"
+        write_packets(path, packets, nano=nano)
+        batch = PacketBatch.from_pcap(path)
+        want = list(read_packets(path))
+        assert len(batch) == 50
+        assert [p.data for p in batch] == [p.data for p in want]
+        assert [(p.ts_ns, p.orig_len) for p in batch] == [(p.ts_ns, p.orig_len) for p in want]
+
+
+def test_big_endian_pcap(tmp_path):
+    body = b"".join(struct.pack(">IIII", 5, 7 + i, 20, 30) + bytes([i]) * 20 for i in range(3))
+    path = tmp_path / "be.pcap"
+    path.write_bytes(struct.pack(">IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1) + body)
+    batch = PacketBatch.from_pcap(path)
+    assert [p.data for p in batch] == [bytes([i]) * 20 for i in range(3)]
+    assert [p.ts_ns for p in batch] == [5 * 10**9 + (7 + i) * 1000 for i in range(3)]
+    assert [p.orig_len for p in batch] == [30] * 3
+
+
+def test_damaged_pcap_reported_as_the_reader_does(tmp_path):
+    from pybpf.errors import PcapError
+
+    path = tmp_path / "cut.pcap"
+    write_packets(path, [bytes(60)] * 3)
+    path.write_bytes(path.read_bytes()[:-10])
+    with pytest.raises(PcapError) as info:
+        PacketBatch.from_pcap(path)
+    assert "truncated" in str(info.value)
+
+
+def test_pcapng_read_into_a_batch():
+    batch = PacketBatch.from_pcap(DATA / "dns_mix.pcapng")
+    assert [p.data for p in batch] == [p.data for p in read_packets(DATA / "dns_mix.pcapng")]
