@@ -56,7 +56,10 @@ VIEW = 46       # the load view of the context region a slow-path load found, or
 VIEW_START = 47  # that region's start
 BATCH = 48      # during a batch (see .drivers): BATCH_NATIVE, set to BATCH_PYTHON by any
                 #   call into Python that may change state; 0 otherwise
-SLOTS = 49
+RECENT = 49     # the regions the runtime found last: (start, end, table entry) each;
+RECENT_ENTRIES = 4  # zeroed whenever the region table changes
+RECENT_NEXT = RECENT + 3 * RECENT_ENTRIES   # which entry the next region replaces
+SLOTS = RECENT_NEXT + 1
 ENTRY_WORDS = 4  # words of a region table entry
 
 BATCH_NATIVE = 1

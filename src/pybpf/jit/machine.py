@@ -37,6 +37,7 @@ _FRAMES = compiler.MAX_CALL_FRAMES
 _STACK = compiler.MAX_STACK
 _REGS = struct.Struct("11Q")
 _EMPTY = [0] * abi.ENTRY_WORDS
+_NO_RECENT = [0] * (abi.RECENT_NEXT - abi.RECENT)
 
 
 class RegionTable:
@@ -405,6 +406,7 @@ class JitMachine:
         (one may be gone): stack 0 is always there and is a safe region to remember."""
         ctx, table = self._ctx, self._table
         ctx[abi.REGIONS], ctx[abi.NREGIONS] = table.address, table.count
+        ctx[abi.RECENT:abi.RECENT_NEXT] = _NO_RECENT
         home = self.stacks[0]
         ctx[abi.READ_START] = ctx[abi.WRITE_START] = home.address
         ctx[abi.READ_SPAN] = ctx[abi.WRITE_SPAN] = home.size

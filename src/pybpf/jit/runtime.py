@@ -61,21 +61,40 @@ def module_ir() -> str:
 
 def define_find(module: ir.Module) -> ir.Function:
     """``i64* bpf_find(ctx, address)``: the region table entry (start, end, flags, view) of the
-    last region starting at or below ``address`` (binary search), or null."""
+    last region starting at or below ``address``, or null.
+
+    The regions found last are remembered in the context (abi.RECENT: start, end and
+    entry of each), so a program going back and forth between a few regions (context,
+    packet, map values, stack) finds them without the binary search of the table."""
     fn = ir.Function(module, FIND_T, FIND)
     fn.linkage = "internal"
     fn.attributes.add("nounwind")
     ctx, addr = fn.args
-    entry, loop, body, done = (fn.append_basic_block(n) for n in ("entry", "loop", "body", "done"))
+    entry = fn.append_basic_block("entry")
     b = ir.IRBuilder(entry)
-    table = b.inttoptr(b.load(b.gep(ctx, [c64(abi.REGIONS)], inbounds=True)), I64.as_pointer())
-    count = b.load(b.gep(ctx, [c64(abi.NREGIONS)], inbounds=True))
+
+    def slot(index: ir.Value | int) -> ir.Value:
+        return b.gep(ctx, [index if isinstance(index, ir.Value) else c64(index)], inbounds=True)
+
+    for k in range(abi.RECENT_ENTRIES):
+        base = abi.RECENT + 3 * k
+        hit, following = fn.append_basic_block(f"recent{k}"), fn.append_basic_block(f"next{k}")
+        inside = b.and_(b.icmp_unsigned("<=", b.load(slot(base)), addr),
+                        b.icmp_unsigned("<", addr, b.load(slot(base + 1))))
+        b.cbranch(inside, hit, following)
+        b.position_at_end(hit)
+        b.ret(b.inttoptr(b.load(slot(base + 2)), I64.as_pointer()))
+        b.position_at_end(following)
+    search = b.block
+    loop, body, done = (fn.append_basic_block(n) for n in ("loop", "body", "done"))
+    table = b.inttoptr(b.load(slot(abi.REGIONS)), I64.as_pointer())
+    count = b.load(slot(abi.NREGIONS))
     b.branch(loop)
     # lo = the number of regions starting at or below the address.
     b.position_at_end(loop)
     lo, hi = b.phi(I64, "lo"), b.phi(I64, "hi")
-    lo.add_incoming(c64(0), entry)
-    hi.add_incoming(count, entry)
+    lo.add_incoming(c64(0), search)
+    hi.add_incoming(count, search)
     b.cbranch(b.icmp_unsigned("<", lo, hi), body, done)
     b.position_at_end(body)
     mid = b.lshr(b.add(lo, hi), c64(1))
@@ -85,8 +104,20 @@ def define_find(module: ir.Module) -> ir.Function:
     hi.add_incoming(b.select(below, hi, mid), body)
     b.branch(loop)
     b.position_at_end(done)
+    none, remember = fn.append_basic_block("none"), fn.append_basic_block("remember")
+    b.cbranch(b.icmp_unsigned("==", lo, c64(0)), none, remember)
+    b.position_at_end(none)
+    b.ret(ir.Constant(I64.as_pointer(), None))
+    b.position_at_end(remember)
     found = b.gep(table, [b.mul(b.sub(lo, c64(1)), c64(abi.ENTRY_WORDS))], inbounds=True)
-    b.ret(b.select(b.icmp_unsigned("==", lo, c64(0)), ir.Constant(found.type, None), found))
+    # Replace the entries round-robin (RECENT_NEXT counts replacements).
+    turn = b.load(slot(abi.RECENT_NEXT))
+    b.store(b.add(turn, c64(1)), slot(abi.RECENT_NEXT))
+    base = b.add(c64(abi.RECENT), b.mul(b.urem(turn, c64(abi.RECENT_ENTRIES)), c64(3)))
+    b.store(b.load(found), slot(base))
+    b.store(b.load(b.gep(found, [c64(1)], inbounds=True)), slot(b.add(base, c64(1))))
+    b.store(b.ptrtoint(found, I64), slot(b.add(base, c64(2))))
+    b.ret(found)
     return fn
 
 
