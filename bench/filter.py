@@ -23,6 +23,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench_support import write_capture
+
 EXPRESSIONS = [
     "tcp", "udp port 53", "host 10.0.0.1", "net 192.168.0.0/16 and not port 22",
     "tcp[tcpflags] & (tcp-syn|tcp-ack) == tcp-syn", "ip6 and tcp port 443",
@@ -80,42 +82,16 @@ def compile_times() -> None:
           f"goal <= 500 us: {'met' if mine <= 500 else 'not met'}")
 
 
-def frames(seed: int = 1) -> list[bytes]:
-    """A varied set of Ethernet frames to cycle through."""
-    from pybpf.net import packets as P
-
-    rng = random.Random(seed)
-    out = []
-    for i in range(200):
-        src, dst = f"10.0.{rng.randrange(4)}.{rng.randrange(1, 250)}", \
-            f"{rng.choice([10, 192])}.0.0.{rng.randrange(1, 250)}"
-        kind = i % 4
-        if kind == 0:
-            out.append(P.udp4(src, dst, rng.randrange(1024, 65535), rng.choice([53, 123, 5353]),
-                              b"q" * rng.randrange(40)))
-        elif kind == 1:
-            out.append(P.tcp4(src, dst, rng.randrange(1024, 65535), rng.choice([22, 80, 443]),
-                              flags=rng.choice([P.TCP_SYN, P.TCP_ACK])))
-        elif kind == 2:
-            out.append(P.icmp4_echo(src, dst, seq=i))
-        else:
-            out.append(P.arp_request(src, dst))
-    return out
-
-
 def filtering(count: int, interp_count: int) -> None:
     from pybpf.cbpf.filter import compile_filter
     from pybpf.cbpf.machine import compile_filter as classic
     from pybpf.cbpf.insn import encode
     from pybpf.cli.filter_cmd import matcher
-    from pybpf.net.pcap import CaptureWriter, read_packets
+    from pybpf.net.pcap import read_packets
 
-    base = frames()
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "bench.pcap"
-        with CaptureWriter(path) as writer:
-            for i in range(count):
-                writer.write(base[i % len(base)], ts_ns=i * 1000)
+        write_capture(path, count)
         packets = [p.data for p in read_packets(path)]
         program = compile_filter(FILTER)
         run = classic(program)
