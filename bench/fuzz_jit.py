@@ -30,9 +30,11 @@ def run_range(seed: int, source: str, start: int, count: int, max_insns: int,
               budget: int) -> tuple[int, int, list[str]]:
     """Compare programs start..start+count-1; (compared, unstable, reports)."""
     from pybpf.asm.ubpf import disassemble
+    from pybpf.jit import backend
     from pybpf.jit.fuzz import compare, soup
     from pybpf.testing import GenOptions, generate
 
+    backend.set_disk_cache(False)       # every program is new: keep them off the disk
     options = GenOptions(max_insns=max_insns)
     unstable = 0
     reports = []

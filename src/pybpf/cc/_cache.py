@@ -10,6 +10,10 @@ hash of the object it goes with, and a lookup checks it.
 
 Layout: ``<root>/v1/<key[:2]>/<key>.json`` (manifest) and ``<key>.o`` (the object).
 The root is ``$PYBPF_CACHE_DIR``, else ``$XDG_CACHE_HOME/pybpf/cc``, else ``~/.cache/pybpf/cc``.
+Other caches of the same family (``kind``: the JIT's object code, ``jit``) live beside it:
+``$PYBPF_CACHE_DIR/<kind>``, else ``$XDG_CACHE_HOME/pybpf/<kind>``, else
+``~/.cache/pybpf/<kind>``; a manifest may carry what its user needs besides the object
+(``meta``).
 """
 
 from __future__ import annotations
@@ -24,13 +28,14 @@ from typing import Iterable
 FORMAT = "v1"
 
 
-def cache_root() -> Path:
+def cache_root(kind: str = "cc") -> Path:
+    """Where the ``kind`` cache lives (the compile cache is ``cc``; see the module doc)."""
     explicit = os.environ.get("PYBPF_CACHE_DIR")
     if explicit:
-        return Path(explicit)
+        return Path(explicit) if kind == "cc" else Path(explicit) / kind
     xdg = os.environ.get("XDG_CACHE_HOME")
     base = Path(xdg) if xdg else Path.home() / ".cache"
-    return base / "pybpf" / "cc"
+    return base / "pybpf" / kind
 
 
 def make_key(parts: Iterable[object]) -> str:
@@ -92,8 +97,8 @@ def parse_depfile(text: str) -> list[str]:
 class Cache:
     """Read and write entries under ``root``."""
 
-    def __init__(self, root: Path | None = None):
-        self.root = Path(root) if root is not None else cache_root()
+    def __init__(self, root: Path | None = None, kind: str = "cc"):
+        self.root = Path(root) if root is not None else cache_root(kind)
 
     def _paths(self, key: str) -> tuple[Path, Path]:
         d = self.root / FORMAT / key[:2]
@@ -101,6 +106,12 @@ class Cache:
 
     def get(self, key: str) -> bytes | None:
         """The cached object for ``key`` if every recorded header still has its contents."""
+        entry = self.lookup(key)
+        return entry[0] if entry is not None else None
+
+    def lookup(self, key: str) -> tuple[bytes, object] | None:
+        """``(object, meta)`` for ``key`` (as :meth:`get`); None for a missing, torn or
+        corrupt entry."""
         manifest_path, obj_path = self._paths(key)
         try:
             manifest = json.loads(manifest_path.read_text())
@@ -110,25 +121,35 @@ class Cache:
         if not isinstance(manifest, dict) or manifest.get("object") != hashlib.sha256(
                 obj).hexdigest():
             return None
-        for path, digest in manifest.get("deps", {}).items():
-            if _sha256_file(path) != digest:
+        deps = manifest.get("deps", {})
+        if not isinstance(deps, dict):
+            return None
+        for path, digest in deps.items():
+            if not isinstance(path, str) or _sha256_file(path) != digest:
                 return None
-        return obj
+        return obj, manifest.get("meta")
 
-    def put(self, key: str, obj: bytes, deps: Iterable[str]) -> None:
-        """Store ``obj`` with the current contents of ``deps``; errors are not fatal."""
+    def put(self, key: str, obj: bytes, deps: Iterable[str] = (), meta: object = None) -> None:
+        """Store ``obj`` with the current contents of ``deps`` (and ``meta``, JSON-able,
+        when given); errors are not fatal."""
         hashes: dict[str, str] = {}
         for path in deps:
             digest = _sha256_file(path)
             if digest is None:
                 return  # a header vanished already: do not cache what cannot be validated
             hashes[os.path.abspath(path)] = digest
-        manifest = {"object": hashlib.sha256(obj).hexdigest(), "deps": hashes}
+        manifest: dict[str, object] = {"object": hashlib.sha256(obj).hexdigest(), "deps": hashes}
+        if meta is not None:
+            manifest["meta"] = meta
         manifest_path, obj_path = self._paths(key)
+        try:
+            text = json.dumps(manifest, indent=1).encode()
+        except (TypeError, ValueError):     # meta that is not JSON-able: nothing stored
+            return
         try:
             manifest_path.parent.mkdir(parents=True, exist_ok=True)
             _atomic_write(obj_path, obj)
-            _atomic_write(manifest_path, json.dumps(manifest, indent=1).encode())
+            _atomic_write(manifest_path, text)
         except OSError:
             pass
 

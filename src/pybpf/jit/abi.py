@@ -21,6 +21,7 @@ STATUS = 0      # one of the ST_* codes below; 0 while running
 PC = 1          # instruction index of the fault / limit
 BUDGET = 2      # instructions left; synchronised around calls out of a function
 CLEAR = 3       # 1: the entry zeroes the stacks frames reached by the last run (DEEPEST)
+                #   (then natives use it as a per-run gate: see natives.CSUM_GATE)
 ARGS = 4        # r1..r5 for the entry function: 5 words
 CPU = 9         # the simulated CPU the program runs on (per-CPU maps, smp_processor_id)
 # (slots 0-9 are what Python sets before each call: one slice assignment)
@@ -97,6 +98,9 @@ NATIVE_HELPERS = {
     7: "bpf_native_get_prandom_u32", 8: "bpf_native_get_smp_processor_id",
     125: "bpf_native_ktime_get_boot_ns", 160: "bpf_native_ktime_get_coarse_ns",
     208: "bpf_native_ktime_get_tai_ns",
+    28: "bpf_native_csum_diff", 130: "bpf_native_ringbuf_output",
+    131: "bpf_native_ringbuf_reserve", 132: "bpf_native_ringbuf_submit",
+    133: "bpf_native_ringbuf_discard", 134: "bpf_native_ringbuf_query",
 }
 # Helpers that read or advance the Env: a program using one has its Env copied in and out.
 ENV_HELPERS = frozenset({5, 7, 125, 160, 208})

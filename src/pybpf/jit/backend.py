@@ -3,14 +3,26 @@
 Compiled programs are cached in memory by what the code depends on (the bytecode and
 which ``lddw`` slots have resolved constants, not their values, which the code reads from
 the run context), so loading the same program twice compiles it once.
+
+Behind the memory cache is a disk cache shared by processes (:mod:`pybpf.cc._cache`,
+kind ``jit``: ``$PYBPF_CACHE_DIR/jit``, else ``~/.cache/pybpf/jit``): the object file and
+what linking it needs (entry function names by pc, the static fault messages with their
+exception classes by name), keyed by the memory key plus the LLVM version, the host's
+triple, CPU and features, and a hash of the source of the modules that generate code, so a
+new LLVM, another CPU or a change to the code generator misses. A torn or corrupt entry is
+a miss. The optimised IR is not stored: ``Compiled.ir`` of a program loaded from disk is
+made again when first asked for. ``PYBPF_JIT_DISK_CACHE=0`` (or :func:`set_disk_cache`)
+turns the disk cache off; :func:`cache_stats` counts hits, misses and compiles.
 """
 
 from __future__ import annotations
 
+import hashlib
+import os
 import sys
 import threading
 from collections import OrderedDict
-from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable
 
 _lock = threading.RLock()
@@ -58,15 +70,33 @@ class _Library:
             tracker.close()
 
 
-@dataclass
 class Compiled:
     """A program's native code: entry addresses by function pc, and the messages of the
-    faults known at compile time (status ST_STATIC indexes them)."""
+    faults known at compile time (status ST_STATIC indexes them).
 
-    entries: dict[int, int]
-    messages: list[tuple[type, str]]
-    ir: str = field(repr=False, default="")
-    library: Any = field(repr=False, default=None)   # keeps the code loaded
+    ``ir`` is the optimised IR; for code loaded from the disk cache it is made again (by
+    ``regenerate``) when first asked for. ``names`` are the entry functions' symbols and
+    ``obj`` the object file, kept only until the disk cache has stored it."""
+
+    def __init__(self, entries: dict[int, int], messages: list[tuple[type, str]],
+                 ir: str = "", library: Any = None, *, names: dict[int, str] | None = None,
+                 obj: bytes | None = None, regenerate: Callable[[], str] | None = None):
+        self.entries = entries
+        self.messages = messages
+        self._ir = ir
+        self.library = library          # keeps the code loaded
+        self.names = names or {}
+        self.obj = obj
+        self._regenerate = regenerate
+
+    @property
+    def ir(self) -> str:
+        if not self._ir and self._regenerate is not None:
+            self._ir, self._regenerate = self._regenerate(), None
+        return self._ir
+
+    def __repr__(self) -> str:
+        return f"Compiled(entries={self.entries!r}, messages={self.messages!r})"
 
     def native_asm(self) -> str:
         """The host assembly (for looking at what the JIT made)."""
@@ -146,13 +176,9 @@ def runtime_symbols() -> dict[str, int]:
 
         llvm = _llvm()
         with _lock:
-            tm = target_machine()
-            module = llvm.parse_assembly(runtime.module_ir())
-            module.triple, module.data_layout = tm.triple, str(tm.target_data)
-            module.verify()
-            _toolchain.optimise(module)
+            obj = _runtime_object(runtime.module_ir())
             jit = llvm.create_lljit_compiler(target_machine(fresh=True))
-            builder = llvm.JITLibraryBuilder().add_object_img(tm.emit_object(module)) \
+            builder = llvm.JITLibraryBuilder().add_object_img(obj) \
                 .add_current_process()         # memcmp, memcpy, memset
             names = runtime.exported()
             for name in names:
@@ -160,6 +186,34 @@ def runtime_symbols() -> dict[str, int]:
             tracker = builder.link(jit, "bpf_runtime")
             _runtime = (jit, tracker, {name: tracker[name] for name in names})
     return _runtime[2]
+
+
+def _runtime_object(text: str) -> bytes:
+    """The runtime module's object code: from the disk cache (keyed by its IR text), else
+    optimised and emitted (and stored)."""
+    key = None
+    if disk_cache_enabled():
+        from pybpf.cc._cache import make_key
+
+        key = make_key(["jit-runtime", *fingerprint(), text.encode()])
+        entry = disk_cache().lookup(key)
+        if entry is not None:
+            _stats["disk_hits"] += 1
+            return entry[0]
+        _stats["disk_misses"] += 1
+    llvm = _llvm()
+    tm = target_machine()
+    module = llvm.parse_assembly(text)
+    module.triple, module.data_layout = tm.triple, str(tm.target_data)
+    module.verify()
+    _toolchain.optimise(module)
+    obj = tm.emit_object(module)
+    module.close()
+    _stats["compiles"] += 1
+    if key is not None:
+        disk_cache().put(key, obj)
+        _stats["disk_writes"] += 1
+    return obj
 
 
 def compile_ir(ir_text: str, entry_names: dict[int, str],
@@ -180,20 +234,43 @@ def compile_ir(ir_text: str, entry_names: dict[int, str],
         module.close()
         library, addresses = _toolchain.link(obj, list(entry_names.values()))
     entries = {pc: addresses[name] for pc, name in entry_names.items()}
-    return Compiled(entries, messages, optimised, library)
+    return Compiled(entries, messages, optimised, library, names=dict(entry_names), obj=obj)
+
+
+def link_object(obj: bytes, entry_names: dict[int, str], messages: list[tuple[type, str]],
+                regenerate: Callable[[], str] | None = None) -> Compiled:
+    """Load an object file made by :func:`compile_ir` (from the disk cache)."""
+    with _lock:
+        library, addresses = _toolchain.link(obj, list(entry_names.values()))
+    entries = {pc: addresses[name] for pc, name in entry_names.items()}
+    return Compiled(entries, messages, "", library, names=dict(entry_names),
+                    regenerate=regenerate)
 
 
 _cache: "OrderedDict[Any, Compiled]" = OrderedDict()
+_STAT_NAMES = ("memory_hits", "disk_hits", "disk_misses", "disk_errors", "disk_writes",
+               "compiles")
+_stats = dict.fromkeys(_STAT_NAMES, 0)
 
 
 def cached(key: Any, build: Callable[[], Compiled]) -> Compiled:
-    """The compiled program for ``key``, building it on a miss (least recently used out)."""
+    """The compiled program for ``key``: from memory, else from the disk cache, else built
+    (and stored on disk). Least recently used out of memory."""
     with _lock:
         hit = _cache.get(key)
         if hit is not None:
             _cache.move_to_end(key)
+            _stats["memory_hits"] += 1
             return hit
-    compiled = build()
+    disk_key = _disk_key(key)
+    compiled = _disk_load(disk_key, build) if disk_key is not None else None
+    if compiled is None:
+        compiled = build()
+        with _lock:
+            _stats["compiles"] += 1
+        if disk_key is not None and compiled.obj is not None:
+            _disk_store(disk_key, compiled)
+    compiled.obj = None
     with _lock:
         _cache[key] = compiled
         while len(_cache) > CACHE_SIZE:
@@ -202,8 +279,152 @@ def cached(key: Any, build: Callable[[], Compiled]) -> Compiled:
 
 
 def cache_clear() -> None:
+    """Forget the compiled programs held in memory (the disk cache stays)."""
     with _lock:
         _cache.clear()
+
+
+def cache_stats() -> dict[str, int]:
+    """Counts since the process started (or :func:`cache_stats_reset`): ``memory_hits``,
+    ``disk_hits``, ``disk_misses`` (no usable entry), ``disk_errors`` (an entry that was
+    there but unreadable, corrupt or would not link), ``disk_writes``, ``compiles``."""
+    with _lock:
+        return dict(_stats)
+
+
+def cache_stats_reset() -> None:
+    with _lock:
+        _stats.update(dict.fromkeys(_STAT_NAMES, 0))
+
+
+# -- the disk cache -------------------------------------------------------------------------
+
+_disk_enabled: bool | None = None     # None: from $PYBPF_JIT_DISK_CACHE on first use
+_fingerprint: list[Any] | None = None
+# The source whose change changes generated code: the JIT's modules, what codegen reads
+# (instruction table and semantics, the interpreter's block leaders), the error classes.
+_CODEGEN_SOURCES = ("jit/*.py", "vm/compiler.py", "vm/semantics.py", "isa/*.py", "errors.py")
+DISK_FORMAT = 1
+
+
+def set_disk_cache(enabled: bool | None) -> None:
+    """Turn the disk cache on or off for this process (None: as the environment says)."""
+    global _disk_enabled
+    _disk_enabled = enabled
+
+
+def disk_cache_enabled() -> bool:
+    global _disk_enabled
+    if _disk_enabled is None:
+        _disk_enabled = os.environ.get("PYBPF_JIT_DISK_CACHE", "1").lower() not in (
+            "0", "no", "off", "false")
+    return _disk_enabled
+
+
+def disk_cache() -> Any:
+    """The disk cache (a :class:`pybpf.cc._cache.Cache` of kind ``jit``), rooted where the
+    environment says now."""
+    from pybpf.cc._cache import Cache
+
+    return Cache(kind="jit")
+
+
+def codegen_source_hash() -> str:
+    """A hash of the source of the modules that decide what code is generated."""
+    root = Path(__file__).resolve().parent.parent
+    digest = hashlib.sha256()
+    for pattern in _CODEGEN_SOURCES:
+        for path in sorted(root.glob(pattern)):
+            digest.update(path.relative_to(root).as_posix().encode() + b"\0")
+            digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def fingerprint() -> list[Any]:
+    """What the object code depends on besides the program: LLVM, the host, the code
+    generator's source."""
+    global _fingerprint
+    if _fingerprint is None:
+        llvm = _llvm()
+        target_machine()                # initialises the native target
+        _fingerprint = [DISK_FORMAT, list(llvm.llvm_version_info), llvm.get_process_triple(),
+                        llvm.get_host_cpu_name(), llvm.get_host_cpu_features().flatten(),
+                        codegen_source_hash()]
+    return _fingerprint
+
+
+def _plain(part: Any) -> Any:
+    """A key part as JSON-able data (bytes hashed, sets sorted), or raise TypeError."""
+    if isinstance(part, (bytes, bytearray)):
+        return hashlib.sha256(part).hexdigest()
+    if isinstance(part, (frozenset, set)):
+        return sorted(_plain(p) for p in part)
+    if isinstance(part, (tuple, list)):
+        return [_plain(p) for p in part]
+    if part is None or isinstance(part, (bool, int, str)):
+        return part
+    raise TypeError(f"no disk key for {type(part).__name__}")
+
+
+def _disk_key(key: Any) -> str | None:
+    if not disk_cache_enabled():
+        return None
+    try:
+        from pybpf.cc._cache import make_key
+
+        return make_key(["jit", *fingerprint(), _plain(key)])
+    except (TypeError, OSError):
+        return None
+
+
+def _disk_load(disk_key: str, build: Callable[[], Compiled]) -> Compiled | None:
+    entry = disk_cache().lookup(disk_key)
+    if entry is None:
+        with _lock:
+            _stats["disk_misses"] += 1
+        return None
+    obj, meta = entry
+    try:
+        names, messages = _decode_meta(meta)
+        compiled = link_object(obj, names, messages, regenerate=lambda: build().ir)
+    except Exception:       # noqa: BLE001 - a bad entry is a miss: compile instead
+        with _lock:
+            _stats["disk_errors"] += 1
+        return None
+    with _lock:
+        _stats["disk_hits"] += 1
+    return compiled
+
+
+def _disk_store(disk_key: str, compiled: Compiled) -> None:
+    meta = {"entries": {str(pc): name for pc, name in compiled.names.items()},
+            "messages": [[cls.__name__, text] for cls, text in compiled.messages]}
+    assert compiled.obj is not None
+    disk_cache().put(disk_key, compiled.obj, meta=meta)
+    with _lock:
+        _stats["disk_writes"] += 1
+
+
+def _decode_meta(meta: Any) -> tuple[dict[int, str], list[tuple[type, str]]]:
+    """Entry names by pc and the messages (classes looked up in :mod:`pybpf.errors`);
+    ValueError for anything malformed."""
+    from pybpf import errors
+
+    if not isinstance(meta, dict) or not isinstance(meta.get("entries"), dict) \
+            or not isinstance(meta.get("messages"), list):
+        raise ValueError("malformed jit cache entry")
+    names = {int(pc): name for pc, name in meta["entries"].items()}
+    if not names or not all(isinstance(n, str) and n.isidentifier() for n in names.values()):
+        raise ValueError("malformed jit cache entry: entry names")
+    messages = []
+    for item in meta["messages"]:
+        cls_name, text = item
+        cls = getattr(errors, cls_name, None)
+        if not (isinstance(cls, type) and issubclass(cls, errors.BpfError)
+                and isinstance(text, str)):
+            raise ValueError(f"malformed jit cache entry: message class {cls_name!r}")
+        messages.append((cls, text))
+    return names, messages
 
 
 def cache_size() -> int:

@@ -1,4 +1,5 @@
-"""Helpers in native code: map lookup/update/delete, the clocks, prandom, the CPU id.
+"""Helpers in native code: map lookup/update/delete, the ring buffer helpers (output,
+reserve, submit, discard, query), ``bpf_csum_diff``, the clocks, prandom, the CPU id.
 
 Each is ``u64 bpf_native_<name>(ctx, id, pc, r1, r2, r3, r4, r5)``, the signature of the
 Python helper callback, so a program calls it exactly where it would call the callback,
@@ -26,7 +27,8 @@ from pybpf.jit.codegen import HELPER_T, I1, I8, I32, I64, c64
 from pybpf.maps import _base as handle
 from pybpf.maps import _table as table
 from pybpf.maps import lpm_trie as lpm
-from pybpf.maps._common import BPF_EXIST, BPF_F_LOCK, BPF_NOEXIST
+from pybpf.maps import ringbuf as rb
+from pybpf.maps._common import BPF_EXIST, BPF_F_LOCK, BPF_NOEXIST, PAGE_SIZE
 
 _PERCPU = (MapType.PERCPU_ARRAY, MapType.PERCPU_HASH, MapType.LRU_PERCPU_HASH)
 # Byte offsets of the hash table's fields and ctl words (pybpf.maps._table's u32 words).
@@ -38,6 +40,19 @@ _COUNT, _FREE, _HEAD, _TAIL, _FRESH, _NBUCKETS, _CAPACITY, _STRIDE = (
                     table.CTL_FRESH, table.CTL_NBUCKETS, table.CTL_CAPACITY, table.CTL_STRIDE))
 # Byte offsets in an LPM trie node (pybpf.maps.lpm_trie's u32 words), and its flag bit.
 _LPM_PLEN, _LPM_FLAGS, _LPM_HDR, _LPM_IM = 4 * lpm.PLEN, 4 * lpm.FLAGS, lpm.NODE_HDR, lpm.NODE_IM
+
+
+# bpf_csum_diff: the most both buffers may hold together (MAX_BPF_STACK, as the helper).
+CSUM_MAX = 512
+# ``bpf_csum_diff`` is offered to some program types only, which the run's state (Python)
+# knows: the first call of a run goes to the Python helper, which checks; when it passes,
+# the helper marks the run in the context and the run's later calls are native. The mark
+# is the value CSUM_OPEN in the CLEAR slot, which the entry function zeroes as a run (or a
+# callback) starts and which is not read again until Python or the repeat driver sets it
+# for the next entry.
+CSUM_GATE = abi.CLEAR
+CSUM_OPEN = 2
+_M32 = 0xFFFFFFFF
 
 
 def _err(code: int) -> ir.Constant:
@@ -669,6 +684,368 @@ class _Runtime:
         f.b.ret(f.b.load(f.slot(f.fn.args[0], abi.CPU)))
 
 
+class _Ring:
+    """The ring buffer helpers over :mod:`pybpf.maps.ringbuf`'s data area and control
+    block (the same steps as ``RingBufMap.reserve``/``_commit``/``output``/``query``)."""
+
+    def __init__(self, rt: _Runtime):
+        self.rt = rt
+        self.module = rt.module
+        self.memmove = rt.module.declare_intrinsic(
+            "llvm.memmove", [I8.as_pointer(), I8.as_pointer(), I64])
+        self._reserve = self._commit = self._owner = None
+
+    @staticmethod
+    def layout(f: _Fn, map_: ir.Value) -> tuple[ir.Value, ir.Value, ir.Value]:
+        """(data address, control block address, mask) of the ring at handle ``map_``."""
+        return (f.u64(map_, handle.HANDLE_VALUES), f.u64(map_, handle.HANDLE_AUX),
+                f.b.sub(f.u32(map_, 12), c64(1)))
+
+    def ring(self, f: _Fn, fallback: ir.Block) -> None:
+        """Continue where r1 is a ring buffer's handle; anything else goes to Python."""
+        kind = self.rt.map_handle(f, fallback)
+        ok = f.block("ringbuf")
+        f.b.cbranch(f.b.icmp_unsigned("==", kind, c64(handle.NATIVE_RINGBUF)), ok, fallback)
+        f.at(ok)
+
+    def reserve_fn(self) -> ir.Function:
+        """``u64 reserve(map, size)``: the sample's address, or 0 when it does not fit."""
+        if self._reserve is not None:
+            return self._reserve
+        f = _Fn(self.module, ir.FunctionType(I64, [I64, I64]), "bpf_ringbuf_reserve_in")
+        b = f.b
+        map_, size = f.fn.args
+        data, ctl, mask = self.layout(f, map_)
+        hdr = rb.BPF_RINGBUF_HDR_SZ
+        length = b.and_(b.add(size, c64(hdr + 7)), c64(~7))
+        _, sized = f.if_(b.or_(b.icmp_unsigned(">", size, c64(rb.RINGBUF_MAX_RECORD_SZ)),
+                               b.icmp_unsigned(">", length, b.add(mask, c64(1)))), "too_big")
+        b.ret(c64(0))
+        f.at(sized)
+        prod = f.u64(ctl, 8 * rb.RB_PRODUCER)
+        first = f.u64(ctl, 8 * rb.RB_PENDING)
+        start = b.block
+        # Advance past records already committed to the oldest one still busy.
+        loop, body, step, done = f.block("pending"), f.block("pending_body"), \
+            f.block("pending_step"), f.block("pending_done")
+        b.branch(loop)
+        f.at(loop)
+        pend = b.phi(I64, "pend")
+        pend.add_incoming(first, start)
+        b.cbranch(b.icmp_unsigned("<", pend, prod), body, done)
+        f.at(body)
+        word = f.u32(b.add(data, b.and_(pend, mask)))
+        b.cbranch(b.icmp_unsigned("!=", b.and_(word, c64(rb.BPF_RINGBUF_BUSY_BIT)), c64(0)),
+                  done, step)
+        f.at(step)
+        plain = b.and_(word, c64(~rb.BPF_RINGBUF_DISCARD_BIT & _M32))
+        pend.add_incoming(b.add(pend, b.and_(b.add(plain, c64(hdr + 7)), c64(~7))), step)
+        b.branch(loop)
+        f.at(done)
+        pend_end = b.phi(I64, "pend_end")
+        pend_end.add_incoming(pend, loop)
+        pend_end.add_incoming(pend, body)
+        b.store(pend_end, f.ptr(b.add(ctl, c64(8 * rb.RB_PENDING)), I64), align=8)
+        new_prod = b.add(prod, length)
+        cons = f.u64(ctl, 8 * rb.RB_CONSUMER)
+        full = b.or_(b.icmp_unsigned(">", b.sub(new_prod, cons), mask),
+                     b.icmp_unsigned(">", b.sub(new_prod, pend_end), mask))
+        _, room = f.if_(full, "full")
+        b.ret(c64(0))
+        f.at(room)
+        offset = b.and_(prod, mask)
+        at = b.add(data, offset)
+        f.set32(at, 0, b.or_(size, c64(rb.BPF_RINGBUF_BUSY_BIT)))
+        f.set32(at, 4, b.udiv(offset, c64(PAGE_SIZE)))
+        b.store(new_prod, f.ptr(b.add(ctl, c64(8 * rb.RB_PRODUCER)), I64), align=8)
+        b.ret(b.add(at, c64(hdr)))
+        self._reserve = f.fn
+        return f.fn
+
+    def commit_fn(self) -> ir.Function:
+        """``u64 commit(map, address, discard)``: 0, or 1 when ``address`` is not a reserved
+        sample of the ring (Python raises the error)."""
+        if self._commit is not None:
+            return self._commit
+        f = _Fn(self.module, ir.FunctionType(I64, [I64, I64, I64]), "bpf_ringbuf_commit_in")
+        b = f.b
+        map_, address, discard = f.fn.args
+        data, ctl, mask = self.layout(f, map_)
+        offset = b.sub(b.sub(address, c64(rb.BPF_RINGBUF_HDR_SZ)), data)
+        bad = b.or_(b.icmp_unsigned(">", offset, mask),
+                    b.icmp_unsigned("!=", b.and_(offset, c64(7)), c64(0)))
+        _, aligned = f.if_(bad, "not_sample")
+        b.ret(c64(1))
+        f.at(aligned)
+        at = b.add(data, offset)
+        word = f.u32(at)
+        _, busy = f.if_(b.icmp_unsigned("==", b.and_(word, c64(rb.BPF_RINGBUF_BUSY_BIT)),
+                                        c64(0)), "not_reserved")
+        b.ret(c64(1))
+        f.at(busy)
+        size = b.and_(word, c64(~rb.BPF_RINGBUF_BUSY_BIT & _M32))
+        end = b.add(b.add(offset, c64(rb.BPF_RINGBUF_HDR_SZ)), size)
+        top = b.add(mask, c64(1))
+        wraps = b.and_(b.icmp_unsigned("==", f.u64(ctl, 8 * rb.RB_DOUBLE), c64(0)),
+                       b.icmp_unsigned(">", end, top))
+        _, copied = f.if_(wraps, "wrapped")          # copy the wrapped tail to the front
+        b.call(self.memmove, [f.ptr(data, I8), f.ptr(b.add(data, top), I8), b.sub(end, top),
+                              ir.Constant(I1, 0)])
+        b.branch(copied)
+        f.at(copied)
+        flag = b.select(b.icmp_unsigned("!=", discard, c64(0)),
+                        c64(rb.BPF_RINGBUF_DISCARD_BIT), c64(0))
+        f.set32(at, 0, b.or_(size, flag))
+        b.ret(c64(0))
+        self._commit = f.fn
+        return f.fn
+
+    def owner_fn(self) -> ir.Function:
+        """``u64 owner(ctx, address)``: the handle of the ring buffer map whose data holds
+        ``address``, of the map handles in the region table (as the Python helper looks
+        through the memory's maps), or 0."""
+        if self._owner is not None:
+            return self._owner
+        from pybpf.jit.codegen import CTX_T
+
+        f = _Fn(self.module, ir.FunctionType(I64, [CTX_T, I64]), "bpf_ringbuf_owner")
+        b = f.b
+        ctx, address = f.fn.args
+        regions = b.load(f.slot(ctx, abi.REGIONS))
+        count = b.load(f.slot(ctx, abi.NREGIONS))
+        start_bb = b.block
+        loop, body, is_map, is_ring, nxt, found, none = (
+            f.block("loop"), f.block("body"), f.block("is_map"), f.block("is_ring"),
+            f.block("next"), f.block("found"), f.block("none"))
+        b.branch(loop)
+        f.at(loop)
+        i = b.phi(I64, "i")
+        i.add_incoming(c64(0), start_bb)
+        b.cbranch(b.icmp_unsigned("<", i, count), body, none)
+        f.at(body)
+        entry = b.add(regions, b.mul(i, c64(8 * abi.ENTRY_WORDS)))
+        flags = f.u64(entry, 16)
+        b.cbranch(b.icmp_unsigned("!=", b.and_(flags, c64(abi.RF_MAP)), c64(0)), is_map, nxt)
+        f.at(is_map)
+        start = f.u64(entry)
+        b.cbranch(b.icmp_unsigned("==", f.u32(start, handle.HANDLE_KIND),
+                                  c64(handle.NATIVE_RINGBUF)), is_ring, nxt)
+        f.at(is_ring)
+        data = f.u64(start, handle.HANDLE_VALUES)
+        span = b.mul(f.u32(start, 12), c64(2))
+        inside = b.and_(b.icmp_unsigned("<", data, address),
+                        b.icmp_unsigned("<", b.sub(address, data), span))
+        b.cbranch(inside, found, nxt)
+        f.at(nxt)
+        i.add_incoming(b.add(i, c64(1)), nxt)
+        b.branch(loop)
+        f.at(found)
+        b.ret(start)
+        f.at(none)
+        b.ret(c64(0))
+        self._owner = f.fn
+        return f.fn
+
+    def output(self) -> None:
+        f = self.rt.helper(NATIVE_HELPERS[130])
+        b = f.b
+        r1, r2, r3, r4 = f.fn.args[3:7]
+        fallback, fault = f.block("python"), f.block("fault")
+        self.ring(f, fallback)
+        # The data is read before anything is reserved (the Python helper copies it first):
+        # data inside the ring itself goes to Python.
+        data, _, mask = self.layout(f, r1)
+        has_data, read, go = f.block("has_data"), f.block("read"), f.block("go")
+        b.cbranch(b.icmp_unsigned("!=", r3, c64(0)), has_data, go)
+        f.at(has_data)
+        span = b.mul(b.add(mask, c64(1)), c64(2))
+        apart = b.or_(b.icmp_unsigned("<=", b.add(r2, r3), data),
+                      b.icmp_unsigned(">=", r2, b.add(data, span)))
+        b.cbranch(apart, read, fallback)
+        f.at(read)
+        self.rt.readable(f, r2, r3, fallback, fault)
+        b.branch(go)
+        f.at(go)
+        _, flags_ok = f.if_(b.icmp_unsigned(
+            "!=", b.and_(r4, c64(~(rb.BPF_RB_NO_WAKEUP | rb.BPF_RB_FORCE_WAKEUP))), c64(0)),
+            "bad_flags")
+        b.ret(_err(errno.EINVAL))
+        f.at(flags_ok)
+        address = b.call(self.reserve_fn(), [r1, r3])
+        _, reserved = f.if_(b.icmp_unsigned("==", address, c64(0)), "no_room")
+        b.ret(_err(errno.EAGAIN))
+        f.at(reserved)
+        self.rt.copy(f, address, r2, r3)
+        b.call(self.commit_fn(), [r1, address, c64(0)])
+        b.ret(c64(0))
+        f.at(fallback)
+        b.ret(self.rt.python(f))
+        f.at(fault)
+        b.ret(c64(0))
+
+    def reserve(self) -> None:
+        f = self.rt.helper(NATIVE_HELPERS[131])
+        b = f.b
+        r1, r2, r3 = f.fn.args[3:6]
+        fallback = f.block("python")
+        self.ring(f, fallback)
+        _, no_flags = f.if_(b.icmp_unsigned("!=", r3, c64(0)), "flags")
+        b.ret(c64(0))
+        f.at(no_flags)
+        b.ret(b.call(self.reserve_fn(), [r1, r2]))
+        f.at(fallback)
+        b.ret(self.rt.python(f))
+
+    def commit(self, hid: int, discard: bool) -> None:
+        f = self.rt.helper(NATIVE_HELPERS[hid])
+        b = f.b
+        ctx, r1 = f.fn.args[0], f.fn.args[3]
+        fallback = f.block("python")
+        owner = b.call(self.owner_fn(), [ctx, r1])
+        found = f.block("found")
+        b.cbranch(b.icmp_unsigned("==", owner, c64(0)), fallback, found)
+        f.at(found)
+        refused = b.call(self.commit_fn(), [owner, r1, c64(int(discard))])
+        done = f.block("done")
+        b.cbranch(b.icmp_unsigned("!=", refused, c64(0)), fallback, done)
+        f.at(done)
+        b.ret(c64(0))
+        f.at(fallback)
+        b.ret(self.rt.python(f))
+
+    def query(self) -> None:
+        f = self.rt.helper(NATIVE_HELPERS[134])
+        b = f.b
+        r1, r2 = f.fn.args[3:5]
+        fallback = f.block("python")
+        self.ring(f, fallback)
+        _, ctl, mask = self.layout(f, r1)
+        cons, prod = f.u64(ctl, 8 * rb.RB_CONSUMER), f.u64(ctl, 8 * rb.RB_PRODUCER)
+        other = f.block("other")
+        switch = b.switch(r2, other)
+        for flag, value in ((rb.BPF_RB_AVAIL_DATA, lambda: b.sub(prod, cons)),
+                            (rb.BPF_RB_RING_SIZE, lambda: b.add(mask, c64(1))),
+                            (rb.BPF_RB_CONS_POS, lambda: cons),
+                            (rb.BPF_RB_PROD_POS, lambda: prod)):
+            bb = f.block(f"flag{flag}")
+            switch.add_case(c64(flag), bb)
+            f.at(bb)
+            b.ret(value())
+        f.at(other)
+        b.ret(c64(0))
+        f.at(fallback)
+        b.ret(self.rt.python(f))
+
+
+class _Csum:
+    """``bpf_csum_diff`` (pybpf.vm.progtypes.csum: the kernel's csum_partial arithmetic)."""
+
+    def __init__(self, rt: _Runtime):
+        self.rt = rt
+        self.module = rt.module
+
+    def partial_fn(self) -> ir.Function:
+        """``u32 csum_partial(address, size, seed)``: 32-bit little-endian words, then a
+        u16 and a u8 tail, onto ``seed``, with end-around carry (sizes up to CSUM_MAX, so
+        two folds of the 64-bit sum are enough). Reads only the ``size`` bytes."""
+        f = _Fn(self.module, ir.FunctionType(I64, [I64, I64, I64]), "bpf_csum_partial")
+        b = f.b
+        address, size, seed = f.fn.args
+        whole = b.and_(size, c64(~3))
+        seed32 = b.and_(seed, c64(_M32))
+        start = b.block
+        loop, body, tail = f.block("loop"), f.block("body"), f.block("tail")
+        b.branch(loop)
+        f.at(loop)
+        i, total = b.phi(I64, "i"), b.phi(I64, "total")
+        i.add_incoming(c64(0), start)
+        total.add_incoming(seed32, start)
+        b.cbranch(b.icmp_unsigned("<", i, whole), body, tail)
+        f.at(body)
+        word = b.zext(b.load(f.ptr(b.add(address, i), I32), align=1), I64)
+        i.add_incoming(b.add(i, c64(4)), body)
+        total.add_incoming(b.add(total, word), body)
+        b.branch(loop)
+        f.at(tail)
+        acc = total
+        for bit, ty, at in ((2, ir.IntType(16), lambda: b.add(address, whole)),
+                            (1, I8, lambda: b.add(address, b.sub(size, c64(1))))):
+            before = b.block
+            add, after = f.block(f"tail{bit}"), f.block(f"tail{bit}_done")
+            b.cbranch(b.icmp_unsigned("!=", b.and_(size, c64(bit)), c64(0)), add, after)
+            f.at(add)
+            more = b.add(acc, b.zext(b.load(f.ptr(at(), ty), align=1), I64))
+            b.branch(after)
+            f.at(after)
+            merged = b.phi(I64)
+            merged.add_incoming(acc, before)
+            merged.add_incoming(more, add)
+            acc = merged
+        for _ in range(2):
+            acc = b.add(b.and_(acc, c64(_M32)), b.lshr(acc, c64(32)))
+        b.ret(acc)
+        return f.fn
+
+    def helper(self) -> None:
+        f = self.rt.helper(NATIVE_HELPERS[28])
+        b = f.b
+        ctx, _, _, r1, r2, r3, r4, r5 = f.fn.args
+        fallback, fault = f.block("python"), f.block("fault")
+        gate = f.slot(ctx, CSUM_GATE)
+        native = f.block("native")
+        b.cbranch(b.icmp_unsigned("==", b.load(gate), c64(CSUM_OPEN)), native, fallback)
+        f.at(native)
+        from_size, to_size = b.and_(r2, c64(_M32)), b.and_(r4, c64(_M32))
+        _, sized = f.if_(b.icmp_unsigned(">", b.add(from_size, to_size), c64(CSUM_MAX)),
+                         "too_big")
+        b.ret(_err(errno.EINVAL))
+        f.at(sized)
+        for address, size, name in ((r1, from_size, "from"), (r3, to_size, "to")):
+            check, after = f.block(f"{name}_check"), f.block(f"{name}_ok")
+            b.cbranch(b.icmp_unsigned("!=", size, c64(0)), check, after)
+            f.at(check)
+            self.rt.readable(f, address, size, fallback, fault)
+            b.branch(after)
+            f.at(after)
+        seed = b.trunc(r5, I32)
+        partial = self.partial_fn()
+        to_sum = b.trunc(b.call(partial, [r3, to_size, b.zext(seed, I64)]), I32)
+        no_from, some_from = f.block("no_from"), f.block("some_from")
+        b.cbranch(b.icmp_unsigned("==", from_size, c64(0)), no_from, some_from)
+        f.at(no_from)               # only "to" (or neither: the seed)
+        b.ret(self.fold(b, to_sum))
+        f.at(some_from)
+        both, only_from = f.block("both"), f.block("only_from")
+        b.cbranch(b.icmp_unsigned("!=", to_size, c64(0)), both, only_from)
+        f.at(both)
+        from_sum = b.trunc(b.call(partial, [r1, from_size, c64(0)]), I32)
+        b.ret(self.fold(b, self.add(b, to_sum, b.not_(from_sum))))
+        f.at(only_from)
+        from_sum = b.trunc(b.call(partial, [r1, from_size, b.zext(b.not_(seed), I64)]), I32)
+        b.ret(self.fold(b, b.not_(from_sum)))
+        # The first call of a run: the Python helper (it checks the program type); when it
+        # did not fail, the run's later calls are native.
+        f.at(fallback)
+        r0 = self.rt.python(f)
+        ok = b.icmp_unsigned("==", b.load(f.slot(ctx, abi.STATUS)), c64(abi.ST_OK))
+        b.store(b.select(ok, c64(CSUM_OPEN), b.load(gate)), gate)
+        b.ret(r0)
+        f.at(fault)
+        b.ret(c64(0))
+
+    @staticmethod
+    def add(b: ir.IRBuilder, x: ir.Value, y: ir.Value) -> ir.Value:
+        """csum_add: 32-bit add with end-around carry."""
+        res = b.add(x, y)
+        return b.add(res, b.zext(b.icmp_unsigned("<", res, y), I32))
+
+    @staticmethod
+    def fold(b: ir.IRBuilder, csum: ir.Value) -> ir.Value:
+        """csum_from32to16, as the u64 the helper returns."""
+        rotated = b.or_(b.lshr(csum, ir.Constant(I32, 16)), b.shl(csum, ir.Constant(I32, 16)))
+        return b.zext(b.lshr(b.add(csum, rotated), ir.Constant(I32, 16)), I64)
+
+
 def define(module: ir.Module, find: ir.Function, check: ir.Function) -> None:
     """Add every native helper to the runtime module."""
     rt = _Runtime(module, find, check)
@@ -678,6 +1055,13 @@ def define(module: ir.Module, find: ir.Function, check: ir.Function) -> None:
     rt.clocks()
     rt.prandom()
     rt.cpu()
+    ring = _Ring(rt)
+    ring.output()
+    ring.reserve()
+    ring.commit(132, discard=False)
+    ring.commit(133, discard=True)
+    ring.query()
+    _Csum(rt).helper()
 
 
 __all__ = ["define"]

@@ -12,6 +12,12 @@ area here), then the sample, padded so the next header is 8-aligned. ``producer_
 ``consumer_pos`` grow without wrapping; a position's offset is ``pos & (size - 1)``.
 A reservation fails (address 0) if the record would not fit before ``consumer_pos`` or
 before the oldest record still reserved, or if flags are non-zero.
+
+The positions live in a small native control block (u64 words at ``RB_CONSUMER``,
+``RB_PRODUCER``, ``RB_PENDING``; ``RB_DOUBLE`` is 1 when the data area is double mapped),
+so the JIT's native ring buffer helpers drive the same ring as the Python ones: the map
+handle names the family ``NATIVE_RINGBUF``, the data area's address and the control
+block's (see :mod:`pybpf.maps._base`).
 """
 
 from __future__ import annotations
@@ -24,7 +30,7 @@ from typing import Any, Callable
 
 from pybpf.errors import BpfHelperError
 from pybpf.isa.uapi import MapType
-from pybpf.maps._base import Map
+from pybpf.maps._base import NATIVE_RINGBUF, Map
 from pybpf.maps._common import BPF_F_NUMA_NODE, ENOTSUPP, PAGE_SIZE, fail
 from pybpf.vm.memory import Region
 
@@ -35,6 +41,9 @@ BPF_RB_NO_WAKEUP = 1
 BPF_RB_FORCE_WAKEUP = 2
 BPF_RB_AVAIL_DATA, BPF_RB_RING_SIZE, BPF_RB_CONS_POS, BPF_RB_PROD_POS = 0, 1, 2, 3
 RINGBUF_MAX_RECORD_SZ = (1 << 32) // 4 - 1 - BPF_RINGBUF_HDR_SZ
+# u64 words of the control block
+RB_CONSUMER, RB_PRODUCER, RB_PENDING, RB_DOUBLE = 0, 1, 2, 3
+RB_CTL_WORDS = 4
 
 
 def _double_mapping(size: int) -> tuple[ctypes.Array, Any] | None:
@@ -84,16 +93,44 @@ class RingBufMap(Map):
     def _allocate(self) -> tuple:
         size = self.max_entries
         mapping = _double_mapping(size)
+        self.ctl = (ctypes.c_uint64 * RB_CTL_WORDS)()
         self.double_mapped = mapping is not None
         buffer = mapping[0] if mapping else (ctypes.c_ubyte * (2 * size))()
         self.data = buffer
         self.data_address = ctypes.addressof(buffer)
         self.mask = size - 1
-        self.consumer_pos = 0
-        self.producer_pos = 0
-        self.pending_pos = 0
+        self.ctl[RB_DOUBLE] = int(self.double_mapped)
         region = Region(f"map:{self.name or self.id}:ringbuf", buffer, kind="ringbuf")
         return (region,)
+
+    def _native(self) -> tuple[int, ...]:
+        return (NATIVE_RINGBUF, 0, 0, self.data_address, ctypes.addressof(self.ctl))
+
+    # --- positions (in the control block) ---------------------------------------------
+
+    @property
+    def consumer_pos(self) -> int:
+        return self.ctl[RB_CONSUMER]
+
+    @consumer_pos.setter
+    def consumer_pos(self, value: int) -> None:
+        self.ctl[RB_CONSUMER] = value
+
+    @property
+    def producer_pos(self) -> int:
+        return self.ctl[RB_PRODUCER]
+
+    @producer_pos.setter
+    def producer_pos(self, value: int) -> None:
+        self.ctl[RB_PRODUCER] = value
+
+    @property
+    def pending_pos(self) -> int:
+        return self.ctl[RB_PENDING]
+
+    @pending_pos.setter
+    def pending_pos(self, value: int) -> None:
+        self.ctl[RB_PENDING] = value
 
     # --- header access --------------------------------------------------------------
 

@@ -153,11 +153,16 @@ def ringbuf_reserve(call: CallContext, r1: int, r2: int, r3: int, *_: int) -> in
 
 
 def _ringbuf_of(call: CallContext, address: int, name: str):
-    """The ring buffer map whose data holds the record at ``address``."""
-    runtime = call.runtime
-    for m in (runtime.maps.values() if runtime is not None else ()):
-        if m.type == MapType.RINGBUF and m.owns_record(address):
-            return m
+    """The ring buffer map whose data holds the record at ``address``: of the maps in the
+    program's memory (its object's, and inner maps added to them), as the JIT's native
+    helpers find it (the map handles in the region table)."""
+    from pybpf.maps import map_at
+
+    for region in call.memory.regions:
+        if region.kind == "map":
+            m = map_at(region.address)
+            if m is not None and m.type == MapType.RINGBUF and m.owns_record(address):
+                return m
     raise BpfHelperError(f"{name}: {address:#x} is not a record reserved from a ring buffer",
                          call.pc)
 
