@@ -60,7 +60,9 @@ BATCH = 48      # during a batch (see .drivers): BATCH_NATIVE, set to BATCH_PYTH
 RECENT = 49     # the regions the runtime found last: (start, end, table entry) each;
 RECENT_ENTRIES = 4  # zeroed whenever the region table changes
 RECENT_NEXT = RECENT + 3 * RECENT_ENTRIES   # which entry the next region replaces
-SLOTS = RECENT_NEXT + 1
+VIEW_SIZE = RECENT_NEXT + 1   # the size of the region whose view VIEW is (loads probe it
+                              #   inline; zeroed with VIEW when the region table changes)
+SLOTS = VIEW_SIZE + 1
 ENTRY_WORDS = 4  # words of a region table entry
 
 BATCH_NATIVE = 1

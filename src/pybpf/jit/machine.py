@@ -407,6 +407,7 @@ class JitMachine:
         ctx, table = self._ctx, self._table
         ctx[abi.REGIONS], ctx[abi.NREGIONS] = table.address, table.count
         ctx[abi.RECENT:abi.RECENT_NEXT] = _NO_RECENT
+        ctx[abi.VIEW] = ctx[abi.VIEW_SIZE] = 0      # its region may be gone
         home = self.stacks[0]
         ctx[abi.READ_START] = ctx[abi.WRITE_START] = home.address
         ctx[abi.READ_SPAN] = ctx[abi.WRITE_SPAN] = home.size

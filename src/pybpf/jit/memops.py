@@ -133,10 +133,36 @@ def emit(fb: "FunctionBuilder", insn: Instruction, form: Form, pc: int) -> None:
     if loading:
         acquire = kind is Kind.LOAD_ACQ
 
-        def slow_load() -> ir.Value:
+        def runtime_load() -> ir.Value:
             value = b.call(fb.mb.runtime[LOAD], [fb.ctx, addr, c64(size), c64(pc)])
             fb.check_status()
             return value
+
+        def slow_load() -> ir.Value:
+            """The context's load view first (the last context region a load met): a
+            value it holds needs no call; anything else goes to the runtime."""
+            offset = b.sub(addr, fb.load_slot(abi.VIEW_START))
+            inside = b.icmp_unsigned("<", offset, fb.load_slot(abi.VIEW_SIZE))
+            probe, found = fb.new_block("view_probe"), fb.new_block("view_found")
+            missed, merge = fb.new_block("view_missed"), fb.new_block("view_merge")
+            b.cbranch(inside, probe, missed)
+            b.position_at_end(probe)
+            view = b.inttoptr(fb.load_slot(abi.VIEW), I64.as_pointer())
+            record = b.gep(view, [b.mul(offset, c64(abi.VIEW_WORDS))], inbounds=True)
+            known = b.icmp_unsigned("!=", b.and_(b.load(record), c64(size)), c64(0))
+            b.cbranch(known, found, missed)
+            b.position_at_end(found)
+            remembered = b.load(b.gep(record, [c64(size.bit_length())], inbounds=True))
+            b.branch(merge)
+            b.position_at_end(missed)
+            value = runtime_load()
+            end = b.block
+            b.branch(merge)
+            b.position_at_end(merge)
+            phi = b.phi(I64)
+            phi.add_incoming(remembered, found)
+            phi.add_incoming(value, end)
+            return phi
 
         if stack:
             value = _native_load(fb, addr, bits, acquire)

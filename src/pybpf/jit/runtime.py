@@ -153,8 +153,12 @@ def define_check(module: ir.Module, find: ir.Function) -> ir.Function:
     py_bb = fn.append_basic_block("python")
     b.cbranch(python, py_bb, native)
     b.position_at_end(py_bb)
-    b.store(b.load(b.gep(entry_ptr, [c64(3)], inbounds=True)), slot(abi.VIEW))
+    view = b.load(b.gep(entry_ptr, [c64(3)], inbounds=True))
+    b.store(view, slot(abi.VIEW))
     b.store(r_start, slot(abi.VIEW_START))
+    # (no view: a size of 0, so inline probes never read one)
+    b.store(b.select(b.icmp_unsigned("!=", view, c64(0)), b.sub(r_end, r_start), c64(0)),
+            slot(abi.VIEW_SIZE))
     b.ret(ir.Constant(I32, 1))
     b.position_at_end(native)
     span = b.sub(r_end, r_start)

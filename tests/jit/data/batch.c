@@ -17,11 +17,12 @@ SEC("xdp")
 int trim_odd(struct xdp_md *ctx)
 {
 	unsigned char *data = (void *)(long)ctx->data, *end = (void *)(long)ctx->data_end;
-	__u32 key = 0;
+	__u32 key = 0, verdict;
 	__u64 *n;
 
 	if (data + 1 > end)
 		return XDP_ABORTED;
+	verdict = (data[0] & 2) ? XDP_DROP : XDP_PASS;
 	if (data[0] & 1) {
 		if (bpf_xdp_adjust_head(ctx, 4))
 			return XDP_ABORTED;
@@ -32,7 +33,7 @@ int trim_odd(struct xdp_md *ctx)
 	n = bpf_map_lookup_elem(&seen, &key);
 	if (n)
 		__sync_fetch_and_add(n, 1);
-	return (data[0] & 2) ? XDP_DROP : XDP_PASS;
+	return verdict;
 }
 
 char LICENSE[] SEC("license") = "GPL";
