@@ -38,6 +38,7 @@ _STACK = compiler.MAX_STACK
 _REGS = struct.Struct("11Q")
 _EMPTY = [0] * abi.ENTRY_WORDS
 _NO_RECENT = [0] * (abi.RECENT_NEXT - abi.RECENT)
+_ZEROS = (0,) * 5
 
 
 class RegionTable:
@@ -235,6 +236,7 @@ class JitMachine:
         self._entries = {pc: abi.EntryFunction(address)
                          for pc, address in self.compiled.entries.items()}
         self._entry_addresses = dict(self.compiled.entries)
+        self._entry0 = self._entries[0]
 
     # -- what the JIT made ----------------------------------------------------------------
 
@@ -254,6 +256,9 @@ class JitMachine:
 
         ``repeat`` runs happen in one native loop (see :mod:`.drivers`) unless a run needs
         Python to finish it (a tail call, a helper that ends the program)."""
+        if (mem is None and packet is None and repeat == 1 and budget is _USE_DEFAULT
+                and not trace and not self.uses_env and len(args) <= 5):
+            return self._run_plain(args)
         if trace:
             raise BpfError("the jit engine cannot trace a run; use the interpreter")
         regs = list(args) + [0] * (5 - len(args))
@@ -278,6 +283,35 @@ class JitMachine:
                 self.memory.remove(mem_region)
         elapsed = time.perf_counter_ns() - start
         return RunResult(r0, final, limit - left, elapsed, out)
+
+    def _run_plain(self, args: tuple[int, ...]) -> RunResult:
+        """``run(*args)`` with nothing else to set up: the same steps as ``_execute`` and
+        ``_enter``, with as little Python as possible around the native call."""
+        limit = self.budget
+        limit = _UNLIMITED if limit is None else min(limit, _UNLIMITED)
+        table, ctx = self._table, self._ctx
+        if table.sync() != self._table_version:
+            self._adopt_table()
+        if table.views:
+            table.forget_views()
+        if self._packet is not None:
+            self._set_packet(None)
+        self.call.tail_calls = 0
+        ctx[0:10] = (abi.ST_OK, 0, limit, 1, *args, *_ZEROS[len(args):], self.call.cpu)
+        start = time.perf_counter_ns()
+        r0 = self._entry0(self._ctx_address)
+        if ctx[abi.STATUS]:
+            try:
+                self._raise(limit)
+            except ProgramExit as stop:
+                r0, final, left = stop.r0 & M64, None, ctx[abi.BUDGET]
+            except TailCall as tail:
+                r0, final, left = self._follow(tail, args[0] if args else 0)
+            finally:
+                self._set_packet(None)
+        else:
+            final, left = _REGS.unpack_from(ctx, abi.REGS * 8), ctx[abi.BUDGET]
+        return RunResult(r0, final, limit - left, time.perf_counter_ns() - start)
 
     def _set_packet(self, packet: Region | None) -> None:
         self._packet = packet
