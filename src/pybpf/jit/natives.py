@@ -24,6 +24,7 @@ from pybpf.isa.uapi import MapType
 from pybpf.jit import abi
 from pybpf.jit.abi import NATIVE_HELPERS
 from pybpf.jit.codegen import HELPER_T, I1, I8, I32, I64, c64
+from pybpf.jit.runtime import swap_bytes
 from pybpf.maps import _base as handle
 from pybpf.maps import _table as table
 from pybpf.maps import lpm_trie as lpm
@@ -180,7 +181,23 @@ class _Runtime:
         f = _Fn(self.module, ir.FunctionType(I64, [I64, I64]), "bpf_key_hash")
         b = f.b
         key, size = f.fn.args
-        entry, loop, body, done = f.b.block, f.block("loop"), f.block("body"), f.block("done")
+        entry, loop, body, done = f.block("bytes"), f.block("loop"), f.block("body"), f.block("done")
+        # 4- and 8-byte keys (the usual ones) in one load: a 4-byte key is below the
+        # modulus already; an 8-byte one needs one fold (2**61 = 1 mod 2**61-1).
+        four, eight, other = f.block("key4"), f.block("key8"), entry
+        switch = b.switch(size, other)
+        switch.add_case(c64(4), four)
+        switch.add_case(c64(8), eight)
+        f.at(four)
+        h4 = b.zext(swap_bytes(b, self.module, b.load(f.ptr(key, I32), align=1)), I64)
+        b.branch(done)
+        f.at(eight)
+        k8 = swap_bytes(b, self.module, b.load(f.ptr(key, I64), align=1))
+        m61 = c64(table.MERSENNE61)
+        h8 = b.add(b.and_(k8, m61), b.lshr(k8, c64(61)))                  # < 2**61 + 8
+        h8 = b.select(b.icmp_unsigned(">=", h8, m61), b.sub(h8, m61), h8)
+        b.branch(done)
+        f.at(entry)
         b.branch(loop)
         f.at(loop)
         i, h = b.phi(I64, "i"), b.phi(I64, "h")
@@ -199,7 +216,11 @@ class _Runtime:
         h.add_incoming(b.trunc(x, I64), body)
         b.branch(loop)
         f.at(done)
-        b.ret(b.lshr(b.mul(h, c64(table.GOLDEN64)), c64(32)))
+        result = b.phi(I64, "k")
+        result.add_incoming(h, loop)
+        result.add_incoming(h4, four)
+        result.add_incoming(h8, eight)
+        b.ret(b.lshr(b.mul(result, c64(table.GOLDEN64)), c64(32)))
         self._hash_fns["hash"] = f.fn
         return f.fn
 
