@@ -127,3 +127,34 @@ def test_damaged_pcap_reported_as_the_reader_does(tmp_path):
 def test_pcapng_read_into_a_batch():
     batch = PacketBatch.from_pcap(DATA / "dns_mix.pcapng")
     assert [p.data for p in batch] == [p.data for p in read_packets(DATA / "dns_mix.pcapng")]
+
+
+def test_programs_that_cannot_write_run_on_packets_in_place():
+    """A program with only stack stores and native helpers (a tcpdump filter as XDP) runs
+    on each packet where it lies in the batch buffer, read-only: same verdicts, and the
+    packets out are the packets in."""
+    from pybpf.cbpf.filter import compile_filter
+    from pybpf.cli.filter_cmd import _load_xdp
+    from pybpf.jit.batch import cannot_write_packets
+
+    program = compile_filter("udp port 53 or (tcp[tcpflags] & tcp-syn != 0) or len > 1000")
+    jit, interp = _load_xdp(program, "jit"), _load_xdp(program, "interp")
+    assert cannot_write_packets(jit.runner.machine)
+    frames = [p.data for p in read_packets(DATA / "protocols.pcap")] + \
+        [p.data for p in read_packets(DATA / "dns_mix.pcap")] + _frames(random.Random(5), 40)
+    frames = [f for f in frames if len(f) >= 14]
+    batch = PacketBatch.of(frames)
+    got = run_batch(jit, batch)
+    want = run_batch_per_packet(interp, batch)
+    assert got.unchanged and list(got.verdicts) == list(want.verdicts)
+    assert [got.data(i) for i in range(len(batch))] == frames
+    assert set(got.verdicts) == {1, 2}
+
+
+def test_a_program_that_writes_is_copied():
+    from pybpf.jit.batch import cannot_write_packets
+
+    jit = pybpf.load(EXAMPLES / "xdp_ddos.c", engine="jit")
+    assert not cannot_write_packets(jit.programs["xdp_ddos"].runner.machine)
+    trim = pybpf.load(BATCH_C, engine="jit")
+    assert not cannot_write_packets(trim.programs["trim_odd"].runner.machine)

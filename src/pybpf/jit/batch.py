@@ -33,6 +33,7 @@ from pybpf.errors import BpfError, PacketRunError
 from pybpf.isa.uapi import AttachType, ProgType
 from pybpf.jit import abi, drivers
 from pybpf.vm.helpers import ProgramExit, TailCall
+from pybpf.vm.memory import Region
 from pybpf.vm.progtypes.base import ETH_HLEN
 from pybpf.vm.progtypes.xdp import DATA, DATA_END, DATA_META, TAILROOM
 
@@ -64,11 +65,16 @@ def run_xdp_batch(runner: Any, batch: Any, *, data_out: bool = True,
     machine, env, obj = runner.machine, runner.object.env, runner.object
     count = len(batch)
     result = BatchResult(batch, array("I", bytes(4 * count)))
-    out = result.out = bytearray(batch.buffer) if data_out else None
+    in_place = count > 0 and cannot_write_packets(machine)
+    result.unchanged = in_place
+    out = result.out = bytearray(batch.buffer) if data_out and not in_place else None
     if not count:
         return result
     inv = runner.program_type.prepare(machine.memory, env, bytes(ETH_HLEN), None,
                                       data_size_out=None)
+    if in_place:       # the packets, where they lie, as one read-only region
+        view = (ctypes.c_char * len(batch.buffer)).from_buffer(batch.buffer)
+        inv.own(Region("batch", view, writable=False, kind="packet"))
     state = inv.ctx
     headroom = state.data
     job = (ctypes.c_uint64 * drivers.JOB_WORDS)()
@@ -84,6 +90,7 @@ def run_xdp_batch(runner: Any, batch: Any, *, data_out: bool = True,
     job[drivers.J_MIN] = ETH_HLEN
     job[drivers.J_META], job[drivers.J_META + 1], job[drivers.J_META + 2] = \
         DATA, DATA_END, DATA_META
+    job[drivers.J_IN_PLACE] = int(in_place)
     lengths = batch.lengths
 
     def reset_frame() -> None:
@@ -163,6 +170,27 @@ def run_xdp_batch(runner: Any, batch: Any, *, data_out: bool = True,
     if clocks is not None and not machine.uses_env:
         env.clock_ns = clocks[count - 1]
     return result
+
+
+def cannot_write_packets(machine: Any) -> bool:
+    """Whether a program can neither write memory other than its stack (every store and
+    atomic is ``r10``-based) nor call Python (its helper calls are all native ones, so
+    nothing reads the packet through the program type's state): then it can run on
+    packets where they lie, read-only, with results identical to a copy's."""
+    from pybpf.isa.opcodes import CALL_HELPER, OPCODE_CALL
+
+    native = machine.native_helpers
+    for insn in machine.insns:
+        cls = insn.opcode & 7
+        if cls in (2, 3) and insn.dst != 10:          # BPF_ST, BPF_STX (atomics too)
+            return False
+        if insn.opcode == OPCODE_CALL and insn.src == CALL_HELPER and insn.imm not in native:
+            return False
+        if insn.opcode == OPCODE_CALL and insn.src not in (CALL_HELPER, 1):   # kfuncs
+            return False
+        if insn.opcode == 0x8D:                       # callx: anything
+            return False
+    return True
 
 
 def _run_native(machine: Any, job: Any, ctx_address: int, limit: int) -> int:

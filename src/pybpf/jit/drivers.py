@@ -9,7 +9,8 @@ that run and calls again for the rest.
 
 ``bpf_batch_xdp(ctx, entry, job) -> next`` runs an XDP program over many packets (one
 buffer, an offset and a length per packet; the *job*, an array of u64 words below):
-each packet is copied into the one frame the invocation prepared, the context's load
+each packet is copied into the one frame the invocation prepared (or, for a program
+that cannot write it, left where it is: ``J_IN_PLACE``), the context's load
 view is told where ``data``/``data_end``/``data_meta`` now are, the program runs, and
 its verdict (and the packet as it left it) is written out. The loop goes back to Python
 for a packet it cannot finish alone: a length the frame cannot take, a run that ended
@@ -52,7 +53,9 @@ J_MAX = 13
 J_EXTENT = 14    # bytes from J_FRAME the last packet used (zeroed when the next is shorter)
 J_META = 15      # offsets in struct xdp_md of data, data_end, data_meta: 3 words
 J_STOP = 18      # why the loop stopped (out): one of the STOP_* below
-JOB_WORDS = 19
+J_IN_PLACE = 19  # 1: the program runs on each packet where it lies in J_BUF (a read-only
+                 #   region), no copy: for programs that cannot write it (see .batch)
+JOB_WORDS = 20
 STOP_END, STOP_LENGTH, STOP_PYTHON, STOP_STATUS = 0, 1, 2, 3
 
 # The job of a pcap index: u64 words.
@@ -143,6 +146,7 @@ def _define_batch_xdp(module: ir.Module) -> ir.Function:
     smallest, largest = word(J_MIN), word(J_MAX)
     fields = [word(J_META + k) for k in range(3)]
     frame_p = b.inttoptr(frame, i8p)
+    in_place = b.icmp_unsigned("!=", word(J_IN_PLACE), c64(0))
     start_index = word(J_NEXT)
     start_extent = word(J_EXTENT)
     b.branch(blocks["loop"])
@@ -165,8 +169,11 @@ def _define_batch_xdp(module: ir.Module) -> ir.Function:
 
     b.position_at_end(blocks["copy"])
     offset = b.load(b.gep(offsets, [i], inbounds=True))
-    source = b.inttoptr(b.add(buf, offset), i8p)
-    b.call(memcpy, [frame_p, source, length, false])
+    source_address = b.add(buf, offset)
+    copying = fn.append_basic_block("copying")
+    b.cbranch(in_place, blocks["view"], copying)
+    b.position_at_end(copying)
+    b.call(memcpy, [frame_p, b.inttoptr(source_address, i8p), length, false])
     b.cbranch(b.icmp_unsigned(">", extent, length), blocks["shorter"], blocks["view"])
 
     b.position_at_end(blocks["shorter"])
@@ -175,9 +182,10 @@ def _define_batch_xdp(module: ir.Module) -> ir.Function:
     b.branch(blocks["view"])
 
     b.position_at_end(blocks["view"])
+    data = b.select(in_place, source_address, frame)
     with b.if_then(b.icmp_unsigned("!=", view_word, c64(0))):
         # data, data_end and data_meta (meta: none, so it equals data): 4-byte loads.
-        for field_offset, value in zip(fields, (frame, b.add(frame, length), frame)):
+        for field_offset, value in zip(fields, (data, b.add(data, length), data)):
             record = b.mul(field_offset, c64(5))
             known = b.gep(view, [record], inbounds=True)
             b.store(b.or_(b.load(known), c64(4)), known)
@@ -209,12 +217,12 @@ def _define_batch_xdp(module: ir.Module) -> ir.Function:
     following = b.add(i, c64(1))
     python_ran = b.icmp_unsigned("!=", b.load(_slot(b, ctx, abi.BATCH)), c64(abi.BATCH_NATIVE))
     i.add_incoming(following, blocks["step"])
-    extent.add_incoming(length, blocks["step"])
+    extent.add_incoming(b.select(in_place, extent, length), blocks["step"])
     stop = fn.append_basic_block("python_ran")
     b.cbranch(python_ran, stop, blocks["loop"])
     b.position_at_end(stop)
     b.store(following, _slot(b, job, J_NEXT))
-    b.store(length, _slot(b, job, J_EXTENT))
+    b.store(b.select(in_place, extent, length), _slot(b, job, J_EXTENT))
     b.store(c64(STOP_PYTHON), _slot(b, job, J_STOP))
     b.branch(blocks["done"])
 

@@ -201,6 +201,7 @@ class JitMachine:
         native = native_helper_ids(self.helpers)
         used = {i.imm for i in insns if i.opcode == OPCODE_CALL and i.src == CALL_HELPER}
         native = native & used
+        self.native_helpers = native      # the helpers this program calls natively
         self.uses_env = bool(native & abi.ENV_HELPERS)
         self.compiled = compile_program(self.program, code, frozenset(self.constants), name,
                                         native)

@@ -117,6 +117,7 @@ class BatchResult:
     redirects: dict[int, int] = field(default_factory=dict)
     duration_ns: int = 0
     native: int = 0                                  # packets run with no Python
+    unchanged: bool = False                          # the program cannot write packets
     error: PacketRunError | None = None              # the run that failed (partial result)
 
     @property
@@ -127,6 +128,8 @@ class BatchResult:
     def data(self, index: int) -> bytes | None:
         if index in self.changed:
             return self.changed[index]
+        if self.unchanged:
+            return self.batch.packet(index)
         if self.out is None:
             return None
         start = self.batch.offsets[index]
