@@ -39,7 +39,7 @@ def engine_available(engine: str) -> tuple[bool, str]:
 def load_spec(spec: "ObjectSpec", engine: str = "interp", *, env: "Env | None" = None,
               rodata: Mapping[str, Any] | None = None, target_btf: Any = None,
               budget: int | None = 1_000_000, log_level: int = 0,
-              pin_root: str | None = None) -> Object:
+              pin_root: str | None = None, verify: bool = True) -> Object:
     """Load ``spec`` into ``engine``.
 
     ``env`` is the world the programs run in (a default :class:`pybpf.Env` otherwise);
@@ -47,7 +47,10 @@ def load_spec(spec: "ObjectSpec", engine: str = "interp", *, env: "Env | None" =
     relocations resolve against (default: the running kernel's); ``budget`` bounds the
     instructions of one run in the userspace engines (None: unbounded); ``log_level``
     is the kernel verifier's (1 or 2 keeps its log on each program); ``pin_root`` is
-    where maps declared ``pinning = LIBBPF_PIN_BY_NAME`` are pinned (kernel engine).
+    where maps declared ``pinning = LIBBPF_PIN_BY_NAME`` are pinned (kernel engine);
+    ``verify`` (interp and jit) runs pybpf's verifier on each program first, as root, and
+    raises :class:`pybpf.VerifierError` if it rejects one (the kernel engine always has
+    the kernel's verifier; ``verify=False`` loads unverified programs into the others).
     """
     from pybpf.env import Env
 
@@ -62,6 +65,8 @@ def load_spec(spec: "ObjectSpec", engine: str = "interp", *, env: "Env | None" =
         variables = spec.rodata
         for name, value in rodata.items():
             variables[name] = value
+    if verify and engine in ("interp", "jit"):
+        _verify_programs(spec, target_btf)
     if engine == "interp":
         from pybpf.engine import interp
 
@@ -74,6 +79,23 @@ def load_spec(spec: "ObjectSpec", engine: str = "interp", *, env: "Env | None" =
 
     return kernel_engine.load(spec, env, target_btf=target_btf, log_level=log_level,
                               pin_root=pin_root)
+
+
+def _verify_programs(spec: "ObjectSpec", target_btf: Any) -> None:
+    """pybpf's verifier on every program of ``spec`` (CO-RE relocations applied, as they
+    will run), as root; the first rejection raises its VerifierError, with the log."""
+    from pybpf.engine.interp import relocated
+    from pybpf.verifier import verify
+
+    programs = {name: dataclasses.replace(prog, insns=relocated(prog, spec, target_btf))
+                if prog.core_relos else prog for name, prog in spec.programs.items()}
+    checked = dataclasses.replace(spec, programs=programs)
+    results = verify(checked, log_level=0, priv="root")
+    for name, result in results.items():
+        if not result.accepted:
+            # again with the level-1 log (the path to the error) for the exception
+            single = dataclasses.replace(checked, programs={name: programs[name]})
+            raise verify(single, log_level=1, priv="root")[name].to_error()
 
 
 __all__ = ["ENGINES", "Object", "Program", "TestRunResult", "engine_available", "load_spec"]

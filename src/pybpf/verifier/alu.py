@@ -11,7 +11,7 @@ from __future__ import annotations
 from pybpf.verifier import tnum as tn
 from pybpf.verifier.regs import (
     S32_MAX, S32_MIN, S64_MAX, S64_MIN, U32, U64, Reg, bounds_sync, mark_32_unbounded,
-    mark_64_unbounded, mark_unknown, s32, s64, update_32, update_bounds, zext_32_to_64,
+    mark_64_unbounded, mark_unknown, s32, s64, set_known, update_32, update_bounds, zext_32_to_64,
 )
 
 
@@ -20,18 +20,19 @@ def _add(d: Reg, s: Reg) -> None:
     if not (S32_MIN <= smin <= S32_MAX and S32_MIN <= smax <= S32_MAX):
         smin, smax = S32_MIN, S32_MAX
     d.s32min, d.s32max = smin, smax
+    # unsigned: exact if all sums wrap or none does (then both ends wrap alike)
     umin, umax = d.u32min + s.u32min, d.u32max + s.u32max
-    if umax > U32:
+    if umin <= U32 < umax:
         umin, umax = 0, U32
-    d.u32min, d.u32max = umin, umax
+    d.u32min, d.u32max = umin & U32, umax & U32
     smin, smax = d.smin + s.smin, d.smax + s.smax
     if not (S64_MIN <= smin <= S64_MAX and S64_MIN <= smax <= S64_MAX):
         smin, smax = S64_MIN, S64_MAX
     d.smin, d.smax = smin, smax
     umin, umax = d.umin + s.umin, d.umax + s.umax
-    if umax > U64:
+    if umin <= U64 < umax:
         umin, umax = 0, U64
-    d.umin, d.umax = umin, umax
+    d.umin, d.umax = umin & U64, umax & U64
     d.var_off = tn.add(d.var_off, s.var_off)
 
 
@@ -40,18 +41,19 @@ def _sub(d: Reg, s: Reg) -> None:
     if not (S32_MIN <= smin <= S32_MAX and S32_MIN <= smax <= S32_MAX):
         smin, smax = S32_MIN, S32_MAX
     d.s32min, d.s32max = smin, smax
-    if d.u32min < s.u32max:
-        d.u32min, d.u32max = 0, U32
-    else:
-        d.u32min, d.u32max = d.u32min - s.u32max, d.u32max - s.u32min
+    # unsigned: exact if all differences wrap or none does
+    umin, umax = d.u32min - s.u32max, d.u32max - s.u32min
+    if umin < 0 <= umax:
+        umin, umax = 0, U32
+    d.u32min, d.u32max = umin & U32, umax & U32
     smin, smax = d.smin - s.smax, d.smax - s.smin
     if not (S64_MIN <= smin <= S64_MAX and S64_MIN <= smax <= S64_MAX):
         smin, smax = S64_MIN, S64_MAX
     d.smin, d.smax = smin, smax
-    if d.umin < s.umax:
-        d.umin, d.umax = 0, U64
-    else:
-        d.umin, d.umax = d.umin - s.umax, d.umax - s.umin
+    umin, umax = d.umin - s.umax, d.umax - s.umin
+    if umin < 0 <= umax:
+        umin, umax = 0, U64
+    d.umin, d.umax = umin & U64, umax & U64
     d.var_off = tn.sub(d.var_off, s.var_off)
 
 
@@ -165,6 +167,11 @@ def _arsh(d: Reg, n: int, width: int) -> None:
 def scalar_alu(op: str, d: Reg, s: Reg, width: int) -> None:
     """``dst = dst OP src`` for two scalars, in place on ``d`` (``s`` is not changed)."""
     d.id = 0
+    if not d.var_off.mask and not s.var_off.mask:
+        fold = _FOLD.get(op)
+        if fold is not None and (op not in _SHIFTS or s.var_off.value < width):
+            set_known(d, fold(d.var_off.value, s.var_off.value, width))
+            return
     if op in ("lsh", "rsh", "arsh"):
         if not (s.is_const() and s.umax < width):
             mark_unknown(d)
@@ -200,6 +207,27 @@ def scalar_alu(op: str, d: Reg, s: Reg, width: int) -> None:
     if width == 32:
         zext_32_to_64(d)
     bounds_sync(d)
+
+
+def _sx(v: int, width: int) -> int:
+    v &= (1 << width) - 1
+    return v - (1 << width) if v >> (width - 1) else v
+
+
+# Two constants give a constant (the tnum operations are exact on constants, and the
+# ranges then follow the tnum): the result, zero-extended for 32-bit operations.
+_SHIFTS = ("lsh", "rsh", "arsh")
+_FOLD = {
+    "add": lambda a, b, w: (a + b) & ((1 << w) - 1),
+    "sub": lambda a, b, w: (a - b) & ((1 << w) - 1),
+    "mul": lambda a, b, w: (a * b) & ((1 << w) - 1),
+    "and": lambda a, b, w: a & b & ((1 << w) - 1),
+    "or": lambda a, b, w: (a | b) & ((1 << w) - 1),
+    "xor": lambda a, b, w: (a ^ b) & ((1 << w) - 1),
+    "lsh": lambda a, b, w: (a << (b & ((1 << w) - 1))) & ((1 << w) - 1),
+    "rsh": lambda a, b, w: (a & ((1 << w) - 1)) >> (b & ((1 << w) - 1)),
+    "arsh": lambda a, b, w: (_sx(a, w) >> (b & ((1 << w) - 1))) & ((1 << w) - 1),
+}
 
 
 def _take_32(r: Reg) -> None:

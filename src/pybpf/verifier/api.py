@@ -12,6 +12,7 @@ from pybpf.isa.uapi import ProgType
 from pybpf.verifier.cfg import CfgError, Slot, check_cfg, check_opcodes, find_subprogs
 from pybpf.verifier.log import stats_line
 from pybpf.verifier.mem import VerifyFail
+from pybpf.verifier.state import path_list
 from pybpf.verifier.walk import MapInfo, Verifier
 
 MAX_INSNS = 1_000_000
@@ -46,7 +47,8 @@ class VerifyResult:
     def to_error(self) -> VerifierError:
         where = f" at instruction {self.insn}" if self.insn is not None else ""
         name = _errno.errorcode.get(self.errno or 0, str(self.errno))
-        err = VerifierError(f"verifier rejected the program{where}: {self.error} ({name})",
+        what = self.error if self.error is not None else (self.hint or "no reason given")
+        err = VerifierError(f"verifier rejected the program{where}: {what} ({name})",
                             log=self.log, error=self.error, insn=self.insn, errno=self.errno)
         err.source_line = self.source_line
         return err
@@ -139,13 +141,16 @@ def _slot_source_lines(prog: Any) -> list | None:
 
 def verify(prog: Any, log_level: int = 1, priv: str = "root", *, prog_type: int | None = None,
            attach_type: int | None = None, maps: Sequence[Any] | None = None,
-           license: str | None = None) -> "VerifyResult | dict[str, VerifyResult]":
+           license: str | None = None, func_info: bool = False,
+           ) -> "VerifyResult | dict[str, VerifyResult]":
     """Verify a program as the kernel would.
 
     ``prog``: a ProgramSpec, a loaded Program, bytes of raw instructions, or a list of
     Instructions; an ObjectSpec / Object gives a dict of results by program name.
     ``prog_type`` overrides (or, for raw input, gives) the program type; ``maps`` are the
-    maps an lddw with src_reg 5/6 refers to by index (MapSpecs or dicts).
+    maps an lddw with src_reg 5/6 refers to by index (MapSpecs or dicts); ``func_info``:
+    raw input comes with BTF function info (a program from an ELF object has it when the
+    object has it), which the kernel requires of programs with callbacks.
     """
     if priv not in PRIVS:
         raise ValueError(f"priv must be one of {PRIVS}, not {priv!r}")
@@ -175,7 +180,8 @@ def verify(prog: Any, log_level: int = 1, priv: str = "root", *, prog_type: int 
             if s.opcode == 0x18 and s.src in (5, 6) and 0 <= s.imm < len(listed):
                 infos[i] = listed[s.imm]
     return run(slots, int(prog_type if prog_type is not None else ProgType.SOCKET_FILTER),
-               attach_type or 0, infos, log_level, priv, license is None or _gpl(license))
+               attach_type or 0, infos, log_level, priv, license is None or _gpl(license),
+               func_info=func_info)
 
 
 def _gpl(license: str) -> bool:
@@ -190,7 +196,7 @@ def _verify_spec(prog: Any, obj: Any, log_level: int, priv: str, prog_type: int 
     t = prog_type if prog_type is not None else prog.type
     a = attach_type if attach_type is not None else (prog.attach_type or 0)
     result = run(slots, int(t), int(a), maps, log_level, priv, _gpl(prog.license),
-                 source_lines=_slot_source_lines(prog))
+                 source_lines=_slot_source_lines(prog), func_info=bool(prog.func_info))
     result.program = prog.name
     if not result.accepted and result.insn is not None:
         lines = _slot_source_lines(prog)
@@ -209,21 +215,37 @@ def _reject(message: str, insn: int | None, errno: int, log_level: int,
                          "peak_states": 0})
 
 
+# Program types that need CAP_PERFMON to load at all (the kernel's is_perfmon_prog_type):
+# without it BPF_PROG_LOAD fails with EPERM before the verifier runs.
+_PERFMON_PROG_TYPES = frozenset({
+    ProgType.KPROBE, ProgType.TRACEPOINT, ProgType.PERF_EVENT, ProgType.RAW_TRACEPOINT,
+    ProgType.RAW_TRACEPOINT_WRITABLE, ProgType.TRACING, ProgType.LSM, ProgType.STRUCT_OPS,
+    ProgType.EXT,
+})
+
+
 def run(slots: list[Slot], prog_type: int, attach_type: int, maps: dict[int, MapInfo],
         log_level: int = 1, priv: str = "root", gpl: bool = True,
-        source_lines: list | None = None) -> VerifyResult:
-    """Verify raw slots: control flow first, then every path."""
+        source_lines: list | None = None, func_info: bool = False) -> VerifyResult:
+    """Verify raw slots: control flow first, then every path. ``func_info``: the program
+    comes with BTF function info (the kernel wants it for callbacks)."""
     from pybpf.verifier.explain import explain
 
     if not slots:
         return _reject("", None, 22, 0)
-    res = _run(slots, prog_type, attach_type, maps, log_level, priv, gpl, source_lines)
+    if priv != "root" and prog_type in _PERFMON_PROG_TYPES:
+        res = _reject(None, None, _errno.EPERM, 0)
+        res.hint = "this program type needs CAP_PERFMON to be loaded"
+        return res
+    res = _run(slots, prog_type, attach_type, maps, log_level, priv, gpl, source_lines,
+               func_info)
     res.slots = slots
     return res
 
 
 def _run(slots: list[Slot], prog_type: int, attach_type: int, maps: dict[int, MapInfo],
-         log_level: int, priv: str, gpl: bool, source_lines: list | None) -> VerifyResult:
+         log_level: int, priv: str, gpl: bool, source_lines: list | None,
+         func_info: bool = False) -> VerifyResult:
     from pybpf.verifier.explain import explain
 
     if len(slots) > MAX_INSNS:
@@ -239,9 +261,11 @@ def _run(slots: list[Slot], prog_type: int, attach_type: int, maps: dict[int, Ma
         return res
     v = Verifier(slots, prog_type, attach_type, maps=maps, priv=priv, log_level=log_level,
                  gpl=gpl, prune=prune, subprogs=subprogs, source_lines=source_lines)
+    v.func_info = func_info
     error = None
     try:
         v.run()
+        v.check_max_stack_depth()
     except VerifyFail as e:
         error = e
     except RecursionError:     # pragma: no cover - defensive
@@ -258,7 +282,7 @@ def _run(slots: list[Slot], prog_type: int, attach_type: int, maps: dict[int, Ma
         v.log(error.message + "\n")
     text = (v.log.text() + v.stats()) if log_level else ""
     res = VerifyResult(False, text, error.message, error.insn, error.errno, stats)
-    res.path = list(getattr(v.state, "path", ()))
+    res.path = path_list(getattr(v.state, "path", None))
     explain(res, slots, v)
     return res
 

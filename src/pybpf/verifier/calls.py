@@ -10,7 +10,7 @@ from pybpf.verifier.mem import READ, WRITE, check_mem_access, fail, helper_mem_a
 from pybpf.verifier.regs import (
     CONST_PTR_TO_MAP, NOT_INIT, PTR_TO_CTX, PTR_TO_FUNC, PTR_TO_MAP_KEY, PTR_TO_MAP_VALUE,
     PTR_TO_MEM, PTR_TO_PACKET, PTR_TO_PACKET_META, PTR_TO_STACK, SCALAR, BPF_MAX_VAR_OFF,
-    mark_unknown, not_init, pointer,
+    mark_unknown, not_init, pointer, s64,
 )
 from pybpf.vm.helpers import protos as P
 
@@ -22,7 +22,7 @@ MAX_HELPER_ID = max(HELPER_NAMES) + 1
 
 _MEM_TYPES = ("fp", "pkt", "pkt_meta", "map_key", "map_value", "mem", "ringbuf_mem", "buf",
               "trusted_ptr_")
-_KEY_VALUE_TYPES = ("fp", "pkt", "pkt_meta", "map_key", "map_value")
+_KEY_VALUE_TYPES = _MEM_TYPES
 _COMPATIBLE = {
     P.ARG_CONST_MAP_PTR: ("map_ptr",),
     P.ARG_PTR_TO_MAP_KEY: _KEY_VALUE_TYPES,
@@ -100,10 +100,20 @@ def check_helper_call(v: "Verifier", insn, idx: int) -> None:
             v.release_reference(rid)
         elif not (reg.is_const() and reg.var_off.value == 0):
             raise fail(f"func {_func(hid)} reference has not been acquired before", 22)
+    if hid == H.tail_call and (meta["map"] is None or int(meta["map"].type) != MT.PROG_ARRAY):
+        raise fail("expected prog array map for tail call", 22)     # record_func_key
+    const_key = _constant_map_key(v, regs[2], meta["map"]) \
+        if hid == H.map_lookup_elem and meta["map"] is not None else None
     if hid == H.tail_call and v.state.refs:
         raise fail("tail_call would lead to reference leak", 22)
-    if hid in (H.for_each_map_elem, H.loop):
-        raise fail(f"pybpf does not verify callbacks yet ({_func(hid)})", 524)
+    if hid == H.loop:
+        # bpf_loop: the callback is visited again while fewer visits than R1 allows
+        if v.state.cur.callback_depth < regs[1].umax:
+            v.push_callback(v.insn_idx, meta["func"], hid)
+        else:
+            v.state.cur.callback_depth = 0
+    elif hid == H.for_each_map_elem:
+        v.push_callback(v.insn_idx, meta["func"], hid)
     if hid == H.spin_lock:
         if v.state.active_lock is not None:
             raise fail("Locking two bpf_spin_locks are not allowed", 22)
@@ -123,8 +133,14 @@ def check_helper_call(v: "Verifier", insn, idx: int) -> None:
     elif proto.ret == P.RET_VOID:
         r0.assign(not_init())
     elif proto.ret == P.RET_PTR_TO_MAP_VALUE_OR_NULL:
-        r0.assign(pointer(PTR_TO_MAP_VALUE, map=meta["map"], maybe_null=True))
-        r0.id = v.new_id()
+        m = meta["map"]
+        if const_key is not None and int(m.type) in (MT.ARRAY, MT.PERCPU_ARRAY) and \
+                0 <= const_key < m.max_entries:
+            # an array looked up with a constant key in range: never NULL
+            r0.assign(pointer(PTR_TO_MAP_VALUE, map=m))
+        else:
+            r0.assign(pointer(PTR_TO_MAP_VALUE, map=m, maybe_null=True))
+            r0.id = v.new_id()
     elif proto.ret == P.RET_PTR_TO_RINGBUF_MEM_OR_NULL:
         r0.assign(pointer(PTR_TO_MEM, ringbuf=True, maybe_null=True, mem_size=meta["mem_size"]))
         r0.id = v.new_id()
@@ -134,6 +150,37 @@ def check_helper_call(v: "Verifier", insn, idx: int) -> None:
     _map_compat(meta["map"], hid)
     if proto.changes_pkt_data:
         v.clear_pkt_pointers()
+
+
+def _constant_map_key(v: "Verifier", key, m) -> int | None:
+    """``get_constant_map_key``: the key a stack pointer points to when it is known
+    (zeroed bytes, or a spilled constant of exactly the key's size), else None."""
+    if key.type != PTR_TO_STACK or not key.var_off.is_const():
+        return None
+    addr = key.off + s64(key.var_off.value)
+    slot_no = -addr - 1
+    spi, off = slot_no // 8, slot_no % 8
+    slot = v.frame_of(key).stack.get(spi)
+    if slot is None:
+        return None
+    types = slot.types
+    zero = 0
+    i = off
+    while i >= 0 and types[i] == "0":
+        zero += 1
+        i -= 1
+    if zero >= m.key_size:
+        return 0
+    if not slot.is_spill or slot.spilled.type != SCALAR:
+        return None
+    spill = 0
+    i = off
+    while i >= 0 and types[i] == "r":
+        spill += 1
+        i -= 1
+    if spill != m.key_size or not slot.spilled.var_off.is_const():
+        return None
+    return slot.spilled.var_off.value
 
 
 def _map_compat(m, hid: int) -> None:
@@ -242,4 +289,4 @@ def _check_size(v: "Verifier", reg, regno: int, kind: str, zero_ok: bool, meta: 
 
 __all__ = ["check_helper_call"]
 del CONST_PTR_TO_MAP, PTR_TO_CTX, PTR_TO_FUNC, PTR_TO_MAP_KEY, PTR_TO_PACKET, \
-    PTR_TO_PACKET_META, PTR_TO_STACK, BPF_MAX_VAR_OFF
+    PTR_TO_PACKET_META, BPF_MAX_VAR_OFF

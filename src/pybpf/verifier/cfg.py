@@ -56,7 +56,7 @@ def check_opcodes(slots: list[Slot]) -> None:
                 raise CfgError("unrecognized bpf_ld_imm64 insn", i)
             i += 2
             continue
-        if s.opcode not in VALID_OPCODES:
+        if s.opcode not in VALID_OPCODES or s.opcode == (JMP | 0x88):   # no callx
             raise CfgError(f"unknown opcode {s.opcode:02x}", i)
         i += 1
 
@@ -134,8 +134,11 @@ def check_cfg(slots: list[Slot], subprogs: list[int]) -> tuple[set[int], set[int
                 prune.add(succ[1])
             elif cls in (JMP, JMP32) and s.opcode & 0xF0 == 0x00:
                 prune.add(succ[0])
-            elif is_pseudo_call(s):
-                prune.add(i)
+            elif cls == JMP and s.opcode & 0xF0 == 0x80:
+                # visit_func_call_insn: after any call, and a bpf-to-bpf call itself
+                prune.add(i + 1)
+                if is_pseudo_call(s):
+                    prune.add(i)
             for t in succ:
                 if t <= i:
                     back.add(t)
@@ -153,3 +156,86 @@ def check_cfg(slots: list[Slot], subprogs: list[int]) -> tuple[set[int], set[int
         else:
             i += 1
     return prune, back
+
+
+# --- register liveness (the kernel's compute_live_registers) ---------------------------------
+
+_CALLER_SAVED = 0x3F          # r0-r5
+
+
+def _use_def(slots: list[Slot], i: int) -> tuple[int, int]:
+    """Registers instruction ``i`` reads and writes, as bit masks."""
+    s = slots[i]
+    code, cls = s.opcode, s.opcode & 7
+    dst, src = 1 << s.dst, 1 << s.src
+    if cls in (4, 7):                                  # ALU, ALU64
+        op = code & 0xF0
+        if op == 0xB0:                                 # mov
+            return (src if code & 0x08 else 0), dst
+        if op in (0x80, 0xD0):                         # neg, end
+            return dst, dst
+        return dst | (src if code & 0x08 else 0), dst
+    if cls == 1:                                       # LDX
+        return src, dst
+    if cls == 2:                                       # ST
+        return dst, 0
+    if cls == 3:                                       # STX
+        if code & 0xE0 == 0xC0:                        # atomic
+            imm = s.imm
+            if imm == 0x100:                           # load-acquire
+                return src, dst
+            if imm == 0xF1:                            # cmpxchg
+                return dst | src | 1, 1
+            if imm & 1:                                # fetch: src receives the old value
+                return dst | src, src
+        return dst | src, 0
+    if cls == 0:                                       # LD
+        if code == OPCODE_LDDW:
+            return 0, dst
+        mode = code & 0xE0
+        use = 1 << 6 | (src if mode == 0x40 else 0)   # ld_abs/ind read r6 (and src)
+        return use, _CALLER_SAVED
+    op = code & 0xF0                                   # JMP, JMP32
+    if op == 0x00:
+        return 0, 0
+    if op == 0x90:
+        return 1, 0
+    if op == 0x80:
+        use = _CALLER_SAVED & ~1
+        if s.src == 0:
+            from pybpf.vm.helpers.protos import PROTOS
+            proto = PROTOS.get(s.imm)
+            if proto is not None:
+                use = ((1 << (len(proto.args) + 1)) - 1) & ~1
+        return use, _CALLER_SAVED
+    if op == 0xE0:                                     # may_goto
+        return 0, 0
+    return dst | (src if code & 0x08 else 0), 0
+
+
+def live_registers(slots: list[Slot]) -> list[int]:
+    """For each slot, the registers live before it (read on some path before being
+    written), as a bit mask: a backward data-flow over each subprogram's control flow
+    (calls fall through to the next instruction, exits end the function)."""
+    n = len(slots)
+    use = [0] * n
+    defs = [0] * n
+    succ: list[list[int]] = [[] for _ in range(n)]
+    i = 0
+    while i < n:
+        use[i], defs[i] = _use_def(slots, i)
+        succ[i] = [t for t in successors(slots, i) if 0 <= t < n]
+        i += 2 if slots[i].opcode == OPCODE_LDDW else 1
+    live = [0] * n
+    changed = True
+    while changed:
+        changed = False
+        for i in range(n - 1, -1, -1):
+            out = 0
+            for t in succ[i]:
+                out |= live[t]
+            new = use[i] | (out & ~defs[i])
+            if new != live[i]:
+                live[i] = new
+                changed = True
+    return live

@@ -33,24 +33,35 @@ class Log:
     def __init__(self, level: int = 0):
         self.level = level
         self.buf: list[str] = []
+        self.ends: list[int] = []      # log position after each piece of ``buf``
         self.length = 0
         self.prev_log_pos = 0          # end of the last instruction line
         self.prev_insn_print_pos = 0   # that line's length
 
     def __call__(self, text: str) -> None:
-        if self.level:
+        if self.level and text:
             self.buf.append(text)
             self.length += len(text)
+            self.ends.append(self.length)
 
     @property
     def pos(self) -> int:
         return self.length
 
     def reset(self, pos: int) -> None:
+        """Rewind to ``pos``: whole pieces after it are dropped (amortised O(1): each
+        piece is dropped at most once), the piece it falls in is cut."""
         if pos >= self.length:
             return
-        text = "".join(self.buf)[:pos]
-        self.buf = [text]
+        buf, ends = self.buf, self.ends
+        while ends and ends[-1] > pos:
+            piece = buf.pop()
+            end = ends.pop()
+            start = end - len(piece)
+            if start < pos:
+                buf.append(piece[:pos - start])
+                ends.append(pos)
+                break
         self.length = pos
 
     def text(self) -> str:

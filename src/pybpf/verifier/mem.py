@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from pybpf.verifier import tnum as tn
 from pybpf.verifier.regs import (
     BPF_MAX_VAR_OFF, PTR_TO_CTX, PTR_TO_MAP_KEY, PTR_TO_MAP_VALUE,
     PTR_TO_MEM, PTR_TO_PACKET_END, PTR_TO_STACK, S64_MIN, SCALAR, Reg, coerce_to_size,
@@ -95,6 +96,9 @@ def stack_bounds(v: "Verifier", reg: Reg, regno: int, off: int, size: int, kind:
         raise fail(f"invalid variable-offset{extra} stack R{regno} var_off={reg.var_off} "
                    f"off={off} size={size}")
     frame.grow(-min_off)
+    depth = v.stack_depth
+    if depth.get(frame.subprog, 0) < -min_off:
+        depth[frame.subprog] = -min_off
 
 
 def s64v(x: int) -> int:
@@ -127,6 +131,12 @@ def stack_write(v: "Verifier", reg: Reg, regno: int, off: int, size: int, value:
     spi = (-addr - 1) // 8
     slot = frame.slot(spi)
     v.scratch_slot(spi)
+    if not v.perfmon:
+        # Spectre v4 (!bypass_spec_v4): a spill of a pointer, or a write over bytes that
+        # are not plain data, gets a barrier after it; speculative paths end there
+        if (value is not None and value.is_pointer) or any(
+                t not in (MISC, ZERO) for t in slot.types[:size]):
+            v.nospec_result.add(v.insn_idx)
     if not v.allow_ptr_leaks and slot.is_spill and slot.spilled.type != SCALAR and size != 8:
         raise fail("attempt to corrupt spilled pointer on stack")
     aligned = addr % 8 == 0
@@ -296,6 +306,12 @@ def check_mem_access(v: "Verifier", regno: int, off: int, size: int, kind: str,
                      signed: bool = False) -> None:
     regs = v.state.regs
     reg = regs[regno]
+    if reg.type == PTR_TO_STACK and size > 1:
+        # check_ptr_alignment: stack accesses are always strictly aligned
+        if not tn.is_aligned(tn.add(reg.var_off, tn.const(reg.off + off)), size):
+            vo = reg.var_off
+            text = str(s64v(vo.value)) if vo.is_const() else f"({vo.value:#x}; {vo.mask:#x})"
+            raise fail(f"misaligned stack access off {text}+{reg.off}+{off} size {size}")
     off += reg.off
     value = regs[value_regno] if (kind == WRITE and value_regno is not None) else None
     dst = value_regno if kind == READ else None
@@ -399,7 +415,7 @@ def stack_range_initialized(v: "Verifier", reg: Reg, regno: int, off: int, size:
                             zero_ok: bool, kind: str, raw: dict | None) -> None:
     if size == 0 and not zero_ok:
         raise fail("invalid zero-sized read")
-    stack_bounds(v, reg, regno, off, size, "helper")
+    stack_bounds(v, reg, regno, off, size, kind)
     frame = v.frame_of(reg)
     if reg.var_off.is_const():
         min_off = max_off = s64v(reg.var_off.value) + off

@@ -10,6 +10,8 @@ pointer points to (``map``, ``mem_size``, ``frameno``). :func:`bounds_sync` is
 
 from __future__ import annotations
 
+from operator import attrgetter
+
 from pybpf.verifier import tnum as tn
 from pybpf.verifier.tnum import U32, U64, Tnum
 
@@ -74,13 +76,13 @@ class Reg:
         self.smin, self.smax, self.umin, self.umax = S64_MIN, S64_MAX, 0, U64
         self.s32min, self.s32max, self.u32min, self.u32max = S32_MIN, S32_MAX, 0, U32
 
-    def copy(self) -> "Reg":
+    def copy(self) -> "Reg":       # replaced below by a generated straight-line version
         r = Reg.__new__(Reg)
         for name in Reg.__slots__:
             setattr(r, name, getattr(self, name))
         return r
 
-    def assign(self, other: "Reg") -> None:
+    def assign(self, other: "Reg") -> None:   # likewise
         for name in Reg.__slots__:
             setattr(self, name, getattr(other, name))
 
@@ -116,38 +118,57 @@ class Reg:
         return t
 
     def key(self) -> tuple:
-        return tuple(getattr(self, n) for n in Reg.__slots__ if n != "precise")
+        return _KEY(self)
 
     def __repr__(self) -> str:
         return f"<Reg {format_reg(self, 0)}>"
 
 
+def _straight_line_copiers() -> None:
+    """``Reg.copy`` and ``Reg.assign`` as one assignment per field (copying registers is
+    the verifier's commonest operation; a loop over ``__slots__`` is several times slower)."""
+    fields = ", ".join(f"self.{n}" for n in Reg.__slots__)
+    src = (f"def copy(self):\n    r = _new(Reg)\n"
+           f"    {', '.join('r.' + n for n in Reg.__slots__)} = {fields}\n    return r\n"
+           f"def assign(self, other):\n"
+           f"    {fields} = {', '.join('other.' + n for n in Reg.__slots__)}\n")
+    ns: dict = {"Reg": Reg, "_new": object.__new__}
+    exec(src, ns)
+    Reg.copy = ns["copy"]
+    Reg.assign = ns["assign"]
+
+
+_straight_line_copiers()
+_NOT_INIT = Reg()
+_UNKNOWN_SCALAR = Reg()
+_UNKNOWN_SCALAR.type = SCALAR
+_KEY = attrgetter(*(n for n in Reg.__slots__ if n != "precise"))
+
+
 # --- construction --------------------------------------------------------------------------
 
 def not_init() -> Reg:
-    return Reg()
+    return _NOT_INIT.copy()
 
 
 def unknown_scalar() -> Reg:
-    r = Reg()
-    r.type = SCALAR
-    return r
+    return _UNKNOWN_SCALAR.copy()
 
 
 def known_scalar(value: int) -> Reg:
-    r = Reg()
-    r.type = SCALAR
+    r = _UNKNOWN_SCALAR.copy()
     set_known(r, value)
     return r
 
 
 def set_known(r: Reg, value: int) -> None:
     value &= U64
-    r.var_off = tn.const(value)
-    r.smin = r.smax = s64(value)
+    r.var_off = _tnum(Tnum, (value, 0))
+    r.smin = r.smax = value - _2_64 if value >> 63 else value
     r.umin = r.umax = value
-    r.s32min = r.s32max = s32(value)
-    r.u32min = r.u32max = value & U32
+    v32 = value & U32
+    r.s32min = r.s32max = v32 - _2_32 if v32 >> 31 else v32
+    r.u32min = r.u32max = v32
 
 
 def set_known32(r: Reg, value: int) -> None:
@@ -159,8 +180,7 @@ def set_known32(r: Reg, value: int) -> None:
 
 def mark_unknown(r: Reg) -> None:
     """``__mark_reg_unknown``: a scalar with nothing known (identity dropped)."""
-    r.__init__()
-    r.type = SCALAR
+    r.assign(_UNKNOWN_SCALAR)
 
 
 def pointer(type_: str, **fields: object) -> Reg:
@@ -264,11 +284,188 @@ def bound_offset(r: Reg) -> None:
 
 
 def bounds_sync(r: Reg) -> None:
-    update_bounds(r)
-    deduce(r)
-    deduce(r)
-    bound_offset(r)
-    update_bounds(r)
+    """``reg_bounds_sync``: update from the tnum, deduce twice, bound the tnum by the
+    ranges, update again. The steps of :func:`update_bounds`, :func:`deduce` and
+    :func:`bound_offset`, written out on local variables (this runs for almost every
+    instruction), with exact shortcuts for a constant and for a fully unknown value."""
+    vv, vm = r.var_off
+    smin, smax, umin, umax = r.smin, r.smax, r.umin, r.umax
+    s32min, s32max, u32min, u32max = r.s32min, r.s32max, r.u32min, r.u32max
+    if vm == 0:
+        v32 = vv & U32
+        sv = vv - _2_64 if vv >> 63 else vv
+        sv32 = v32 - _2_32 if v32 >> 31 else v32
+        if umin <= vv <= umax and smin <= sv <= smax and u32min <= v32 <= u32max \
+                and s32min <= sv32 <= s32max:
+            r.smin = r.smax = sv
+            r.umin = r.umax = vv
+            r.s32min = r.s32max = sv32
+            r.u32min = r.u32max = v32
+            return
+    elif vm == U64 and umin == 0 and umax == U64 and smin == S64_MIN and smax == S64_MAX \
+            and u32min == 0 and u32max == U32 and s32min == S32_MIN and s32max == S32_MAX:
+        return
+    for rnd in (0, 1):
+        # __update_reg_bounds (32 then 64) from the tnum
+        wv, wm = vv & U32, vm & U32
+        x = wv | (wm & 0x80000000)
+        x = x - _2_32 if x >> 31 else x
+        if x > s32min:
+            s32min = x
+        x = wv | (wm & 0x7FFFFFFF)
+        x = x - _2_32 if x >> 31 else x
+        if x < s32max:
+            s32max = x
+        if wv > u32min:
+            u32min = wv
+        if wv | wm < u32max:
+            u32max = wv | wm
+        x = vv | (vm & _BIT63)
+        x = x - _2_64 if x >> 63 else x
+        if x > smin:
+            smin = x
+        x = vv | (vm & S64_MAX)
+        x = x - _2_64 if x >> 63 else x
+        if x < smax:
+            smax = x
+        if vv > umin:
+            umin = vv
+        if vv | vm < umax:
+            umax = vv | vm
+        if rnd:
+            break
+        for rep in (0, 1):
+            if rep:
+                # the second __reg_deduce_bounds changes nothing after a first that didn't
+                now = (smin, smax, umin, umax, s32min, s32max, u32min, u32max, vv, vm)
+                if now == before:
+                    break
+            else:
+                before = (smin, smax, umin, umax, s32min, s32max, u32min, u32max, vv, vm)
+            # __reg32_deduce_bounds
+            if (umin >> 32) == (umax >> 32):
+                if umin & U32 > u32min:
+                    u32min = umin & U32
+                if umax & U32 < u32max:
+                    u32max = umax & U32
+                a = ((umin & U32 ^ _SB32) - _SB32)
+                b = ((umax & U32 ^ _SB32) - _SB32)
+                if a <= b:
+                    if a > s32min:
+                        s32min = a
+                    if b < s32max:
+                        s32max = b
+            if (smin >> 32) == (smax >> 32):
+                if smin & U32 > u32min:
+                    u32min = smin & U32
+                if smax & U32 < u32max:
+                    u32max = smax & U32
+                a = ((smin & U32 ^ _SB32) - _SB32)
+                b = ((smax & U32 ^ _SB32) - _SB32)
+                if a <= b:
+                    if a > s32min:
+                        s32min = a
+                    if b < s32max:
+                        s32max = b
+            if (((umin >> 32) + 1) & U32) == ((umax >> 32) & U32):
+                a = ((umin & U32 ^ _SB32) - _SB32)
+                b = ((umax & U32 ^ _SB32) - _SB32)
+                if a < 0 <= b:
+                    if a > s32min:
+                        s32min = a
+                    if b < s32max:
+                        s32max = b
+            if (((smin >> 32) + 1) & U32) == ((smax >> 32) & U32):
+                a = ((smin & U32 ^ _SB32) - _SB32)
+                b = ((smax & U32 ^ _SB32) - _SB32)
+                if a < 0 <= b:
+                    if a > s32min:
+                        s32min = a
+                    if b < s32max:
+                        s32max = b
+            a = ((u32min & U32 ^ _SB32) - _SB32)
+            b = ((u32max & U32 ^ _SB32) - _SB32)
+            if a <= b:
+                if a > s32min:
+                    s32min = a
+                if b < s32max:
+                    s32max = b
+            a, b = s32min & U32, s32max & U32
+            if a <= b:
+                if a > u32min:
+                    u32min = a
+                if b < u32max:
+                    u32max = b
+            # __reg64_deduce_bounds
+            a = ((umin & U64 ^ _BIT63) - _BIT63)
+            b = ((umax & U64 ^ _BIT63) - _BIT63)
+            if a <= b:
+                if a > smin:
+                    smin = a
+                if b < smax:
+                    smax = b
+            a, b = smin & U64, smax & U64
+            if a <= b:
+                if a > umin:
+                    umin = a
+                if b < umax:
+                    umax = b
+            # __reg_deduce_mixed_bounds
+            a = (umin & _HI32) | u32min
+            if a > umin:
+                umin = a
+            a = (umax & _HI32) | u32max
+            if a < umax:
+                umax = a
+            a = ((((smin & _HI32) | u32min) & U64 ^ _BIT63) - _BIT63)
+            if a > smin:
+                smin = a
+            a = ((((smax & _HI32) | u32max) & U64 ^ _BIT63) - _BIT63)
+            if a < smax:
+                smax = a
+            if s32min >= 0 and smin >= S32_MIN and smax <= S32_MAX:
+                smin, smax = s32min, s32max
+                umin, umax = s32min, s32max
+                # var_off = tnum_intersect(var_off, tnum_range(smin, smax))
+                bits = (smin ^ smax).bit_length()
+                if bits <= 63:
+                    delta = (1 << bits) - 1
+                    vv |= smin & ~delta
+                    vm &= delta
+                    vv &= ~vm
+        # __reg_bound_offset: var_off ∩ tnum_range(umin, umax), its low half also
+        # ∩ tnum_range(u32min, u32max)
+        bits = (umin ^ umax).bit_length()
+        if bits <= 63:
+            delta = (1 << bits) - 1
+            vv |= umin & ~delta & U64
+            vm &= delta
+            vv &= ~vm
+        bits = (u32min ^ u32max).bit_length()
+        delta = (1 << bits) - 1
+        lv = (vv & U32) | (u32min & ~delta & U32)
+        lm = vm & delta & U32
+        lv &= ~lm
+        vv = (vv & _HI32) | lv
+        vm = ((vm & _HI32) | lm) & ~vv & U64
+    r.var_off = _tnum(Tnum, (vv, vm))
+    r.smin, r.smax, r.umin, r.umax = smin, smax, umin, umax
+    r.s32min, r.s32max, r.u32min, r.u32max = s32min, s32max, u32min, u32max
+
+
+_2_64, _2_32, _BIT63, _HI32 = 1 << 64, 1 << 32, 1 << 63, U64 & ~U32
+_SB32 = 1 << 31
+_tnum = tuple.__new__
+
+
+def _s32(x: int) -> int:
+    x &= U32
+    return x - _2_32 if x >> 31 else x
+
+
+def _s64(x: int) -> int:
+    x &= U64
+    return x - _2_64 if x >> 63 else x
 
 
 def bounds_sane(r: Reg) -> bool:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from pybpf.verifier import tnum as tn
 from pybpf.verifier.regs import (
-    NOT_INIT, PTR_TO_STACK, SCALAR, Reg, not_init, pointer,
+    NOT_INIT, PTR_TO_STACK, SCALAR, Reg, mark_unknown, not_init, pointer,
 )
 
 INVALID, SPILL, MISC, ZERO = "?", "r", "m", "0"
@@ -41,7 +41,8 @@ class Slot:
 
 
 class Frame:
-    __slots__ = ("regs", "stack", "frameno", "callsite", "subprog", "allocated")
+    __slots__ = ("regs", "stack", "frameno", "callsite", "subprog", "allocated",
+                 "callback_ret", "callback_depth")
 
     def __init__(self, frameno: int = 0, callsite: int = -1, subprog: int = 0) -> None:
         self.regs = [not_init() for _ in range(11)]
@@ -50,6 +51,10 @@ class Frame:
         self.callsite = callsite
         self.subprog = subprog
         self.allocated = 0
+        # a callback's frame: the range its R0 must be in at exit (else None)
+        self.callback_ret: tuple[int, int] | None = None
+        # callbacks of the helper call in this frame being simulated (bpf_loop's bound)
+        self.callback_depth = 0
 
     def copy(self) -> "Frame":
         f = Frame.__new__(Frame)
@@ -57,6 +62,7 @@ class Frame:
         f.stack = {k: v.copy() for k, v in self.stack.items()}
         f.frameno, f.callsite, f.subprog = self.frameno, self.callsite, self.subprog
         f.allocated = self.allocated
+        f.callback_ret, f.callback_depth = self.callback_ret, self.callback_depth
         return f
 
     def slot(self, spi: int) -> Slot:
@@ -85,18 +91,28 @@ class Ref:
         self.id, self.insn, self.kind = id, insn, kind
 
 
+def path_list(path: tuple | None) -> list[tuple[int, bool]]:
+    """The branch decisions of a state's ``path`` (a linked list, newest first) in order."""
+    out = []
+    while path is not None:
+        out.append((path[0], path[1]))
+        path = path[2]
+    out.reverse()
+    return out
+
+
 class State:
     """One path's state: frames, references, the branch decisions that led here."""
 
     __slots__ = ("frames", "refs", "active_lock", "path", "insn_idx", "prev_insn_idx",
                  "log_pos", "branches", "parent", "loop_entry", "may_goto_depth",
-                 "jmp_history")
+                 "jmp_history", "speculative")
 
     def __init__(self) -> None:
         self.frames: list[Frame] = []
         self.refs: list[Ref] = []
         self.active_lock: tuple | None = None
-        self.path: tuple = ()
+        self.path: tuple | None = None   # branch decisions: (insn, taken, earlier) or None
         self.insn_idx = 0
         self.prev_insn_idx = -1
         self.log_pos = 0
@@ -105,6 +121,8 @@ class State:
         self.loop_entry = None
         self.may_goto_depth = 0
         self.jmp_history = 0
+        # a path the CPU may take only speculatively (Spectre v1 simulation, !CAP_PERFMON)
+        self.speculative = False
 
     @property
     def cur(self) -> Frame:
@@ -127,6 +145,7 @@ class State:
         s.loop_entry = self.loop_entry
         s.may_goto_depth = self.may_goto_depth
         s.jmp_history = 0
+        s.speculative = self.speculative
         return s
 
     def all_regs(self):
@@ -231,10 +250,34 @@ def _stacksafe(old: Frame, cur: Frame, ids: IdMap) -> bool:
     return True
 
 
-def states_equal(old: State, cur: State, exact: bool = False) -> bool:
+def frame_key(st: State) -> tuple:
+    """The current frame's depth and registers, exactly: two states whose keys are equal
+    pass the kernel's ``states_maybe_looping`` (a cheap first test for an infinite loop);
+    a checkpoint's key is computed once and kept (checkpoints never change)."""
+    return (len(st.frames),) + tuple(r.key() for r in st.frames[-1].regs)
+
+
+def maybe_looping(key: tuple, cur: State) -> bool:
+    """``states_maybe_looping``: ``cur``'s current frame matches a checkpoint's
+    :func:`frame_key` (register by register, stopping at the first difference)."""
+    if key[0] != len(cur.frames):
+        return False
+    i = 1
+    for r in cur.frames[-1].regs:
+        if key[i] != r.key():
+            return False
+        i += 1
+    return True
+
+
+def states_equal(old: State, cur: State, exact: bool = False,
+                 live: list[int] | None = None, idx: int = 0) -> bool:
+    """Is ``old`` (a checkpoint at instruction ``idx``) at least as general as ``cur``?
+    With ``live`` (registers live before each instruction), only the registers live in
+    each frame are compared: at ``idx`` in the innermost frame, at the call in callers."""
     if len(old.frames) != len(cur.frames):
         return False
-    if old.active_lock != cur.active_lock:
+    if old.active_lock != cur.active_lock or (old.speculative and not cur.speculative):
         return False
     ids = IdMap()
     if len(old.refs) != len(cur.refs):
@@ -242,12 +285,44 @@ def states_equal(old: State, cur: State, exact: bool = False) -> bool:
     for a, b in zip(old.refs, cur.refs):
         if not ids.check(a.id, b.id):
             return False
-    for fo, fc in zip(old.frames, cur.frames):
-        if fo.callsite != fc.callsite:
+    frames = old.frames
+    last = len(frames) - 1
+    for k, (fo, fc) in enumerate(zip(frames, cur.frames)):
+        if fo.callsite != fc.callsite or fo.callback_depth > fc.callback_depth:
             return False
-        for ro, rc in zip(fo.regs, fc.regs):
-            if not regsafe(ro, rc, ids, exact):
+        mask = -1 if live is None else live[idx if k == last else frames[k + 1].callsite]
+        for r, (ro, rc) in enumerate(zip(fo.regs, fc.regs)):
+            if mask >> r & 1 and not regsafe(ro, rc, ids, exact):
                 return False
         if not _stacksafe(fo, fc, ids):
             return False
     return True
+
+
+def widen_imprecise_scalars(old: State, cur: State) -> None:
+    """After a callback returns to its call: every scalar (register or spilled) that
+    differs from the same one in the previous visit of the call becomes unknown, so that
+    repeated callback visits converge (the kernel's ``widen_imprecise_scalars``; pybpf
+    does not track precision, so no scalar is exempt as precise)."""
+    ids = IdMap()
+    for fo, fc in zip(old.frames, cur.frames):
+        pairs = list(zip(fo.regs, fc.regs))
+        for spi, oslot in fo.stack.items():
+            cslot = fc.stack.get(spi)
+            if oslot.is_spill and cslot is not None and cslot.is_spill:
+                pairs.append((oslot.spilled, cslot.spilled))
+        for ro, rc in pairs:
+            if ro.type != SCALAR or rc.type != SCALAR:
+                continue
+            if _regs_exact(ro, rc, ids):
+                continue
+            mark_unknown(rc)
+
+
+def _regs_exact(old: Reg, cur: Reg, ids: IdMap) -> bool:
+    return (old.var_off == cur.var_off and old.smin == cur.smin and old.smax == cur.smax
+            and old.umin == cur.umin and old.umax == cur.umax
+            and old.s32min == cur.s32min and old.s32max == cur.s32max
+            and old.u32min == cur.u32min and old.u32max == cur.u32max
+            and old.off == cur.off and ids.check(old.id, cur.id)
+            and ids.check(old.ref_obj_id, cur.ref_obj_id))

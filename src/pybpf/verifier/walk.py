@@ -14,7 +14,7 @@ from typing import Any
 from pybpf.verifier import tnum as tn
 from pybpf.verifier.alu import byteswap, neg, scalar_alu
 from pybpf.verifier.calls import check_helper_call
-from pybpf.verifier.cfg import Slot
+from pybpf.verifier.cfg import Slot, live_registers
 from pybpf.verifier.ctx import CtxRules
 from pybpf.verifier.log import Log, alignment, format_insn, format_state, stats_line
 from pybpf.verifier.mem import READ, WRITE, VerifyFail, check_mem_access, fail
@@ -25,9 +25,16 @@ from pybpf.verifier.regs import (
     bounds_sane, bounds_sync, coerce_to_size_sx, known_scalar, mark_unknown, not_init,
     pointer, s32, s64, set_known, zext_32_to_64,
 )
-from pybpf.verifier.state import State, entry_frame, states_equal
+from pybpf.verifier.state import (
+    State, entry_frame, frame_key, maybe_looping, states_equal, widen_imprecise_scalars,
+)
 
 COMPLEXITY_LIMIT = 1_000_000
+CALLBACK_HELPERS = {164: "for_each_map_elem", 181: "loop"}
+_NOSPEC_RECOVERABLE = (1, 13, 22)
+# pointers known not to be NULL, so that comparing one with 0 decides the branch
+_NOT_NULL_TYPES = frozenset({PTR_TO_MAP_VALUE, PTR_TO_MAP_KEY, PTR_TO_MEM, CONST_PTR_TO_MAP,
+                             "sock", "sock_common", "tcp_sock"})    # EPERM, EACCES, EINVAL (error_recoverable_with_nospec)
 MAX_CALL_FRAMES = 8
 _ALU_NAMES = {0x00: "add", 0x10: "sub", 0x20: "mul", 0x30: "div", 0x40: "or", 0x50: "and",
               0x60: "lsh", 0x70: "rsh", 0x80: "neg", 0x90: "mod", 0xA0: "xor", 0xB0: "mov",
@@ -56,7 +63,7 @@ class MapInfo:
 
 
 class Checkpoint:
-    __slots__ = ("state", "branches", "parent", "miss", "hit", "insn")
+    __slots__ = ("state", "branches", "parent", "miss", "hit", "insn", "key")
 
     def __init__(self, state: State, parent: "Checkpoint | None", insn: int):
         self.state = state
@@ -65,6 +72,7 @@ class Checkpoint:
         self.miss = 0
         self.hit = 0
         self.insn = insn
+        self.key: tuple | None = None     # frame_key(state), computed when first needed
 
 
 class Insn:
@@ -105,6 +113,11 @@ class Verifier:
         self.gpl = gpl
         self.log = Log(log_level)
         self.prune_points = prune or set()
+        # helper calls that call a callback (bpf_loop, bpf_for_each_map_elem): prune
+        # points where a checkpoint is always made (the kernel's force checkpoints)
+        self.callback_calls = {i for i, s in enumerate(slots)
+                               if s.opcode == 0x85 and s.src == 0 and s.imm in CALLBACK_HELPERS}
+        self.prune_points = self.prune_points | self.callback_calls
         self.subprogs = subprogs or [0]
         self.source_lines = source_lines
         self.id_gen = 0
@@ -124,8 +137,14 @@ class Verifier:
         self.prev_jmps_processed = 0
         self.prev_insn_processed = 0
         self.max_stack_depth: dict[int, int] = {}
+        # Spectre v1/v4 (cap_bpf): instructions a speculative path must not execute
+        # (``nospec``: it would fail there) or go past (``nospec_result``)
+        self.func_info = True    # the program has BTF func_info (set by the caller)
+        self.live_regs = live_registers(slots)     # registers live before each insn
+        self.stack_depth: dict[int, int] = {}     # deepest stack byte used, by subprog
+        self.nospec: set[int] = set()
+        self.nospec_result: set[int] = set()
         self.error: VerifyFail | None = None
-        self.path: list[tuple[int, int, bool]] = []
         self.prev_linfo = None
 
     # --- small services used by the check modules -----------------------------------------
@@ -231,12 +250,23 @@ class Verifier:
                 log.prev_insn_print_pos = len(line)
                 log.prev_log_pos = log.pos
             self.prev_insn_idx = idx
-            try:
-                nxt = self._step(idx)
-            except VerifyFail as e:
-                if e.insn is None:
-                    e.insn = idx
-                raise
+            speculative = self.state.speculative
+            if speculative and idx in self.nospec:
+                nxt = None        # a barrier stops this speculative path here
+            else:
+                try:
+                    nxt = self._step(idx)
+                except VerifyFail as e:
+                    if speculative and e.errno in _NOSPEC_RECOVERABLE:
+                        # under speculation only: put a barrier before this instruction
+                        self.nospec.add(idx)
+                        nxt = None
+                    else:
+                        if e.insn is None:
+                            e.insn = idx
+                        raise
+                if speculative and idx in self.nospec_result:
+                    nxt = None
             if nxt is None:       # path done
                 self.all_scratched = True
                 if not self._pop():
@@ -285,7 +315,7 @@ class Verifier:
             self.parent_cp.branches += 1
         self.stack.append(taken_state)
         if len(self.stack) > 8192:
-            raise fail(f"The sequence of {len(self.stack)} jumps is too complex.", 7)
+            raise fail(f"The sequence of {len(self.stack)} jumps is too complex.", 14)
 
     def _finish_path(self) -> None:
         cp = self.parent_cp
@@ -306,57 +336,79 @@ class Verifier:
         self.parent_cp = st.parent
         self.insn_idx = st.insn_idx
         self.prev_insn_idx = st.prev_insn_idx
-        self.path = list(st.path)
         self.all_scratched = True
         return True
 
     def _is_state_visited(self, idx: int) -> bool:
+        """The kernel's ``is_state_visited``: prune when a finished checkpoint here is at
+        least as general as the current state; report an infinite loop when an unfinished
+        one (``branches > 0``: the current path descends from it) equals it exactly;
+        otherwise maybe remember the current state as a new checkpoint."""
         cur = self.state
-        lst = self.explored.setdefault(idx, [])
-        add = (self.jmps_processed - self.prev_jmps_processed >= 2
-               and self.insn_processed - self.prev_insn_processed >= 8)
-        keep = []
+        lst = self.explored.get(idx)
+        if lst is None:
+            lst = self.explored[idx] = []
+        calls_callback = idx in self.callback_calls
+        force_new = calls_callback or cur.jmp_history > 40
+        add = force_new or (self.jmps_processed - self.prev_jmps_processed >= 2
+                            and self.insn_processed - self.prev_insn_processed >= 8)
+        states_cnt = 0
+        evict = None
+        live = self.live_regs
         pruned = False
-        for cp in lst:
+        # newest first, as the kernel's list (new states are added at its head)
+        for i in range(len(lst) - 1, -1, -1):
+            cp = lst[i]
+            states_cnt += 1
             if cp.branches > 0:
-                # still being explored: a state equal to it means a loop that makes no progress
-                if states_equal(cp.state, cur, exact=True) and self._is_ancestor(cp):
-                    raise fail(f"infinite loop detected at insn {idx}", 22)
-                keep.append(cp)
-                continue
-            if not pruned and states_equal(cp.state, cur):
+                if calls_callback:
+                    # another visit of the callback reached a state already seen
+                    if states_equal(cp.state, cur, live=live, idx=idx):
+                        cp.hit += 1
+                        pruned = True
+                        break
+                else:
+                    # states_maybe_looping: the current frame's registers are the same
+                    if cp.key is None:
+                        cp.key = frame_key(cp.state)
+                    if maybe_looping(cp.key, cur) and states_equal(
+                            cp.state, cur, exact=True, live=live, idx=idx):
+                        raise fail(f"infinite loop detected at insn {idx}", 22)
+                # in a loop: add checkpoints only every 20 jumps or 100 instructions
+                if not force_new and \
+                        self.jmps_processed - self.prev_jmps_processed < 20 and \
+                        self.insn_processed - self.prev_insn_processed < 100:
+                    add = False
+            elif states_equal(cp.state, cur, live=live, idx=idx):
                 cp.hit += 1
                 pruned = True
-                keep.append(cp)
-                continue
-            cp.miss += 1
-            if cp.miss > cp.hit * 3 + 3:
-                self.cur_states -= 1
-                continue
-            keep.append(cp)
-        self.explored[idx] = keep
+                break
+            if add:
+                cp.miss += 1
+            n = 64 if calls_callback and cp.branches > 0 else 3
+            if cp.miss > cp.hit * n + n:
+                if evict is None:
+                    evict = []
+                evict.append(i)
+        if evict:
+            for i in evict:           # descending indices
+                del lst[i]
+            self.cur_states -= len(evict)
         if pruned:
             return True
+        self.max_states_per_insn = max(self.max_states_per_insn, states_cnt)
         if not add:
             return False
         self.prev_jmps_processed = self.jmps_processed
         self.prev_insn_processed = self.insn_processed
-        self.max_states_per_insn = max(self.max_states_per_insn, len(keep))
         snap = cur.copy()
         cp = Checkpoint(snap, self.parent_cp, idx)
         self.parent_cp = cp
-        keep.append(cp)
+        cur.jmp_history = 0
+        lst.append(cp)
         self.total_states += 1
         self.cur_states += 1
         self.peak_states = max(self.peak_states, self.cur_states)
-        return False
-
-    def _is_ancestor(self, cp: Checkpoint) -> bool:
-        p = self.parent_cp
-        while p is not None:
-            if p is cp:
-                return True
-            p = p.parent
         return False
 
     # --- one instruction --------------------------------------------------------------------
@@ -554,12 +606,23 @@ class Verifier:
         self._sane_offset(off, ptr)
         self._sane_offset(ptr, ptr)
         if not self.bypass_spec_v1 and not known and is_x:
-            if (off.smin < 0) != (off.smax < 0):
-                raise fail(f"R{regno} has unknown scalar with mixed signed bounds, pointer "
-                           f"arithmetic with it prohibited for !root")
-            if t not in (PTR_TO_STACK, PTR_TO_MAP_VALUE):
-                raise fail(f"R{regno} has pointer with unsupported alu operation, pointer "
-                           f"arithmetic with it prohibited for !root")
+            # sanitize_ptr_alu (the masking limits are checked on non-speculative paths)
+            if not self.state.speculative:
+                # sanitize_err names the scalar's register, or the pointer's
+                off_regno = insn.src if dst is ptr else insn.dst
+                ptr_regno = insn.dst if dst is ptr else insn.src
+                if (off.smin < 0) != (off.smax < 0):
+                    raise fail(f"R{off_regno} has unknown scalar with mixed signed bounds, "
+                               f"pointer arithmetic with it prohibited for !root")
+                if t not in (PTR_TO_STACK, PTR_TO_MAP_VALUE):
+                    raise fail(f"R{ptr_regno} has pointer with unsupported alu operation, "
+                               f"pointer arithmetic with it prohibited for !root")
+            # simulate the masked offset (0) a mispredicting CPU may use, speculatively
+            spec = self.state.copy()
+            spec.speculative = True
+            if dst is not ptr:
+                spec.regs[regno] = ptr.copy()
+            self._push(self.insn_idx + 1, self.insn_idx, spec)
         res = ptr.copy()
         res.s32min, res.s32max, res.u32min, res.u32max = S32_MIN, S32_MAX, 0, U32
         if op == 0x00:
@@ -607,12 +670,10 @@ class Verifier:
                     raise fail(f"R{regno} stack pointer arithmetic goes out of range, "
                                f"prohibited for !root; off={o}")
             elif dst.type == PTR_TO_MAP_VALUE:
-                try:
-                    from pybpf.verifier.mem import check_mem_region
-                    check_mem_region(self, dst, regno, dst.off, 1, dst.map.value_size)
-                except VerifyFail:
-                    raise fail(f"R{regno} pointer arithmetic of map value goes out of range, "
-                               f"prohibited for !root") from None
+                # sanitize_check_bounds: the moved pointer must stay inside the value
+                # (the error is check_map_access's own)
+                from pybpf.verifier.mem import check_mem_region
+                check_mem_region(self, dst, regno, dst.off, 1, dst.map.value_size)
 
     def _sane_offset(self, reg: Reg, ptr: Reg) -> None:
         name = ptr.type_str()
@@ -714,12 +775,14 @@ class Verifier:
         elif src in (1, 5):
             m = self.maps.get(idx)
             if m is None:
-                raise fail(f"fd {insn.imm & U32} is not pointing to valid bpf_map", 9)
+                raise fail(_bad_map_fd(insn, src, self.maps), 9)
             dst.assign(pointer(CONST_PTR_TO_MAP, map=m))
         elif src in (2, 6):
             m = self.maps.get(idx)
             if m is None:
-                raise fail(f"fd {insn.imm & U32} is not pointing to valid bpf_map", 9)
+                raise fail(_bad_map_fd(insn, src, self.maps), 9)
+            if int(m.type) != 2:      # only arrays have map_direct_value_addr
+                raise fail("no direct value access support for this map type", 22)
             off = insn.imm2 & U32
             if off >= m.value_size:
                 raise fail(f"invalid access to map value pointer, value_size={m.value_size} "
@@ -727,6 +790,8 @@ class Verifier:
             dst.assign(pointer(PTR_TO_MAP_VALUE, map=m))
             dst.off = off
         elif src == 4:
+            if not self.func_info:
+                raise fail("missing btf func_info", 22)
             dst.assign(pointer(PTR_TO_FUNC))
             dst.subprog = idx + (insn.imm & U32 if insn.imm & U32 < (1 << 31) else
                                  (insn.imm & U32) - (1 << 32)) + 1
@@ -810,6 +875,15 @@ class Verifier:
         dst = self.read_reg(insn.dst)
         pred = self._branch_taken(dst, src, op, is32)
         target = idx + insn.off + 1
+        if pred >= 0 and not self.bypass_spec_v1:
+            # sanitize_speculative_path: the CPU may still mispredict the direction
+            spec = self.state.copy()
+            spec.speculative = True
+            sregs = spec.regs
+            mark_unknown(sregs[insn.dst])
+            if insn.opcode & 0x08:
+                mark_unknown(sregs[insn.src])
+            self._push(idx + 1 if pred == 1 else target, idx, spec)
         if pred == 1:
             self._record(idx, True)
             return target
@@ -837,13 +911,13 @@ class Verifier:
         elif not self._match_pkt(insn, op, dst, regs[insn.src] if insn.opcode & 0x08 else None,
                                  self.state, other) and self.is_pointer_value(dst):
             raise fail(f"R{insn.dst} pointer comparison prohibited")
-        other.path = self.state.path + ((idx, True),)
-        self.state.path = self.state.path + ((idx, False),)
+        other.path = (idx, True, self.state.path)
+        self.state.path = (idx, False, self.state.path)
         self._push(target, idx, other)
         return idx + 1
 
     def _record(self, idx: int, taken: bool) -> None:
-        self.state.path = self.state.path + ((idx, taken),)
+        self.state.path = (idx, taken, self.state.path)
 
     def _mark_ptr_or_null(self, st: State, rid: int, is_null: bool) -> None:
         ref = None
@@ -925,7 +999,7 @@ class Verifier:
                 d, s = s, d
             if not s.is_const(32 if is32 else 64) or s.const_value(32 if is32 else 64):
                 return -1
-            if d.maybe_null or not d.is_pointer:
+            if d.maybe_null or d.type not in _NOT_NULL_TYPES:   # reg_not_null
                 return -1
             return {JEQ: 0, JNE: 1}.get(op, -1)
         return _scalar_branch_taken(d, s, op, is32)
@@ -946,7 +1020,7 @@ class Verifier:
     def _pseudo_call(self, insn: Insn, idx: int) -> int:
         st = self.state
         if len(st.frames) >= MAX_CALL_FRAMES:
-            raise fail(f"the call stack of {len(st.frames) + 1} frames is too deep !", 7)
+            raise fail(f"the call stack of {len(st.frames) + 1} frames is too deep", 7)
         target = idx + insn.imm + 1
         if st.active_lock is not None:
             raise fail("function calls are not allowed while holding a lock", 22)
@@ -961,13 +1035,67 @@ class Verifier:
         self.all_scratched = True
         return target
 
+    def push_callback(self, idx: int, target: int, helper: int) -> None:
+        """``push_callback_call``: queue a visit of the callback ``target`` as called by
+        the helper at ``idx`` (the caller's registers as they are before the call); the
+        current path goes on after the call. When the callback exits, its path returns
+        to the call instruction, which calls it again until the states converge."""
+        st = self.state
+        if len(st.frames) >= MAX_CALL_FRAMES:
+            raise fail(f"the call stack of {len(st.frames) + 1} frames is too deep", 7)
+        cb = st.copy()
+        caller = cb.cur
+        callee = entry_frame(len(cb.frames), idx, self.subprogs.index(target)
+                             if target in self.subprogs else 0)
+        regs = callee.regs
+        if CALLBACK_HELPERS[helper] == "loop":
+            # callback(u32 index, void *ctx)
+            mark_unknown(regs[1])
+            regs[2] = caller.regs[3].copy()
+        else:
+            # callback(map, key, value, ctx)
+            m = caller.regs[1].map
+            regs[1] = caller.regs[1].copy()
+            regs[2] = pointer(PTR_TO_MAP_KEY, map=m)
+            regs[3] = pointer(PTR_TO_MAP_VALUE, map=m)
+            regs[4] = caller.regs[3].copy()
+        callee.callback_ret = (0, 1)
+        cb.frames.append(callee)
+        caller.callback_depth += 1
+        self._push(target, idx, cb)
+        st.cur.callback_depth = 0
+
+    def _find_prev_entry(self, idx: int) -> State | None:
+        """The checkpoint at ``idx`` on the current path with the same call chain."""
+        cur = self.state
+        cp = self.parent_cp
+        while cp is not None:
+            old = cp.state
+            if cp.insn == idx and len(old.frames) == len(cur.frames) and all(
+                    a.callsite == b.callsite for a, b in zip(old.frames, cur.frames)):
+                return old
+            cp = cp.parent
+        return None
+
     def _exit(self, idx: int) -> int | None:
         st = self.state
-        if len(st.frames) > 1:
+        if len(st.frames) > 1 and st.cur.callback_ret is not None:
             r0 = self.read_reg(0)
             if r0.type != SCALAR:
-                raise fail(f"At subprogram exit the register R0 is not a scalar value "
-                           f"({r0.type_str()})", 22)
+                raise fail("R0 not a scalar value", 13)
+            lo, hi = st.cur.callback_ret
+            if not (lo <= r0.smin and r0.smax <= hi):
+                raise fail(_invalid_scalar("At callback return", r0, lo, hi), 22)
+            callee = st.frames.pop()
+            self.all_scratched = True
+            prev = self._find_prev_entry(callee.callsite)
+            if prev is not None:
+                widen_imprecise_scalars(prev, st)
+            return callee.callsite
+        if len(st.frames) > 1:
+            r0 = self.read_reg(0)
+            if r0.type == PTR_TO_STACK:       # prepare_func_exit
+                raise fail("cannot return stack pointer to the caller", 22)
             callee = st.frames.pop()
             caller = st.cur
             caller.regs[0] = r0.copy()
@@ -991,22 +1119,55 @@ class Verifier:
                            f"({r0.type_str()})", 22)
             lo, hi = rng
             if not (lo <= r0.smin and r0.smax <= hi):
-                text = "At program exit the register R0 has"
-                unknown = True
-                if r0.smin > S64_MIN:
-                    text += f" smin={r0.smin}"
-                    unknown = False
-                if r0.smax < S64_MAX:
-                    text += f" smax={r0.smax}"
-                    unknown = False
-                if unknown:
-                    text += " unknown scalar value"
-                raise fail(text + f" should have been in [{lo}, {hi}]", 22)
+                raise fail(_invalid_scalar("At program exit", r0, lo, hi), 22)
         return None
+
+    def check_max_stack_depth(self) -> None:
+        """``check_max_stack_depth``, after the walk: along every chain of calls in the
+        call graph (bpf-to-bpf calls and callbacks), the frames' stack sizes (each
+        rounded up to 16 bytes, as with the JIT) must add up to at most 512 bytes."""
+        bounds = self.subprogs + [len(self.slots)]
+
+        def visit(k: int, frame: int, depth: int) -> None:
+            depth += (self.stack_depth.get(k, 0) + 15) // 16 * 16
+            if depth > 512:
+                raise VerifyFail(f"combined stack size of {frame + 1} calls is {depth}. "
+                                 f"Too large", None, 13)
+            for i in range(bounds[k], bounds[k + 1]):
+                s = self.slots[i]
+                if (s.opcode == 0x85 and s.src == 1) or (s.opcode == 0x18 and s.src == 4):
+                    target = i + s.imm + 1
+                    if target in self.subprogs:
+                        visit(self.subprogs.index(target), frame + 1, depth)
+
+        visit(0, 0, 0)
 
     def stats(self) -> str:
         return stats_line(self.insn_processed, self.max_states_per_insn, self.total_states,
                           self.peak_states)
+
+
+def _bad_map_fd(insn: "Insn", src: int, maps: dict) -> str:
+    """What the kernel says of an lddw naming no map (src 5/6 index the fd_array)."""
+    if src in (5, 6) and not maps:
+        return "fd_idx without fd_array is invalid"
+    fd = insn.imm & U32
+    return f"fd {fd - (1 << 32) if fd >> 31 else fd} is not pointing to valid bpf_map"
+
+
+def _invalid_scalar(where: str, r0: Reg, lo: int, hi: int) -> str:
+    """``verbose_invalid_scalar``'s line for R0 outside [lo, hi]."""
+    text = f"{where} the register R0 has"
+    unknown = True
+    if r0.smin > S64_MIN:
+        text += f" smin={r0.smin}"
+        unknown = False
+    if r0.smax < S64_MAX:
+        text += f" smax={r0.smax}"
+        unknown = False
+    if unknown:
+        text += " unknown scalar value"
+    return text + f" should have been in [{lo}, {hi}]"
 
 
 def _size(opcode: int) -> int:

@@ -158,7 +158,7 @@ BASE = frozenset(int(h) for h in (
     H.ringbuf_output, H.ringbuf_reserve, H.ringbuf_submit, H.ringbuf_discard, H.ringbuf_query,
     H.for_each_map_elem, H.loop, H.spin_lock, H.spin_unlock, H.jiffies64, H.trace_printk,
     H.get_current_task, H.probe_read_user, H.probe_read_kernel, H.probe_read_user_str,
-    H.probe_read_kernel_str,
+    H.probe_read_kernel_str, H.get_current_pid_tgid,
 ))
 
 _TRACING = frozenset(int(h) for h in (
