@@ -12,10 +12,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Iterable
-
-if TYPE_CHECKING:
-    from array import array
+from typing import Callable, Iterable
 
 from pybpf.errors import BpfError
 
@@ -109,7 +106,7 @@ def _apply_batch(args: argparse.Namespace) -> int:
     from array import array
 
     from pybpf.cbpf.emit import VERDICTS
-    from pybpf.net.batch import PacketBatch, run_batch
+    from pybpf.net.batch import PacketBatch, indices_of, run_batch
     from pybpf.net.pcap import CaptureWriter
 
     batch = PacketBatch.from_pcap(args.pcap)
@@ -122,7 +119,7 @@ def _apply_batch(args: argparse.Namespace) -> int:
                             array("I", (batch.orig_lengths[i] for i in keep)), batch.linktype)
     program = _compile(args, args.linktype or batch.linktype)
     verdicts = run_batch(_load_xdp(program, "jit"), batch, data_out=False).verdicts
-    matches = _accepted(verdicts, VERDICTS["xdp"][1], args.count_limit or total)
+    matches = indices_of(verdicts, VERDICTS["xdp"][1], args.count_limit or total)
     if args.out:
         from pybpf.net.pcap import Packet
 
@@ -134,24 +131,6 @@ def _apply_batch(args: argparse.Namespace) -> int:
         print(f"{len(matches)} packets captured" if args.count else
               f"{len(matches)} of {total} packets match")
     return 0
-
-
-def _accepted(verdicts: "array", accept: int, limit: int) -> list[int]:
-    """The indices (at most ``limit``) whose verdict is ``accept``, found at C speed: the
-    verdicts' low bytes searched as a string when every verdict fits in one."""
-    if not verdicts:
-        return []
-    if max(verdicts) > 0xFF or not 0 <= accept <= 0xFF:
-        return [i for i, v in enumerate(verdicts) if v == accept][:limit]
-    width = verdicts.itemsize
-    low = verdicts.tobytes()[0 if sys.byteorder == "little" else width - 1::width]
-    out: list[int] = []
-    byte = bytes([accept])
-    at = low.find(byte)
-    while at >= 0 and len(out) < limit:
-        out.append(at)
-        at = low.find(byte, at + 1)
-    return out
 
 
 def _apply(args: argparse.Namespace) -> int:

@@ -106,6 +106,11 @@ class Program:
             ctx = bytes(ctx)
         return self.runner.test_run(data, ctx, repeat or 1, data_size_out, flags, cpu)
 
+    def native_target(self) -> tuple[int, int, int] | None:
+        """Where native code enters this program for a tail call (jit engine), or None."""
+        target = getattr(getattr(self.runner, "machine", None), "native_target", None)
+        return target() if target is not None else None
+
     def pin(self, path: str | os.PathLike) -> None:
         """Pin the loaded program in bpffs at ``path`` (kernel engine)."""
         from pybpf.kernel.introspect import pin

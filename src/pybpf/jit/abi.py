@@ -62,7 +62,13 @@ RECENT_ENTRIES = 4  # zeroed whenever the region table changes
 RECENT_NEXT = RECENT + 3 * RECENT_ENTRIES   # which entry the next region replaces
 VIEW_SIZE = RECENT_NEXT + 1   # the size of the region whose view VIEW is (loads probe it
                               #   inline; zeroed with VIEW when the region table changes)
-SLOTS = VIEW_SIZE + 1
+TAIL_COUNT = VIEW_SIZE + 1   # tail calls so far in this run (the native bpf_tail_call's)
+FAULT_CTX = TAIL_COUNT + 1   # with a status: the run context of the program (reached by a
+                             #   native tail call) where it arose, or 0 for this one's own
+MEMORY_ID = FAULT_CTX + 1    # which Memory this machine runs in (tail call targets match)
+CALLER_CTX = MEMORY_ID + 1   # the run context of the program that tail-called this one
+                             #   natively (its Python state is this run's), or 0
+SLOTS = CALLER_CTX + 1
 ENTRY_WORDS = 4  # words of a region table entry
 
 BATCH_NATIVE = 1
@@ -77,6 +83,8 @@ ST_PYTHON = 3   # a callback caught a Python exception (a helper's ProgramExit o
                 #   too, and a failed packet load's ProgramExit(0)); the machine keeps it
 ST_STATIC = 4   # a fault known at compile time: MESSAGE, PC
 ST_STACK = 5    # combined stack too deep: FAULT_ADDR depth, FAULT_SIZE frames, PC
+ST_EXIT = 6     # a native tail call ran the program's successor: unwind; REGS are its final
+                #   registers (the entry function returns r0 from them, status cleared)
 
 # Region flags in the native region table.
 RF_WRITABLE = 1
@@ -99,7 +107,7 @@ NATIVE_HELPERS = {
     3: "bpf_native_map_delete_elem", 5: "bpf_native_ktime_get_ns",
     7: "bpf_native_get_prandom_u32", 8: "bpf_native_get_smp_processor_id",
     125: "bpf_native_ktime_get_boot_ns", 160: "bpf_native_ktime_get_coarse_ns",
-    208: "bpf_native_ktime_get_tai_ns",
+    208: "bpf_native_ktime_get_tai_ns", 12: "bpf_native_tail_call",
     28: "bpf_native_csum_diff", 130: "bpf_native_ringbuf_output",
     131: "bpf_native_ringbuf_reserve", 132: "bpf_native_ringbuf_submit",
     133: "bpf_native_ringbuf_discard", 134: "bpf_native_ringbuf_query",

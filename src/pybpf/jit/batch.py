@@ -59,8 +59,8 @@ def supports(runner: Any) -> bool:
 def run_xdp_batch(runner: Any, batch: Any, *, data_out: bool = True,
                   clocks: array | None = None) -> Any:
     """Run ``runner``'s XDP program over ``batch``; a :class:`~pybpf.net.batch.BatchResult`."""
-    from pybpf.engine.interp import _redirect
-    from pybpf.net.batch import BatchResult, buffer_address
+    from pybpf.engine.interp import XDP_TX, _redirect
+    from pybpf.net.batch import BatchResult, buffer_address, indices_of
 
     machine, env, obj = runner.machine, runner.object.env, runner.object
     count = len(batch)
@@ -167,6 +167,10 @@ def run_xdp_batch(runner: Any, batch: Any, *, data_out: bool = True,
         call.ctx = None
         inv.close()
     result.duration_ns = time.perf_counter_ns() - start
+    # XDP_TX sends a packet back out of the interface it came in on (packets Python
+    # finished have their target already).
+    for index in indices_of(result.verdicts[:result.completed], XDP_TX):
+        result.redirects.setdefault(index, state.ingress_ifindex)
     if clocks is not None and not machine.uses_env:
         env.clock_ns = clocks[count - 1]
     return result

@@ -149,7 +149,16 @@ class ModuleBuilder:
         zero = c64(0)
         args = [b.load(slot(abi.ARGS + i)) for i in range(5)]
         call = [ctx, zero, *args, zero, zero, zero, zero, zero, c64(self.prog.stack_depth[pc])]
-        b.ret(b.extract_value(b.call(self.functions[pc], call), 0))
+        r0 = b.extract_value(b.call(self.functions[pc], call), 0)
+        # A native tail call unwound the program (ST_EXIT): its successor's r0 is the run's.
+        exited, normal = fn.append_basic_block("tail_exit"), fn.append_basic_block("done")
+        b.cbranch(b.icmp_unsigned("==", b.load(slot(abi.STATUS)), c64(abi.ST_EXIT)), exited,
+                  normal)
+        b.position_at_end(normal)
+        b.ret(r0)
+        b.position_at_end(exited)
+        b.store(c64(abi.ST_OK), slot(abi.STATUS))
+        b.ret(b.load(slot(abi.REGS)))
         return name
 
 

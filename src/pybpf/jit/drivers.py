@@ -103,7 +103,8 @@ def _define_repeat(module: ir.Module) -> ir.Function:
     b.position_at_end(body)
     # Slots 0..8 as Python's _enter sets them (the CPU slot stays as it is).
     for index, value in ((abi.STATUS, c64(abi.ST_OK)), (abi.PC, c64(0)),
-                         (abi.BUDGET, budget), (abi.CLEAR, c64(1))):
+                         (abi.BUDGET, budget), (abi.CLEAR, c64(1)), (abi.TAIL_COUNT, c64(0)),
+                         (abi.CALLER_CTX, c64(0))):
         b.store(value, _slot(b, ctx, index))
     for k, value in enumerate(args):
         b.store(value, _slot(b, ctx, abi.ARGS + k))
@@ -198,7 +199,8 @@ def _define_batch_xdp(module: ir.Module) -> ir.Function:
     for index, value in ((abi.STATUS, c64(abi.ST_OK)), (abi.PC, c64(0)),
                          (abi.BUDGET, budget), (abi.CLEAR, c64(1)), (abi.ARGS, context),
                          (abi.ARGS + 1, c64(0)), (abi.ARGS + 2, c64(0)), (abi.ARGS + 3, c64(0)),
-                         (abi.ARGS + 4, c64(0)), (abi.BATCH, c64(abi.BATCH_NATIVE))):
+                         (abi.ARGS + 4, c64(0)), (abi.BATCH, c64(abi.BATCH_NATIVE)),
+                         (abi.TAIL_COUNT, c64(0)), (abi.CALLER_CTX, c64(0))):
         b.store(value, _slot(b, ctx, index))
     r0 = b.call(entry_fn, [ctx])
     failed = b.icmp_unsigned("!=", b.load(_slot(b, ctx, abi.STATUS)), c64(abi.ST_OK))

@@ -153,6 +153,10 @@ def compile_program(program: compiler.Program, code: bytes, const_pcs: frozenset
     return cached((code, const_pcs, native_helpers), build)
 
 
+# Every machine by the address of its run context: a native tail call's target is known
+# to Python by its context (FAULT_CTX, CALLER_CTX).
+_by_context: "weakref.WeakValueDictionary[int, JitMachine]" = weakref.WeakValueDictionary()
+
 _repeat_fn: Any = None
 
 
@@ -232,12 +236,18 @@ class JitMachine:
         ctx[abi.CONSTS] = ctypes.addressof(self._consts)
         ctx[abi.CODE] = self.code_region.address
         ctx[abi.STACKS] = ctypes.addressof(self._stack_ends)
+        ctx[abi.MEMORY_ID] = id(self.memory) & M64
+        _by_context[self._ctx_address] = self
         for slot, callback in zip((abi.HELPER_CB, abi.MEMORY_CB, abi.PACKET_CB), self._callbacks):
             ctx[slot] = ctypes.cast(callback, ctypes.c_void_p).value
         self._entries = {pc: abi.EntryFunction(address)
                          for pc, address in self.compiled.entries.items()}
         self._entry_addresses = dict(self.compiled.entries)
         self._entry0 = self._entries[0]
+
+    def native_target(self) -> tuple[int, int, int]:
+        """(entry address, run context, memory id) for a prog array's jump table."""
+        return self._entry_addresses[0], self._ctx_address, self._ctx[abi.MEMORY_ID]
 
     # -- what the JIT made ----------------------------------------------------------------
 
@@ -299,6 +309,7 @@ class JitMachine:
             self._set_packet(None)
         self.call.tail_calls = 0
         ctx[0:10] = (abi.ST_OK, 0, limit, 1, *args, *_ZEROS[len(args):], self.call.cpu)
+        ctx[abi.TAIL_COUNT] = ctx[abi.CALLER_CTX] = 0
         start = time.perf_counter_ns()
         r0 = self._entry0(self._ctx_address)
         if ctx[abi.STATUS]:
@@ -357,6 +368,7 @@ class JitMachine:
             self._adopt_table()
         self._table.forget_views()
         ctx[0:10] = (abi.ST_OK, 0, limit, 1, *regs, self.call.cpu)
+        ctx[abi.TAIL_COUNT] = ctx[abi.CALLER_CTX] = 0
         done = _repeat_function()(self._ctx_address, self._entry_addresses[0], count, limit)
         if done < count:
             self._raise(limit)
@@ -413,6 +425,8 @@ class JitMachine:
         if clear:
             self._table.forget_views()
         ctx[0:10] = (abi.ST_OK, 0, budget, clear, *regs, self.call.cpu)   # STATUS .. CPU
+        if clear:
+            ctx[abi.TAIL_COUNT], ctx[abi.CALLER_CTX] = self.call.tail_calls, 0
         r0 = self._entries[entry](self._ctx_address)
         if ctx[abi.STATUS]:
             self._raise(budget)
@@ -452,6 +466,15 @@ class JitMachine:
         ctx = self._ctx
         status, pc = ctx[abi.STATUS], ctx[abi.PC]
         ctx[abi.STATUS] = abi.ST_OK
+        origin, ctx[abi.FAULT_CTX] = ctx[abi.FAULT_CTX], 0
+        if origin and origin != self._ctx_address:   # in a program a native tail call ran
+            machine = _by_context.get(origin)
+            if machine is None:
+                raise BpfRuntimeError(f"jit: a tail call target's context {origin:#x} is gone",
+                                      pc)
+            self.call.tail_calls = machine.call.tail_calls
+            machine._ctx[abi.STATUS] = status
+            machine._raise(budget)
         if status == abi.ST_PYTHON:
             error, self._pending = self._pending, None
             assert error is not None
@@ -479,6 +502,8 @@ class JitMachine:
     def _helper_cb(self, _ctx: int, hid: int, pc: int, r1: int, r2: int, r3: int, r4: int,
                    r5: int) -> int:
         try:
+            if self._ctx[abi.CALLER_CTX]:
+                self._adopt_caller()
             if self._ctx[abi.BATCH]:
                 self._batch_python(True)
             call = self.call
@@ -506,6 +531,8 @@ class JitMachine:
     def _memory_cb(self, _ctx: int, address: int, size: int, pc: int, store: int,
                    value: int) -> int:
         try:
+            if self._ctx[abi.CALLER_CTX]:
+                self._adopt_caller()
             if self._ctx[abi.BATCH]:
                 self._batch_python(bool(store))
             region = self.memory.find(address, size)
@@ -528,6 +555,8 @@ class JitMachine:
     def _packet_cb(self, _ctx: int, offset: int, size: int, pc: int) -> int:
         """A legacy packet load native code left to Python: the interpreter's rules."""
         try:
+            if self._ctx[abi.CALLER_CTX]:
+                self._adopt_caller()
             if self._ctx[abi.BATCH]:
                 self._batch_python(True)
             packet = self._packet
@@ -546,6 +575,21 @@ class JitMachine:
             return int.from_bytes(packet.read(offset, size), "big")
         except BaseException as e:  # noqa: BLE001
             return self._fail(e)
+
+    def _adopt_caller(self) -> None:
+        """Entered by a native tail call: this run's Python state (context, CPU, Env,
+        packet, batch) is the caller's, as a tail call through Python would set it."""
+        caller = _by_context.get(self._ctx[abi.CALLER_CTX])
+        if caller is None or caller is self:
+            return
+        if caller._ctx[abi.CALLER_CTX]:
+            caller._adopt_caller()
+        mine, theirs = self.call, caller.call
+        mine.ctx, mine.cpu, mine.env, mine.runtime = theirs.ctx, theirs.cpu, theirs.env, \
+            theirs.runtime
+        mine.tail_calls = self._ctx[abi.TAIL_COUNT]
+        self.batch_sync = caller.batch_sync
+        self._packet = caller._packet
 
     def _batch_python(self, changes: bool) -> None:
         """A callback during a batch: Python's state follows the packet being run; one

@@ -23,9 +23,12 @@ from llvmlite import ir
 from pybpf.isa.uapi import MapType
 from pybpf.jit import abi
 from pybpf.jit.abi import NATIVE_HELPERS
-from pybpf.jit.codegen import HELPER_T, I1, I8, I32, I64, c64
+from pybpf.jit.codegen import CTX_T, HELPER_T, I1, I8, I32, I64, c64
 from pybpf.jit.runtime import swap_bytes
 from pybpf.maps import _base as handle
+from pybpf.maps.arraymap import ProgArray
+from pybpf.vm.compiler import MAX_STACK
+from pybpf.vm.machine import MAX_TAIL_CALLS
 from pybpf.maps import _table as table
 from pybpf.maps import lpm_trie as lpm
 from pybpf.maps import ringbuf as rb
@@ -704,6 +707,102 @@ class _Runtime:
         f = self.helper(NATIVE_HELPERS[8])
         f.b.ret(f.b.load(f.slot(f.fn.args[0], abi.CPU)))
 
+    def tail_call(self) -> None:
+        """``bpf_tail_call(ctx, prog_array, index)`` through the array's jump table (see
+        ``ProgArray``): the target's entry runs here, on its own run context set up as
+        a tail call sees it (this run's budget, CPU, Env, packet, batch state and region
+        table, one more tail call), and this program unwinds with ST_EXIT and the
+        target's final registers. Its faults stay its own (FAULT_CTX names its context,
+        so Python raises them through its machine). An empty slot, an index out of
+        range or the 33-call limit return -ENOENT as the Python helper does; anything
+        else (not a prog array, a target native code cannot enter) goes to Python."""
+        f = self.helper(NATIVE_HELPERS[12])
+        b = f.b
+        ctx, _, _, r1, r2, r3 = f.fn.args[:6]
+        fallback = f.block("python")
+        entry = b.call(self.find, [ctx, r2])
+        have, is_map = f.block("have_region"), f.block("is_map")
+        b.cbranch(b.icmp_unsigned("==", entry, ir.Constant(entry.type, None)), fallback, have)
+        f.at(have)
+        flags = b.load(b.gep(entry, [c64(2)], inbounds=True))
+        mapped = b.and_(b.icmp_unsigned("==", b.load(entry), r2),
+                        b.icmp_unsigned("!=", b.and_(flags, c64(abi.RF_MAP)), c64(0)))
+        b.cbranch(mapped, is_map, fallback)
+        f.at(is_map)
+        prog_array = f.block("prog_array")
+        kind = f.u32(r2, handle.HANDLE_KIND)
+        b.cbranch(b.icmp_unsigned("==", kind, c64(handle.NATIVE_PROG_ARRAY)), prog_array,
+                  fallback)
+        f.at(prog_array)
+        index = b.and_(r3, c64(_M32))
+        count = b.load(f.slot(ctx, abi.TAIL_COUNT))
+        refused = b.or_(b.icmp_unsigned(">=", index, f.u32(r2, 12)),
+                        b.icmp_unsigned(">=", count, c64(MAX_TAIL_CALLS)))
+        _, allowed = f.if_(refused, "refused")
+        b.ret(_err(errno.ENOENT))
+        f.at(allowed)
+        words = b.add(f.u64(r2, handle.HANDLE_VALUES), b.mul(index, c64(8 * ProgArray.TARGET_WORDS)))
+        target = f.u64(words)
+        _, occupied = f.if_(b.icmp_unsigned("==", target, c64(0)), "empty")
+        b.ret(_err(errno.ENOENT))
+        f.at(occupied)
+        tctx = b.inttoptr(f.u64(words, 8), CTX_T)
+        elsewhere = b.or_(b.icmp_unsigned("==", target, c64(1)),
+                          b.icmp_unsigned("!=", f.u64(words, 16),
+                                          b.load(f.slot(ctx, abi.MEMORY_ID))))
+        enter = f.block("enter")
+        b.cbranch(elsewhere, fallback, enter)
+        f.at(enter)
+
+        # A program may tail-call itself: then the target's context is this one, and its
+        # caller (for Python's state) and a fault's origin stay what they are.
+        itself = b.icmp_unsigned("==", tctx, ctx)
+        caller = b.select(itself, b.load(f.slot(ctx, abi.CALLER_CTX)), b.ptrtoint(ctx, I64))
+
+        def copy(index: int, to: ir.Value = tctx, source: ir.Value = ctx) -> None:
+            b.store(b.load(f.slot(source, index)), f.slot(to, index))
+
+        for index, value in ((abi.STATUS, c64(abi.ST_OK)), (abi.PC, c64(0)), (abi.CLEAR, c64(1)),
+                             (abi.ARGS, r1), (abi.ARGS + 1, c64(0)), (abi.ARGS + 2, c64(0)),
+                             (abi.ARGS + 3, c64(0)), (abi.ARGS + 4, c64(0)),
+                             (abi.TAIL_COUNT, b.add(count, c64(1))), (abi.FAULT_CTX, c64(0)),
+                             (abi.CALLER_CTX, caller),
+                             (abi.VIEW, c64(0)), (abi.VIEW_SIZE, c64(0))):
+            b.store(value, f.slot(tctx, index))
+        for index in (abi.BUDGET, abi.CPU, abi.PACKET_ADDR, abi.PACKET_LEN, abi.PACKET_NATIVE,
+                      abi.BATCH, abi.REGIONS, abi.NREGIONS,
+                      *range(abi.CLOCK, abi.RND + 2)):
+            copy(index)
+        for index in range(abi.RECENT, abi.RECENT_NEXT + 1):
+            b.store(c64(0), f.slot(tctx, index))
+        # the last regions hit: the target's own frame-0 stack (as Python's adopt sets them)
+        stack_end = b.load(b.inttoptr(b.load(f.slot(tctx, abi.STACKS)), I64.as_pointer()))
+        for start, span in ((abi.READ_START, abi.READ_SPAN), (abi.WRITE_START, abi.WRITE_SPAN)):
+            b.store(b.sub(stack_end, c64(MAX_STACK)), f.slot(tctx, start))
+            b.store(c64(MAX_STACK), f.slot(tctx, span))
+        function = b.inttoptr(target, ir.FunctionType(I64, [CTX_T]).as_pointer())
+        r0 = b.call(function, [tctx])
+        for index in (abi.BUDGET, abi.BATCH, *range(abi.CLOCK, abi.RND + 2)):
+            copy(index, ctx, tctx)
+        failed, done = f.block("failed"), f.block("done")
+        b.cbranch(b.icmp_unsigned("!=", b.load(f.slot(tctx, abi.STATUS)), c64(abi.ST_OK)),
+                  failed, done)
+        f.at(failed)
+        for index in (abi.STATUS, abi.PC, abi.FAULT_ADDR, abi.FAULT_SIZE, abi.FAULT_WRITE,
+                      abi.MESSAGE):
+            copy(index, ctx, tctx)
+        inner = b.load(f.slot(tctx, abi.FAULT_CTX))
+        origin = b.select(b.icmp_unsigned("!=", inner, c64(0)), inner, b.ptrtoint(tctx, I64))
+        b.store(b.select(itself, inner, origin), f.slot(ctx, abi.FAULT_CTX))
+        b.ret(c64(0))
+        f.at(done)
+        for index in range(abi.REGS, abi.REGS + 11):
+            copy(index, ctx, tctx)
+        b.store(c64(abi.ST_EXIT), f.slot(ctx, abi.STATUS))
+        b.ret(r0)
+        f.at(fallback)
+        b.ret(self.python(f))
+
 
 class _Ring:
     """The ring buffer helpers over :mod:`pybpf.maps.ringbuf`'s data area and control
@@ -1076,6 +1175,7 @@ def define(module: ir.Module, find: ir.Function, check: ir.Function) -> None:
     rt.clocks()
     rt.prandom()
     rt.cpu()
+    rt.tail_call()
     ring = _Ring(rt)
     ring.output()
     ring.reserve()

@@ -23,7 +23,7 @@ from typing import Any, Iterator
 
 from pybpf.errors import BpfTypeError
 from pybpf.isa.uapi import MapType
-from pybpf.maps._base import NATIVE_ARRAY, Map
+from pybpf.maps._base import NATIVE_ARRAY, NATIVE_PROG_ARRAY, Map
 from pybpf.maps._common import (BPF_ANY, BPF_EXIST, BPF_F_ACCESS_MASK, BPF_F_INNER_MAP,
                                 BPF_F_LOCK, BPF_F_MMAPABLE, BPF_F_NUMA_NODE,
                                 BPF_F_PRESERVE_ELEMS, BPF_F_RDONLY_PROG, BPF_F_WRONLY_PROG,
@@ -238,9 +238,47 @@ class FdArray(_ArrayBase):
 
 
 class ProgArray(FdArray):
-    """BPF_MAP_TYPE_PROG_ARRAY: tail call targets; values are objects with an int ``id``."""
+    """BPF_MAP_TYPE_PROG_ARRAY: tail call targets; values are objects with an int ``id``.
+
+    Beside the slots, a native jump table (``TARGET_WORDS`` u64 per slot) for the JIT's
+    native ``bpf_tail_call``: the target's entry address (0: empty; 1: a target native
+    code cannot enter, which Python handles), its run context, and the identity of the
+    memory it runs in (a target elsewhere is Python's too). A program object offers
+    ``native_target() -> (entry, context, memory id)`` when it can be entered natively.
+    """
 
     map_type = MapType.PROG_ARRAY
+    TARGET_WORDS = 3
+    NATIVE_LIMIT = 1 << 16       # bigger arrays have no jump table: Python handles them
+
+    def _allocate(self) -> tuple:
+        out = super()._allocate()
+        size = self.max_entries if self.max_entries <= self.NATIVE_LIMIT else 0
+        self.targets = (ctypes.c_uint64 * max(self.TARGET_WORDS * size, 1))()
+        return out
+
+    def _native(self) -> tuple[int, ...]:
+        if self.max_entries > self.NATIVE_LIMIT:
+            return super()._native()
+        return (NATIVE_PROG_ARRAY, 0, 0, ctypes.addressof(self.targets))
+
+    def _inserted(self, obj: Any) -> None:
+        self._retarget()
+
+    def delete(self, key: object) -> None:
+        super().delete(key)
+        self._retarget()
+
+    def _retarget(self) -> None:
+        if self.max_entries > self.NATIVE_LIMIT:
+            return
+        words = self.TARGET_WORDS
+        for index in range(self.max_entries):
+            obj = self._get(index)
+            native = getattr(obj, "native_target", None) if obj is not None else None
+            target = native() if native is not None else None
+            entry = (0, 0, 0) if obj is None else target if target is not None else (1, 0, 0)
+            self.targets[words * index:words * (index + 1)] = entry
 
     def _check_object(self, obj: Any) -> int:
         prog_id = getattr(obj, "id", None)

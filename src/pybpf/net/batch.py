@@ -16,6 +16,7 @@ import ctypes
 import mmap
 import os
 import struct
+import sys
 from array import array
 from dataclasses import dataclass, field
 from typing import Any, Iterable
@@ -134,6 +135,25 @@ class BatchResult:
             return None
         start = self.batch.offsets[index]
         return bytes(self.out[start:start + self.batch.lengths[index]])
+
+
+def indices_of(verdicts: array, value: int, limit: int | None = None) -> list[int]:
+    """The indices (the first ``limit``) whose verdict is ``value``, found at C speed: the
+    verdicts' low bytes searched as a string when every verdict fits in one."""
+    limit = len(verdicts) if limit is None else limit
+    if not verdicts:
+        return []
+    if max(verdicts) > 0xFF or not 0 <= value <= 0xFF:
+        return [i for i, v in enumerate(verdicts) if v == value][:limit]
+    width = verdicts.itemsize
+    low = verdicts.tobytes()[0 if sys.byteorder == "little" else width - 1::width]
+    out: list[int] = []
+    byte = bytes([value])
+    at = low.find(byte)
+    while at >= 0 and len(out) < limit:
+        out.append(at)
+        at = low.find(byte, at + 1)
+    return out
 
 
 def run_batch(prog: Any, batch: PacketBatch, *, data_out: bool = True,
