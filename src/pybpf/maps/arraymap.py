@@ -262,23 +262,24 @@ class ProgArray(FdArray):
             return super()._native()
         return (NATIVE_PROG_ARRAY, 0, 0, ctypes.addressof(self.targets))
 
-    def _inserted(self, obj: Any) -> None:
-        self._retarget()
+    def update(self, key: object, value: object, flags: int = BPF_ANY) -> None:
+        super().update(key, value, flags)
+        self._retarget(self._index(key))
 
     def delete(self, key: object) -> None:
         super().delete(key)
-        self._retarget()
+        self._retarget(self._index(key))
 
-    def _retarget(self) -> None:
+    def _retarget(self, index: int) -> None:
+        """Slot ``index``'s jump table entry, from what the slot now holds."""
         if self.max_entries > self.NATIVE_LIMIT:
             return
+        obj = self._get(index)
+        native = getattr(obj, "native_target", None) if obj is not None else None
+        target = native() if native is not None else None
+        entry = (0, 0, 0) if obj is None else target if target is not None else (1, 0, 0)
         words = self.TARGET_WORDS
-        for index in range(self.max_entries):
-            obj = self._get(index)
-            native = getattr(obj, "native_target", None) if obj is not None else None
-            target = native() if native is not None else None
-            entry = (0, 0, 0) if obj is None else target if target is not None else (1, 0, 0)
-            self.targets[words * index:words * (index + 1)] = entry
+        self.targets[words * index:words * (index + 1)] = entry
 
     def _check_object(self, obj: Any) -> int:
         prog_id = getattr(obj, "id", None)
