@@ -106,8 +106,8 @@ def _apply_batch(args: argparse.Namespace) -> int:
     from array import array
 
     from pybpf.cbpf.emit import VERDICTS
-    from pybpf.net.batch import PacketBatch, indices_of, run_batch
-    from pybpf.net.pcap import CaptureWriter
+    from pybpf.net.batch import PacketBatch, count_of, indices_of, run_batch
+    from pybpf.net.pcap import CaptureWriter, Packet
 
     batch = PacketBatch.from_pcap(args.pcap)
     total = len(batch)
@@ -119,17 +119,22 @@ def _apply_batch(args: argparse.Namespace) -> int:
                             array("I", (batch.orig_lengths[i] for i in keep)), batch.linktype)
     program = _compile(args, args.linktype or batch.linktype)
     verdicts = run_batch(_load_xdp(program, "jit"), batch, data_out=False).verdicts
-    matches = indices_of(verdicts, VERDICTS["xdp"][1], args.count_limit or total)
-    if args.out:
-        from pybpf.net.pcap import Packet
-
+    accept = VERDICTS["xdp"][1]
+    if not args.out:           # a count is all that is printed
+        found = count_of(verdicts, accept)
+        found = min(found, args.count_limit) if args.count_limit else found
+        print(f"{found} packets captured" if args.count else f"{found} of {total} packets match")
+        return 0
+    matches = indices_of(verdicts, accept, args.count_limit or total)
+    if batch.pcap_header is not None and args.out != "-":   # records copied as they are
+        batch.write_pcap(args.out, matches)
+    else:
         with CaptureWriter(args.out, linktype=batch.linktype) as writer:
             for i in matches:
                 writer.write(Packet(batch.packet(i), batch.ts_ns[i], batch.linktype, 0,
                                     batch.orig_lengths[i], i))
-    if args.count or not args.out:
-        print(f"{len(matches)} packets captured" if args.count else
-              f"{len(matches)} of {total} packets match")
+    if args.count:
+        print(f"{len(matches)} packets captured")
     return 0
 
 

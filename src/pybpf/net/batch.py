@@ -43,6 +43,9 @@ class PacketBatch:
     ts_ns: array = field(default_factory=lambda: array("Q"))
     orig_lengths: array = field(default_factory=lambda: array("I"))
     linktype: int = LINKTYPE_ETHERNET
+    # For a mapped pcap file: its 24-byte file header (each packet's record header is
+    # then the 16 bytes before it), so whole records can be copied out as they are.
+    pcap_header: bytes | None = None
 
     def __len__(self) -> int:
         return len(self.offsets)
@@ -55,6 +58,16 @@ class PacketBatch:
         for i in range(len(self)):
             yield Packet(self.packet(i), self.ts_ns[i], self.linktype, 0,
                          self.orig_lengths[i], i)
+
+    def write_pcap(self, path: str | os.PathLike, indices: Iterable[int]) -> None:
+        """A pcap file of the packets at ``indices``: the records copied as they are
+        (file header, times and lengths), for a batch read from a pcap file."""
+        if self.pcap_header is None:
+            raise BpfError("write_pcap needs a batch read from a pcap file")
+        buffer, offsets, lengths = self.buffer, self.offsets, self.lengths
+        with open(path, "wb") as f:
+            f.write(self.pcap_header)
+            f.write(b"".join(buffer[offsets[i] - 16:offsets[i] + lengths[i]] for i in indices))
 
     @property
     def address(self) -> int:
@@ -95,6 +108,7 @@ class PacketBatch:
         from pybpf.net.pcapindex import index_pcap
 
         batch = cls(mapped)
+        batch.pcap_header = bytes(mapped[:24])
         batch.linktype = struct.unpack_from("<I" if little else ">I", mapped, 20)[0] & 0x0FFFFFFF
         end = index_pcap(batch, little, nano)
         if end != len(mapped):          # damaged: the reader says how, naming the record
@@ -137,16 +151,23 @@ class BatchResult:
         return bytes(self.out[start:start + self.batch.lengths[index]])
 
 
-def indices_of(verdicts: array, value: int, limit: int | None = None) -> list[int]:
-    """The indices (the first ``limit``) whose verdict is ``value``, found at C speed: the
-    verdicts' low bytes searched as a string when every verdict fits in one."""
-    limit = len(verdicts) if limit is None else limit
-    if not verdicts:
-        return []
-    if max(verdicts) > 0xFF or not 0 <= value <= 0xFF:
-        return [i for i, v in enumerate(verdicts) if v == value][:limit]
+def _low_bytes(verdicts: array) -> bytes | None:
+    """Each verdict's low byte, when every verdict fits in one (else None)."""
+    raw = verdicts.tobytes()
     width = verdicts.itemsize
-    low = verdicts.tobytes()[0 if sys.byteorder == "little" else width - 1::width]
+    low = width - 1 if sys.byteorder == "big" else 0
+    for k in range(width):
+        if k != low and raw[k::width].count(0) != len(verdicts):
+            return None
+    return raw[low::width]
+
+
+def indices_of(verdicts: array, value: int, limit: int | None = None) -> list[int]:
+    """The indices (the first ``limit``) whose verdict is ``value``, found at C speed."""
+    limit = len(verdicts) if limit is None else limit
+    low = _low_bytes(verdicts) if 0 <= value <= 0xFF else None
+    if low is None:
+        return [i for i, v in enumerate(verdicts) if v == value][:limit]
     out: list[int] = []
     byte = bytes([value])
     at = low.find(byte)
@@ -154,6 +175,13 @@ def indices_of(verdicts: array, value: int, limit: int | None = None) -> list[in
         out.append(at)
         at = low.find(byte, at + 1)
     return out
+
+
+def count_of(verdicts: array, value: int) -> int:
+    """How many verdicts are ``value`` (at C speed when they fit in a byte)."""
+    low = _low_bytes(verdicts) if 0 <= value <= 0xFF else None
+    return low.count(bytes([value])) if low is not None else \
+        sum(1 for v in verdicts if v == value)
 
 
 def run_batch(prog: Any, batch: PacketBatch, *, data_out: bool = True,

@@ -33,20 +33,31 @@ def index_pcap(batch: Any, little: bool, nano: bool) -> int:
     job[drivers.P_POS] = HEADER
     job[drivers.P_LITTLE] = int(little)
     job[drivers.P_FRACTION] = 1_000_000_000 if nano else 1_000_000
-    job[drivers.P_CAPACITY] = CHUNK
     job[drivers.P_MAX_RECORD] = _MAX_RECORD
-    chunk = [array("Q", bytes(8 * CHUNK)), array("I", bytes(4 * CHUNK)),
-             array("Q", bytes(8 * CHUNK)), array("I", bytes(4 * CHUNK))]
-    for slot, values in zip((drivers.P_OFFSETS, drivers.P_LENGTHS, drivers.P_TS,
-                             drivers.P_ORIG), chunk):
-        job[slot] = values.buffer_info()[0]
     targets = (batch.offsets, batch.lengths, batch.ts_ns, batch.orig_lengths)
+    slots = (drivers.P_OFFSETS, drivers.P_LENGTHS, drivers.P_TS, drivers.P_ORIG)
+    done, capacity = len(batch.offsets), CHUNK
+    first = True
     while True:
+        # room for ``capacity`` more records, written in place after the ``done`` ones
+        for target in targets:
+            target.frombytes(bytes(target.itemsize * capacity))
+        for slot, target in zip(slots, targets):
+            job[slot] = target.buffer_info()[0] + target.itemsize * done
+        job[drivers.P_CAPACITY] = capacity
         count = native(ctypes.addressof(job))
-        for target, values in zip(targets, chunk):
-            target.extend(values[:count] if count < CHUNK else values)
-        if count < CHUNK:
+        done += count
+        if count < capacity:
+            for target in targets:
+                del target[done:]
             return job[drivers.P_POS]
+        if first:    # room for the rest at the records' size so far (and a margin)
+            consumed = job[drivers.P_POS] - HEADER
+            capacity = max(CHUNK, (len(buffer) - job[drivers.P_POS]) * count // consumed
+                           * 21 // 20 + 16)
+            first = False
+        else:
+            capacity *= 2
 
 
 def _index_python(batch: Any, little: bool, nano: bool) -> int:
