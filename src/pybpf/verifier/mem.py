@@ -301,17 +301,24 @@ def _narrow(r: Reg, size: int, signed: bool) -> None:
 
 # --- check_mem_access ----------------------------------------------------------------------
 
+# check_ptr_alignment's names of the pointers it checks strictly (atomics: all of them)
+_ALIGN_DESC = {PTR_TO_STACK: "stack ", PTR_TO_MAP_VALUE: "value ", PTR_TO_CTX: "context ",
+               PTR_TO_MAP_KEY: "key "}
+
+
 def check_mem_access(v: "Verifier", regno: int, off: int, size: int, kind: str,
                      value_regno: int | None, *, imm: int | None = None,
-                     signed: bool = False) -> None:
+                     signed: bool = False, strict: bool = False) -> None:
     regs = v.state.regs
     reg = regs[regno]
-    if reg.type == PTR_TO_STACK and size > 1:
-        # check_ptr_alignment: stack accesses are always strictly aligned
+    if size > 1 and (reg.type == PTR_TO_STACK or (strict and reg.is_pointer)):
+        # check_ptr_alignment: stack accesses are always strictly aligned, atomic ones
+        # to any pointer too (strict_alignment_once)
         if not tn.is_aligned(tn.add(reg.var_off, tn.const(reg.off + off)), size):
             vo = reg.var_off
             text = str(s64v(vo.value)) if vo.is_const() else f"({vo.value:#x}; {vo.mask:#x})"
-            raise fail(f"misaligned stack access off {text}+{reg.off}+{off} size {size}")
+            desc = _ALIGN_DESC.get(reg.type, "")
+            raise fail(f"misaligned {desc}access off {text}+{reg.off}+{off} size {size}")
     off += reg.off
     value = regs[value_regno] if (kind == WRITE and value_regno is not None) else None
     dst = value_regno if kind == READ else None

@@ -749,10 +749,10 @@ class Verifier:
         if dst.type in (PTR_TO_CTX, PTR_TO_PACKET, PTR_TO_PACKET_META, "flow_keys", "sock"):
             raise fail(f"BPF_ATOMIC stores into R{insn.dst} {dst.type_str()} is not allowed")
         load_reg = 0 if imm == 0xF1 else (insn.src if imm & 1 else None)
-        check_mem_access(self, insn.dst, insn.off, size, READ, load_reg)
+        check_mem_access(self, insn.dst, insn.off, size, READ, load_reg, strict=True)
         if load_reg is None:
-            check_mem_access(self, insn.dst, insn.off, size, READ, None)
-        check_mem_access(self, insn.dst, insn.off, size, WRITE, None)
+            check_mem_access(self, insn.dst, insn.off, size, READ, None, strict=True)
+        check_mem_access(self, insn.dst, insn.off, size, WRITE, None, strict=True)
         if load_reg is not None:
             r = self.state.regs[load_reg]
             if r.is_pointer and not self.allow_ptr_leaks:

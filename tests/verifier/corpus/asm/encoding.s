@@ -264,3 +264,54 @@ exit
 .insn 0xdb 10 1 -8 0
 .insn 0xb7 0 0 0 0
 .insn 0x95 0 0 0 0
+
+## entry: enc_atomic_misaligned_map_value
+## type: socket_filter
+## maps: [{"type": "array", "key_size": 4, "value_size": 8, "max_entries": 1}]
+## desc: an atomic add at a misaligned offset in a map value (atomics are always aligned)
+r1 = 0
+*(u32 *)(r10 - 4) = r1
+r2 = r10
+r2 += -4
+ld_pseudo r1, 5, 0
+call 1
+if r0 == 0 goto +2
+r1 = 1
+lock *(u32 *)(r0 + 1) += w1
+r0 = 0
+exit
+
+## entry: enc_atomic_aligned_map_value
+## type: socket_filter
+## maps: [{"type": "array", "key_size": 4, "value_size": 8, "max_entries": 1}]
+## desc: the same atomic add at an aligned offset
+r1 = 0
+*(u32 *)(r10 - 4) = r1
+r2 = r10
+r2 += -4
+ld_pseudo r1, 5, 0
+call 1
+if r0 == 0 goto +2
+r1 = 1
+lock *(u32 *)(r0 + 4) += w1
+r0 = 0
+exit
+
+## entry: enc_atomic_misaligned_map_value_var
+## type: socket_filter
+## maps: [{"type": "array", "key_size": 4, "value_size": 16, "max_entries": 1}]
+## desc: an atomic fetch-add at a variable offset that may be misaligned
+r1 = 0
+*(u32 *)(r10 - 4) = r1
+r2 = r10
+r2 += -4
+ld_pseudo r1, 5, 0
+call 1
+if r0 == 0 goto +5
+r1 = *(u32 *)(r0 + 0)
+r1 &= 2
+r0 += r1
+r1 = 1
+r1 = atomic_fetch_add((u64 *)(r0 + 0), r1)
+r0 = 0
+exit
