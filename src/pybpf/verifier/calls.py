@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import functools
+import os
 from typing import TYPE_CHECKING
 
 from pybpf.isa.uapi import HELPER_NAMES, HelperId as H, MapType as MT
@@ -10,7 +12,7 @@ from pybpf.verifier.mem import READ, WRITE, check_mem_access, fail, helper_mem_a
 from pybpf.verifier.regs import (
     CONST_PTR_TO_MAP, NOT_INIT, PTR_TO_CTX, PTR_TO_FUNC, PTR_TO_MAP_KEY, PTR_TO_MAP_VALUE,
     PTR_TO_MEM, PTR_TO_PACKET, PTR_TO_PACKET_META, PTR_TO_STACK, SCALAR, BPF_MAX_VAR_OFF,
-    mark_unknown, not_init, pointer, s64,
+    bounds_sync, mark_unknown, not_init, pointer, s64,
 )
 from pybpf.vm.helpers import protos as P
 
@@ -130,6 +132,11 @@ def check_helper_call(v: "Verifier", insn, idx: int) -> None:
     r0 = regs[0]
     if proto.ret == P.RET_INTEGER:
         mark_unknown(r0)
+        if hid == H.get_smp_processor_id:    # do_refine_retval_range
+            top = nr_cpu_ids() - 1
+            r0.umin = r0.u32min = r0.smin = r0.s32min = 0
+            r0.umax = r0.u32max = r0.smax = r0.s32max = top
+            bounds_sync(r0)
     elif proto.ret == P.RET_VOID:
         r0.assign(not_init())
     elif proto.ret == P.RET_PTR_TO_MAP_VALUE_OR_NULL:
@@ -150,6 +157,17 @@ def check_helper_call(v: "Verifier", insn, idx: int) -> None:
     _map_compat(meta["map"], hid)
     if proto.changes_pkt_data:
         v.clear_pkt_pointers()
+
+
+@functools.cache
+def nr_cpu_ids() -> int:
+    """The kernel's nr_cpu_ids: the possible CPUs (what bpf_get_smp_processor_id's
+    result is bounded by), from sysfs, else the CPUs Python sees."""
+    try:
+        text = open("/sys/devices/system/cpu/possible").read().strip()
+        return int(text.replace(",", "-").split("-")[-1]) + 1
+    except (OSError, ValueError):
+        return os.cpu_count() or 1
 
 
 def _constant_map_key(v: "Verifier", key, m) -> int | None:

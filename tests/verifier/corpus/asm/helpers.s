@@ -454,3 +454,15 @@ exit
 .insn 0x95 0 0 0 0
 .insn 0xb7 0 0 0 0          # callback: return 0 (continue)
 .insn 0x95 0 0 0 0
+
+## entry: helper_smp_processor_id_bounded
+## type: socket_filter
+## desc: bpf_get_smp_processor_id's result is below nr_cpu_ids: a bounded stack offset from the frame's bottom (alike on machines of up to 512 CPUs)
+call 8
+r1 = r10
+r1 += -512
+r1 += r0
+r2 = 0
+*(u8 *)(r1 + 0) = r2
+r0 = 0
+exit
