@@ -605,18 +605,12 @@ class Verifier:
             raise fail(f"R{regno} subtraction from stack pointer prohibited")
         self._sane_offset(off, ptr)
         self._sane_offset(ptr, ptr)
-        if not self.bypass_spec_v1 and not known and is_x:
-            # sanitize_ptr_alu (the masking limits are checked on non-speculative paths)
+        if not self.bypass_spec_v1 and is_x:
+            # sanitize_ptr_alu: a register offset (even a known one) is masked against the
+            # pointer's limit; the limits are checked on non-speculative paths
             if not self.state.speculative:
-                # sanitize_err names the scalar's register, or the pointer's
-                off_regno = insn.src if dst is ptr else insn.dst
-                ptr_regno = insn.dst if dst is ptr else insn.src
-                if (off.smin < 0) != (off.smax < 0):
-                    raise fail(f"R{off_regno} has unknown scalar with mixed signed bounds, "
-                               f"pointer arithmetic with it prohibited for !root")
-                if t not in (PTR_TO_STACK, PTR_TO_MAP_VALUE):
-                    raise fail(f"R{ptr_regno} has pointer with unsupported alu operation, "
-                               f"pointer arithmetic with it prohibited for !root")
+                self._sanitize_limits(insn, dst, ptr, off, op, known)
+        if not self.bypass_spec_v1 and not known and is_x:
             # simulate the masked offset (0) a mispredicting CPU may use, speculatively
             spec = self.state.copy()
             spec.speculative = True
@@ -674,6 +668,30 @@ class Verifier:
                 # (the error is check_map_access's own)
                 from pybpf.verifier.mem import check_mem_region
                 check_mem_region(self, dst, regno, dst.off, 1, dst.map.value_size)
+
+    @staticmethod
+    def _sanitize_limits(insn: Insn, dst: Reg, ptr: Reg, off: Reg, op: int,
+                         known: bool) -> None:
+        """sanitize_ptr_alu's checks and retrieve_ptr_limit, with sanitize_err's words
+        (which name the scalar's register, the pointer's, or the destination)."""
+        off_regno = insn.src if dst is ptr else insn.dst
+        ptr_regno = insn.dst if dst is ptr else insn.src
+        tail = "pointer arithmetic with it prohibited for !root"
+        if not known and (off.smin < 0) != (off.smax < 0):
+            raise fail(f"R{off_regno} has unknown scalar with mixed signed bounds, {tail}")
+        off_is_neg = off.smin < 0
+        mask_to_left = (op == 0x00 and off_is_neg) or (op == 0x10 and not off_is_neg)
+        if ptr.type == PTR_TO_STACK:
+            limit_max = 512 + int(mask_to_left)
+            limit = -(ptr.var_off.value + ptr.off) & U32
+        elif ptr.type == PTR_TO_MAP_VALUE:
+            limit_max = ptr.map.value_size
+            limit = ((ptr.smin if mask_to_left else ptr.umax) + ptr.off) & U32
+        else:
+            raise fail(f"R{ptr_regno} has pointer with unsupported alu operation, {tail}")
+        if limit >= limit_max:
+            verb = "add" if op == 0x00 else "sub"
+            raise fail(f"R{insn.dst} tried to {verb} beyond pointer bounds, {tail}")
 
     def _sane_offset(self, reg: Reg, ptr: Reg) -> None:
         name = ptr.type_str()
