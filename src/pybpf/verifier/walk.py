@@ -891,6 +891,7 @@ class Verifier:
                 raise fail("BPF_JMP/JMP32 uses reserved fields", 22)
             src = known_scalar(insn.imm)
         dst = self.read_reg(insn.dst)
+        same = bool(insn.opcode & 0x08) and insn.src == insn.dst and dst.type == SCALAR
         pred = self._branch_taken(dst, src, op, is32)
         target = idx + insn.off + 1
         if pred >= 0 and not self.bypass_spec_v1:
@@ -910,7 +911,9 @@ class Verifier:
             return idx + 1
         other = self.state.copy()
         oregs = other.regs
-        if insn.opcode & 0x08:
+        if same:
+            pass        # a register against itself: no refinement (reg_set_min_max)
+        elif insn.opcode & 0x08:
             self._set_min_max(oregs[insn.dst], oregs[insn.src], dst, src, op, is32)
         else:
             fake_t, fake_f = src.copy(), src.copy()
