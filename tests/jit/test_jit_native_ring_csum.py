@@ -106,6 +106,20 @@ def test_submit_of_a_non_record_is_the_interpreters_error():
     assert out["jit"][0] is pybpf.BpfHelperError
 
 
+@pytest.mark.parametrize("call", ["r2 = r10\nr2 += -8\nr3 = 8\nr4 = 0\ncall 130",
+                                  "r2 = 8\nr3 = 0\ncall 131", "r2 = 0\ncall 134"])
+def test_ring_helpers_refuse_another_kind_of_map(call):
+    """bpf_ringbuf_output/reserve/query given an array map: a helper error naming the
+    map's type, in both engines (never an exception from inside the map)."""
+    from pybpf.maps import ArrayMap
+
+    array = ArrayMap(4, 8, 1)
+    out = _outcomes(f"*(u64 *)(r10 - 8) = 0\nld_pseudo r1, 1, 0\n{call}\nexit",
+                    {1: array.address}, [array])
+    assert out["jit"] == out["interp"]
+    assert out["jit"][0] is pybpf.BpfHelperError and "not a ringbuf" in out["jit"][1]
+
+
 def test_double_submit_and_wild_pointer_are_the_interpreters_errors():
     from pybpf.maps import RingBufMap
 

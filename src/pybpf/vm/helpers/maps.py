@@ -138,15 +138,24 @@ def redirect_map(call: CallContext, r1: int, r2: int, r3: int, *_: int) -> int:
 
 # -- ring buffers and perf events ---------------------------------------------------------
 
+def _ring_arg(call: CallContext, address: int, name: str):
+    """The ring buffer map at ``address`` (a helper error for another kind of map)."""
+    m = map_arg(call, address, name)
+    if m.type != MapType.RINGBUF:
+        raise BpfHelperError(f"{name}: map {m.name} is a {m.type.name.lower()}, not a "
+                             f"ringbuf", call.pc)
+    return m
+
+
 @helper(130, "bpf_ringbuf_output")
 def ringbuf_output(call: CallContext, r1: int, r2: int, r3: int, r4: int, *_: int) -> int:
-    m = map_arg(call, r1, "bpf_ringbuf_output")
+    m = _ring_arg(call, r1, "bpf_ringbuf_output")
     return m.output(call.memory.read_bytes(r2, r3, call.pc), r4) & _M64
 
 
 @helper(131, "bpf_ringbuf_reserve")
 def ringbuf_reserve(call: CallContext, r1: int, r2: int, r3: int, *_: int) -> int:
-    m = map_arg(call, r1, "bpf_ringbuf_reserve")
+    m = _ring_arg(call, r1, "bpf_ringbuf_reserve")
     if r3 != 0:
         return 0
     return m.reserve(r2)
@@ -181,7 +190,7 @@ def ringbuf_discard(call: CallContext, r1: int, r2: int, *_: int) -> int:
 
 @helper(134, "bpf_ringbuf_query")
 def ringbuf_query(call: CallContext, r1: int, r2: int, *_: int) -> int:
-    return map_arg(call, r1, "bpf_ringbuf_query").query(r2) & _M64
+    return _ring_arg(call, r1, "bpf_ringbuf_query").query(r2) & _M64
 
 
 @helper(25, "bpf_perf_event_output")
