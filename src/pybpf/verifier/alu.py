@@ -3,7 +3,7 @@
 Each operation updates the tnum and the four ranges of ``dst`` from ``src``; 32-bit
 operations then zero-extend; :func:`bounds_sync` lets tnum and ranges refine each other.
 Operations the kernel does not track (div, mod, shifts by a non-constant) give an
-unknown scalar, as they do there.
+unknown scalar, all 64 bits of it even for a 32-bit operation, as they do there.
 """
 
 from __future__ import annotations
@@ -172,18 +172,15 @@ def scalar_alu(op: str, d: Reg, s: Reg, width: int) -> None:
         if fold is not None and (op not in _SHIFTS or s.var_off.value < width):
             set_known(d, fold(d.var_off.value, s.var_off.value, width))
             return
+    # is_safe_to_compute_dst_reg_range: other operations make the register wholly
+    # unknown, 64 bits of it even for a 32-bit one (the kernel returns before zero-
+    # extending: `w1 %= 8` leaves R1=scalar())
     if op in ("lsh", "rsh", "arsh"):
         if not (s.is_const() and s.umax < width):
             mark_unknown(d)
-            if width == 32:
-                zext_32_to_64(d)
-                bounds_sync(d)
             return
     elif op not in ("add", "sub", "mul", "and", "or", "xor"):
         mark_unknown(d)
-        if width == 32:
-            zext_32_to_64(d)
-            bounds_sync(d)
         return
     if width == 32:
         s = s.copy()

@@ -238,3 +238,14 @@ exit
 bad:
 r0 = *(u64 *)(r9 + 0)
 exit
+
+## entry: alu_mod32_result_unknown_64
+## type: xdp
+## desc: a 32-bit modulo leaves all 64 bits unknown (not zero-extended), so it cannot offset a packet pointer
+r2 = *(u32 *)(r1 + 0)
+r3 = *(u32 *)(r1 + 4)
+w4 = 5
+w4 %= 3
+r2 += r4
+r0 = 2
+exit
