@@ -139,11 +139,7 @@ def run_xdp_batch(runner: Any, batch: Any, *, data_out: bool = True,
                 stopped = _run_native(machine, job, inv.args[0], limit)
             except (ProgramExit, TailCall) as ending:
                 index = job[drivers.J_NEXT]
-                if isinstance(ending, ProgramExit):
-                    r0 = ending.r0
-                else:
-                    r0 = machine._follow(ending, inv.args[0])[0]
-                finish(index, r0)
+                finish(index, machine._finish(ending, inv.args[0])[0])
                 job[drivers.J_NEXT] = index + 1
                 reset_frame()
                 continue
@@ -200,27 +196,21 @@ def cannot_write_packets(machine: Any) -> bool:
 def _run_native(machine: Any, job: Any, ctx_address: int, limit: int) -> int:
     """One call of the driver from ``job[J_NEXT]``: where it stopped; a run that ended
     with a status raises its error (or ProgramExit / TailCall)."""
-    table = machine._table
-    if table.sync() != machine._table_version:
-        machine._adopt_table()
-    table.forget_views()
-    region = machine.memory.find(ctx_address, 1)
-    view = table.views.get(id(region)) if region is not None else None
-    job[drivers.J_VIEW] = ctypes.addressof(view) if view is not None else 0
-    ctx = machine._ctx
-    ctx[abi.CPU] = machine.call.cpu
     machine.call.tail_calls = 0
-    if machine.uses_env:
-        machine._env_in()
+    machine._ready((ctx_address, 0, 0, 0, 0), limit, 1)
+    region = machine.memory.find(ctx_address, 1)
+    view = machine._table.views.get(id(region)) if region is not None else None
+    job[drivers.J_VIEW] = ctypes.addressof(view) if view is not None else 0
     try:
-        stopped = _driver()(machine._ctx_address, machine._entry_addresses[0],
-                            ctypes.addressof(job))
-        if ctx[abi.STATUS]:
-            machine._raise(limit)
+        return machine._in_env(_drive, machine, job, limit)
     finally:
-        ctx[abi.BATCH] = 0
-        if machine.uses_env:
-            machine._env_out()
+        machine._ctx[abi.BATCH] = 0
+
+
+def _drive(machine: Any, job: Any, limit: int) -> int:
+    stopped = _driver()(machine._ctx_address, machine._entry_addresses[0], ctypes.addressof(job))
+    if machine._ctx[abi.STATUS]:
+        machine._raise(limit)
     return stopped
 
 

@@ -300,6 +300,7 @@ class JitMachine:
         ``_enter``, with as little Python as possible around the native call."""
         limit = self.budget
         limit = _UNLIMITED if limit is None else min(limit, _UNLIMITED)
+        # _ready's steps, inline: this is the path a Python caller's overhead is made of
         table, ctx = self._table, self._ctx
         if table.sync() != self._table_version:
             self._adopt_table()
@@ -315,12 +316,8 @@ class JitMachine:
         if ctx[abi.STATUS]:
             try:
                 self._raise(limit)
-            except ProgramExit as stop:
-                r0, final, left = stop.r0 & M64, None, ctx[abi.BUDGET]
-            except TailCall as tail:
-                r0, final, left = self._follow(tail, args[0] if args else 0)
-            finally:
-                self._set_packet(None)
+            except (ProgramExit, TailCall) as ending:
+                r0, final, left = self._finish(ending, args[0] if args else 0)
         else:
             final, left = _REGS.unpack_from(ctx, abi.REGS * 8), ctx[abi.BUDGET]
         return RunResult(r0, final, limit - left, time.perf_counter_ns() - start)
@@ -341,34 +338,47 @@ class JitMachine:
         while True:
             self.call.tail_calls = 0
             try:
-                if self.uses_env:
-                    self._env_in()
-                try:
-                    if repeat > 1:
-                        repeat -= self._repeat(regs, limit, repeat - 1)
-                    r0 = self._enter(0, regs, limit, clear=1)
-                finally:
-                    if self.uses_env:
-                        self._env_out()
-                ctx = self._ctx
-                return r0, _REGS.unpack_from(ctx, abi.REGS * 8), ctx[abi.BUDGET]
-            except ProgramExit as stop:
-                result = stop.r0 & M64, None, self._ctx[abi.BUDGET]
-            except TailCall as tail:
-                result = self._follow(tail, regs[0])
+                if repeat > 1:
+                    repeat -= self._in_env(self._repeat, regs, limit, repeat - 1)
+                return self._run_once(regs, limit)
+            except (ProgramExit, TailCall) as ending:     # a run the native loop raised,
+                result = self._finish(ending, regs[0])    # or a tail call through Python
             repeat -= 1
             if repeat < 1:
                 return result
 
+    def _run_once(self, regs: Sequence[int], limit: int) -> tuple[int, tuple[int, ...] | None, int]:
+        """One run from the entry: (r0, final registers or None when a helper ended it,
+        budget left). A tail call through Python leaves as TailCall."""
+        try:
+            r0 = self._in_env(self._enter, 0, regs, limit, 1)
+        except ProgramExit as stop:
+            return stop.r0 & M64, None, self._ctx[abi.BUDGET]
+        return r0, _REGS.unpack_from(self._ctx, abi.REGS * 8), self._ctx[abi.BUDGET]
+
+    def _finish(self, ending: ProgramExit | TailCall,
+                r1: int) -> tuple[int, tuple[int, ...] | None, int]:
+        """The outcome of a run that ended in Python: a helper's exit, or a tail call
+        whose chain Python follows."""
+        if isinstance(ending, ProgramExit):
+            return ending.r0 & M64, None, self._ctx[abi.BUDGET]
+        return self._follow(ending, r1)
+
+    def _in_env(self, run: Any, *args: Any) -> Any:
+        """``run(*args)`` with the Env's clock and prandom state copied in and out around
+        it, when native helpers use them."""
+        if not self.uses_env:
+            return run(*args)
+        self._env_in()
+        try:
+            return run(*args)
+        finally:
+            self._env_out()
+
     def _repeat(self, regs: list[int], limit: int, count: int) -> int:
         """Up to ``count`` runs in the native loop; how many finished normally (the next
         one, if any, ended with a status: it is raised here)."""
-        ctx = self._ctx
-        if self._table.sync() != self._table_version:
-            self._adopt_table()
-        self._table.forget_views()
-        ctx[0:10] = (abi.ST_OK, 0, limit, 1, *regs, self.call.cpu)
-        ctx[abi.TAIL_COUNT] = ctx[abi.CALLER_CTX] = 0
+        self._ready(regs, limit, 1)
         done = _repeat_function()(self._ctx_address, self._entry_addresses[0], count, limit)
         if done < count:
             self._raise(limit)
@@ -398,17 +408,7 @@ class JitMachine:
                 target._set_packet(packet)
                 machine = target
                 try:
-                    if machine.uses_env:
-                        machine._env_in()
-                    try:
-                        r0 = machine._enter(0, [r1, 0, 0, 0, 0], left, clear=1)
-                    finally:
-                        if machine.uses_env:
-                            machine._env_out()
-                    ctx = machine._ctx
-                    return r0, _REGS.unpack_from(ctx, abi.REGS * 8), ctx[abi.BUDGET]
-                except ProgramExit as stop:
-                    return stop.r0 & M64, None, machine._ctx[abi.BUDGET]
+                    return machine._run_once([r1, 0, 0, 0, 0], left)
                 except TailCall as next_tail:
                     tail = next_tail
         finally:
@@ -419,18 +419,28 @@ class JitMachine:
     def _enter(self, entry: int, regs: Sequence[int], budget: int, clear: int = 0) -> int:
         """Call the native function at ``entry``; raise what it recorded, if anything.
         ``clear``: zero the stacks the last run used first (a run, not a callback)."""
+        self._ready(regs, budget, clear)
+        r0 = self._entries[entry](self._ctx_address)
+        if self._ctx[abi.STATUS]:
+            self._raise(budget)
+        return r0
+
+    def _ready(self, regs: Sequence[int], budget: int, clear: int) -> None:
+        """The context as a call from Python needs it: the region table current, slots
+        STATUS .. CPU set, and for a run (``clear``) no context loads remembered and the
+        tail call count its own."""
         ctx = self._ctx
-        if self._table.sync() != self._table_version:
-            self._adopt_table()
+        self._sync_table()
         if clear:
             self._table.forget_views()
         ctx[0:10] = (abi.ST_OK, 0, budget, clear, *regs, self.call.cpu)   # STATUS .. CPU
         if clear:
             ctx[abi.TAIL_COUNT], ctx[abi.CALLER_CTX] = self.call.tail_calls, 0
-        r0 = self._entries[entry](self._ctx_address)
-        if ctx[abi.STATUS]:
-            self._raise(budget)
-        return r0
+
+    def _sync_table(self) -> None:
+        """Bring the native region table up to the Memory's (see RegionTable.sync)."""
+        if self._table.sync() != self._table_version:
+            self._adopt_table()
 
     def _env_in(self) -> None:
         """Copy the Env's clock and prandom state to where native helpers advance them."""
@@ -522,8 +532,7 @@ class JitMachine:
             else:
                 r0 = func(call, r1, r2, r3, r4, r5) & M64
             self._table.forget_views()
-            if self._table.sync() != self._table_version:
-                self._adopt_table()
+            self._sync_table()
             return r0
         except BaseException as e:  # noqa: BLE001 - re-raised by _raise after unwinding
             return self._fail(e)
@@ -546,8 +555,7 @@ class JitMachine:
             else:
                 value = region.access.load(offset, size, pc) & M64
                 self._table.remember(region, offset, size, value)
-            if self._table.sync() != self._table_version:
-                self._adopt_table()
+            self._sync_table()
             return value
         except BaseException as e:  # noqa: BLE001
             return self._fail(e)
