@@ -143,22 +143,23 @@ class _Runtime:
         switch.add_case(ir.Constant(I32, 1), fallback)
         f.at(ok)
 
-    def map_handle(self, f: _Fn, fallback: ir.Block) -> ir.Value:
-        """The native kind of the map r1 points at; non-maps and non-native maps go to
-        ``fallback``."""
+    def map_handle(self, f: _Fn, fallback: ir.Block, pointer: ir.Value | None = None) -> ir.Value:
+        """The native kind of the map ``pointer`` (default r1) points at; non-maps and
+        non-native maps go to ``fallback``."""
         b = f.b
-        ctx, r1 = f.fn.args[0], f.fn.args[3]
-        entry = b.call(self.find, [ctx, r1])
+        ctx = f.fn.args[0]
+        address = f.fn.args[3] if pointer is None else pointer
+        entry = b.call(self.find, [ctx, address])
         have, after = f.block("have_region"), f.block("is_map")
         b.cbranch(b.icmp_unsigned("==", entry, ir.Constant(entry.type, None)), fallback, have)
         f.at(have)
         start = b.load(entry)
         flags = b.load(b.gep(entry, [c64(2)], inbounds=True))
-        is_map = b.and_(b.icmp_unsigned("==", start, r1),
+        is_map = b.and_(b.icmp_unsigned("==", start, address),
                         b.icmp_unsigned("!=", b.and_(flags, c64(abi.RF_MAP)), c64(0)))
         b.cbranch(is_map, after, fallback)
         f.at(after)
-        return f.u32(r1, handle.HANDLE_KIND)
+        return f.u32(address, handle.HANDLE_KIND)
 
     def percpu(self, f: _Fn, map_: ir.Value) -> ir.Value:
         b = f.b
@@ -720,17 +721,8 @@ class _Runtime:
         b = f.b
         ctx, _, _, r1, r2, r3 = f.fn.args[:6]
         fallback = f.block("python")
-        entry = b.call(self.find, [ctx, r2])
-        have, is_map = f.block("have_region"), f.block("is_map")
-        b.cbranch(b.icmp_unsigned("==", entry, ir.Constant(entry.type, None)), fallback, have)
-        f.at(have)
-        flags = b.load(b.gep(entry, [c64(2)], inbounds=True))
-        mapped = b.and_(b.icmp_unsigned("==", b.load(entry), r2),
-                        b.icmp_unsigned("!=", b.and_(flags, c64(abi.RF_MAP)), c64(0)))
-        b.cbranch(mapped, is_map, fallback)
-        f.at(is_map)
+        kind = self.map_handle(f, fallback, r2)
         prog_array = f.block("prog_array")
-        kind = f.u32(r2, handle.HANDLE_KIND)
         b.cbranch(b.icmp_unsigned("==", kind, c64(handle.NATIVE_PROG_ARRAY)), prog_array,
                   fallback)
         f.at(prog_array)
