@@ -20,16 +20,25 @@ PERCPU_MAP_TYPES = frozenset({MapType.PERCPU_HASH, MapType.PERCPU_ARRAY,
 
 
 @lru_cache(maxsize=1)
-def possible_cpus() -> int:
-    """How many CPUs the kernel may ever bring up: per-CPU values have one slot each
-    (fixed at boot, so read once)."""
+def _possible_ranges() -> tuple[tuple[int, int], ...]:
+    """The possible CPUs as (first, last) ranges (fixed at boot, so read once)."""
     with open("/sys/devices/system/cpu/possible") as f:
         text = f.read().strip()
-    count = 0
+    out = []
     for part in text.split(","):
         lo, _, hi = part.partition("-")
-        count += int(hi or lo) - int(lo) + 1
-    return count
+        out.append((int(lo), int(hi or lo)))
+    return tuple(out)
+
+
+def possible_cpus() -> int:
+    """How many CPUs the kernel may ever bring up: per-CPU values have one slot each."""
+    return sum(hi - lo + 1 for lo, hi in _possible_ranges())
+
+
+def nr_cpu_ids() -> int:
+    """The kernel's ``nr_cpu_ids``: one more than the highest possible CPU's number."""
+    return max(hi for _, hi in _possible_ranges()) + 1
 
 
 def _failure(cmd: Cmd) -> BpfMapError:
@@ -229,4 +238,4 @@ class KernelMap(FdOwner):
             key = self.next_key(key)
 
 
-__all__ = ["KernelMap", "PERCPU_MAP_TYPES", "possible_cpus"]
+__all__ = ["KernelMap", "PERCPU_MAP_TYPES", "nr_cpu_ids", "possible_cpus"]

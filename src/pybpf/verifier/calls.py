@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import functools
 import os
 from typing import TYPE_CHECKING
 
@@ -159,13 +158,13 @@ def check_helper_call(v: "Verifier", insn, idx: int) -> None:
         v.clear_pkt_pointers()
 
 
-@functools.cache
 def nr_cpu_ids() -> int:
-    """The kernel's nr_cpu_ids: the possible CPUs (what bpf_get_smp_processor_id's
-    result is bounded by), from sysfs, else the CPUs Python sees."""
+    """What bpf_get_smp_processor_id's result is below: the kernel's nr_cpu_ids (from
+    sysfs), else the CPUs Python sees."""
+    from pybpf.kernel.maps import nr_cpu_ids as kernel_nr_cpu_ids
+
     try:
-        text = open("/sys/devices/system/cpu/possible").read().strip()
-        return int(text.replace(",", "-").split("-")[-1]) + 1
+        return kernel_nr_cpu_ids()
     except (OSError, ValueError):
         return os.cpu_count() or 1
 
