@@ -85,15 +85,12 @@ def per_run(repeat: int, kernel: str | None) -> None:
 
 
 def batch_rate(count: int) -> None:
+    from pcap_run import capture      # the DDoS bench's traffic mix
+
     import pybpf
     from pybpf.net.batch import PacketBatch, run_batch
-    from pybpf.net.traffic import ddos_mix
 
-    per_client = 80
-    frames = ddos_mix(count // 2, max(1, (count * 48 // 100) // per_client), per_client,
-                      count // 100, max(0, count - count // 2 - (count * 48 // 100) // per_client
-                                        * per_client - count // 100 - 1), seed=7)
-    batch = PacketBatch.of(frames[:count])
+    batch = PacketBatch.of(capture(count))
     prog = pybpf.load(EXAMPLES / "xdp_ddos.c", engine="jit").programs["xdp_ddos"]
     best = None
     for data_out in (False, True):
