@@ -95,17 +95,19 @@ class PacketBatch:
     @classmethod
     def from_pcap(cls, path: str | os.PathLike) -> "PacketBatch":
         """A capture file's packets: a pcap file is mapped and indexed in native code
-        (any damage is reported as :func:`read_packets` reports it); pcapng is read."""
+        (any damage is reported as :func:`read_packets` reports it); pcapng, or any file
+        without the JIT's runtime (no llvmlite), is read."""
+        from pybpf.net.pcap import _PCAP_MAGICS   # the one table of pcap magics
+        from pybpf.net.pcapindex import index_pcap, native_indexer
+
         with open(path, "rb") as f:
             head = f.read(4)
             magic = struct.unpack("<I", head)[0] if len(head) == 4 else None
-            from pybpf.net.pcap import _PCAP_MAGICS   # the one table of pcap magics
-
-            if magic not in _PCAP_MAGICS or os.fstat(f.fileno()).st_size < 24:
+            if magic not in _PCAP_MAGICS or os.fstat(f.fileno()).st_size < 24 or \
+                    native_indexer() is None:
                 return cls.of(read_packets(path))
             mapped = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_COPY)
         little, nano = _PCAP_MAGICS[magic]
-        from pybpf.net.pcapindex import index_pcap
 
         batch = cls(mapped)
         batch.pcap_header = bytes(mapped[:24])

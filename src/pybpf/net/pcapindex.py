@@ -1,15 +1,14 @@
 """Index a mapped pcap file: where each record's packet starts, its lengths and time.
 
-The JIT's runtime has a native indexer (``bpf_pcap_index``), used when llvmlite is
-there; otherwise a Python loop does the same. Both stop at the first damaged record and
-leave it to :func:`pybpf.net.pcap.read_packets` to say what is wrong with it.
+The JIT's runtime has the indexer (``bpf_pcap_index``; without llvmlite there is none,
+and :meth:`PacketBatch.from_pcap` reads the file instead). It stops at the first
+damaged record and leaves it to :func:`pybpf.net.pcap.read_packets` to say what is
+wrong with it.
 """
 
 from __future__ import annotations
 
 import ctypes
-import struct
-from array import array
 from typing import Any
 
 from pybpf.net.pcap import _MAX_RECORD
@@ -21,9 +20,7 @@ HEADER = 24
 def index_pcap(batch: Any, little: bool, nano: bool) -> int:
     """Fill ``batch``'s offsets, lengths, times and wire lengths from its mapped pcap
     buffer; the offset at which indexing stopped (the buffer's size when all is well)."""
-    native = _native_indexer()
-    if native is None:
-        return _index_python(batch, little, nano)
+    native = native_indexer()
     from pybpf.jit import drivers
 
     buffer = batch.buffer
@@ -60,27 +57,11 @@ def index_pcap(batch: Any, little: bool, nano: bool) -> int:
             capacity *= 2
 
 
-def _index_python(batch: Any, little: bool, nano: bool) -> int:
-    buffer = batch.buffer
-    header = struct.Struct("<IIII" if little else ">IIII")
-    limit, scale = (1_000_000_000, 1) if nano else (1_000_000, 1000)
-    pos, size = HEADER, len(buffer)
-    while pos + 16 <= size:
-        seconds, fraction, caplen, wire = header.unpack_from(buffer, pos)
-        if caplen > _MAX_RECORD or fraction >= limit or pos + 16 + caplen > size:
-            break
-        batch.offsets.append(pos + 16)
-        batch.lengths.append(caplen)
-        batch.ts_ns.append(seconds * 1_000_000_000 + fraction * scale)
-        batch.orig_lengths.append(max(wire, caplen))
-        pos += 16 + caplen
-    return pos
-
-
 _indexer: Any = None
 
 
-def _native_indexer() -> Any:
+def native_indexer() -> Any:
+    """The runtime's indexer as a ctypes function, or None without llvmlite."""
     global _indexer
     if _indexer is None:
         try:
