@@ -68,7 +68,21 @@ FAULT_CTX = TAIL_COUNT + 1   # with a status: the run context of the program (re
 MEMORY_ID = FAULT_CTX + 1    # which Memory this machine runs in (tail call targets match)
 CALLER_CTX = MEMORY_ID + 1   # the run context of the program that tail-called this one
                              #   natively (its Python state is this run's), or 0
-SLOTS = CALLER_CTX + 1
+# The run's packet as native packet helpers read and change it (see .natives_packet):
+# copied in from the program type's state before a run and after every call into Python,
+# and back out (when PKT_CHANGED) before every call into Python and after the run.
+PKT_ALLOW = CALLER_CTX + 1   # PH_* bits: the native packet helpers this run's state offers
+PKT_FRAME = PKT_ALLOW + 1    # the packet buffer's start; the next three are offsets in it:
+PKT_META = PKT_FRAME + 1     #   XDP's data_meta (an skb's data)
+PKT_DATA = PKT_META + 1      #   data
+PKT_END = PKT_DATA + 1       #   data_end (an skb's tail)
+PKT_CHANGED = PKT_END + 1    # 1: a native helper moved data/data_end/data_meta or redirected
+PKT_REDIRECT = PKT_CHANGED + 1  # REDIRECT_SET when bpf_redirect_map chose a target
+                                #   natively (then the ifindex, or the key), REDIRECT_CLEARED
+                                #   when a miss forgot the one before: 2 words
+PKT_SLOTS = range(PKT_ALLOW, PKT_REDIRECT + 2)
+SLOTS = PKT_REDIRECT + 2
+REDIRECT_SET, REDIRECT_CLEARED = 1, 2
 ENTRY_WORDS = 4  # words of a region table entry
 
 BATCH_NATIVE = 1
@@ -85,6 +99,15 @@ ST_STATIC = 4   # a fault known at compile time: MESSAGE, PC
 ST_STACK = 5    # combined stack too deep: FAULT_ADDR depth, FAULT_SIZE frames, PC
 ST_EXIT = 6     # a native tail call ran the program's successor: unwind; REGS are its final
                 #   registers (the entry function returns r0 from them, status cleared)
+
+# PKT_ALLOW bits: what the run's program-type state offers natively (0: every packet
+# helper goes to Python, as during a batch).
+PH_SKB_LOAD = 1     # bpf_skb_load_bytes
+PH_SKB_STORE = 2    # bpf_skb_store_bytes
+PH_CSUM = 4         # bpf_l3_csum_replace, bpf_l4_csum_replace
+PH_XDP = 8          # bpf_xdp_adjust_head, bpf_redirect_map
+PH_XDP_TAIL = 16    # bpf_xdp_adjust_tail (a frame without fragments)
+PH_XDP_META = 32    # the frame keeps metadata before data (xdp_adjust_head moves it)
 
 # Region flags in the native region table.
 RF_WRITABLE = 1
@@ -111,7 +134,13 @@ NATIVE_HELPERS = {
     28: "bpf_native_csum_diff", 130: "bpf_native_ringbuf_output",
     131: "bpf_native_ringbuf_reserve", 132: "bpf_native_ringbuf_submit",
     133: "bpf_native_ringbuf_discard", 134: "bpf_native_ringbuf_query",
+    9: "bpf_native_skb_store_bytes", 10: "bpf_native_l3_csum_replace",
+    11: "bpf_native_l4_csum_replace", 26: "bpf_native_skb_load_bytes",
+    44: "bpf_native_xdp_adjust_head", 65: "bpf_native_xdp_adjust_tail",
+    51: "bpf_native_redirect_map",
 }
+# Helpers that work on the run's packet: a program using one has its packet mirrored.
+PACKET_HELPERS = frozenset({9, 10, 11, 26, 44, 65, 51})
 # Helpers that read or advance the Env: a program using one has its Env copied in and out.
 ENV_HELPERS = frozenset({5, 7, 125, 160, 208})
 # Native helpers that never fail nor call Python: no status check after them.

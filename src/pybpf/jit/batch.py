@@ -175,11 +175,12 @@ def run_xdp_batch(runner: Any, batch: Any, *, data_out: bool = True,
 def cannot_write_packets(machine: Any) -> bool:
     """Whether a program can neither write memory other than its stack (every store and
     atomic is ``r10``-based) nor call Python (its helper calls are all native ones, so
-    nothing reads the packet through the program type's state): then it can run on
-    packets where they lie, read-only, with results identical to a copy's."""
+    nothing reads the packet through the program type's state; in a batch the packet
+    helpers are Python's): then it can run on packets where they lie, read-only, with
+    results identical to a copy's."""
     from pybpf.isa.opcodes import CALL_HELPER, OPCODE_CALL
 
-    native = machine.native_helpers
+    native = machine.native_helpers - abi.PACKET_HELPERS
     for insn in machine.insns:
         cls = insn.opcode & 7
         if cls in (2, 3) and insn.dst != 10:          # BPF_ST, BPF_STX (atomics too)

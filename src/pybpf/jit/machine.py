@@ -25,8 +25,10 @@ from pybpf.jit import abi
 from pybpf.jit.backend import Compiled, cached, compile_ir
 from pybpf.vm import compiler
 from pybpf.vm.helpers import DEFAULT_HELPERS, CallContext, HelperRegistry, ProgramExit, TailCall
+from pybpf.vm.helpers import net
 from pybpf.vm.machine import DEFAULT_BUDGET, MAX_TAIL_CALLS, RunResult
 from pybpf.vm.memory import Memory, Region
+from pybpf.vm.progtypes.skb import Redirect, SkbState
 
 M64 = (1 << 64) - 1
 _M32 = 0xFFFFFFFF
@@ -182,6 +184,20 @@ def native_helper_ids(helpers: HelperRegistry) -> frozenset[int]:
     return frozenset(out)
 
 
+def packet_helpers_offered(state: Any) -> int:
+    """The abi.PH_* bits of the native packet helpers a program-type state offers: what
+    the Python helpers would accept (the rest go to them, to decide)."""
+    kind = getattr(state, "kind", None)
+    if kind == "xdp":
+        return (abi.PH_XDP | (0 if state.frags else abi.PH_XDP_TAIL)
+                | (abi.PH_XDP_META if state.meta_supported else 0))
+    if not isinstance(state, SkbState) or state.buf is None:
+        return 0
+    return ((abi.PH_SKB_LOAD if net.offers(state, *net.LOAD_BYTES_OFFER) else 0)
+            | (abi.PH_SKB_STORE if net.offers(state, *net.STORE_BYTES_OFFER) else 0)
+            | (abi.PH_CSUM if net.offers(state, *net.CSUM_REPLACE_OFFER) else 0))
+
+
 class JitMachine:
     """A program compiled to native code, ready to run; a drop-in for :class:`Machine`."""
 
@@ -207,6 +223,8 @@ class JitMachine:
         native = native & used
         self.native_helpers = native      # the helpers this program calls natively
         self.uses_env = bool(native & abi.ENV_HELPERS)
+        self.uses_packet = bool(native & abi.PACKET_HELPERS)
+        self.mirrored = self.uses_env or self.uses_packet   # state copied around runs
         self.compiled = compile_program(self.program, code, frozenset(self.constants), name,
                                         native)
         self.code_region = self.memory.add(Region(f"{name}.text", code, writable=False,
@@ -268,7 +286,7 @@ class JitMachine:
         ``repeat`` runs happen in one native loop (see :mod:`.drivers`) unless a run needs
         Python to finish it (a tail call, a helper that ends the program)."""
         if (mem is None and packet is None and repeat == 1 and budget is _USE_DEFAULT
-                and not trace and not self.uses_env and len(args) <= 5):
+                and not trace and not self.mirrored and len(args) <= 5):
             return self._run_plain(args)
         if trace:
             raise BpfError("the jit engine cannot trace a run; use the interpreter")
@@ -365,15 +383,21 @@ class JitMachine:
         return self._follow(ending, r1)
 
     def _in_env(self, run: Any, *args: Any) -> Any:
-        """``run(*args)`` with the Env's clock and prandom state copied in and out around
-        it, when native helpers use them."""
-        if not self.uses_env:
+        """``run(*args)`` with the Env's clock and prandom state, and the program type's
+        packet state, copied in and out around it, when native helpers use them."""
+        if not self.mirrored:
             return run(*args)
-        self._env_in()
+        if self.uses_env:
+            self._env_in()
+        if self.uses_packet:
+            self._packet_in()
         try:
             return run(*args)
         finally:
-            self._env_out()
+            if self.uses_env:
+                self._env_out()
+            if self._ctx[abi.PKT_CHANGED]:
+                self._packet_out()
 
     def _repeat(self, regs: list[int], limit: int, count: int) -> int:
         """Up to ``count`` runs in the native loop; how many finished normally (the next
@@ -460,6 +484,31 @@ class JitMachine:
         env.clock_ns = clock
         env.rnd_state = (a & _M32, a >> 32, b & _M32, b >> 32)
 
+    def _packet_in(self) -> None:
+        """Copy the run's packet (its program type's state) to where native packet
+        helpers read and move it, and which of them its state offers (none in a batch,
+        whose driver moves the packet itself)."""
+        ctx, state = self._ctx, self.call.ctx
+        allow = packet_helpers_offered(state) if self.batch_sync is None else 0
+        if allow:
+            buf = state.buf
+            ctx[abi.PKT_FRAME] = buf.address
+            ctx[abi.PKT_META:abi.PKT_END + 1] = (
+                (state.data_meta, state.data, state.data_end) if state.kind == "xdp"
+                else (buf.data, buf.data, buf.tail))
+        ctx[abi.PKT_ALLOW], ctx[abi.PKT_CHANGED], ctx[abi.PKT_REDIRECT] = allow, 0, 0
+
+    def _packet_out(self) -> None:
+        """Bring the program type's state up to what native packet helpers did."""
+        ctx, state = self._ctx, self.call.ctx
+        ctx[abi.PKT_CHANGED] = 0
+        if state.kind == "xdp":
+            state.data_meta, state.data, state.data_end = ctx[abi.PKT_META:abi.PKT_END + 1]
+        redirect, ctx[abi.PKT_REDIRECT] = ctx[abi.PKT_REDIRECT], 0
+        if redirect:
+            state.redirect = Redirect(ctx[abi.PKT_REDIRECT + 1], 0) \
+                if redirect == abi.REDIRECT_SET else None
+
     def _adopt_table(self) -> None:
         """Point the context at the current region table and forget remembered regions
         (one may be gone): stack 0 is always there and is a safe region to remember."""
@@ -516,6 +565,9 @@ class JitMachine:
                 self._adopt_caller()
             if self._ctx[abi.BATCH]:
                 self._batch_python(True)
+            ctx = self._ctx
+            if ctx[abi.PKT_CHANGED]:
+                self._packet_out()
             call = self.call
             call.pc = pc
             func = self._helper_funcs.get(hid)
@@ -531,6 +583,8 @@ class JitMachine:
                 self._env_in()
             else:
                 r0 = func(call, r1, r2, r3, r4, r5) & M64
+            if ctx[abi.PKT_ALLOW]:
+                self._packet_in()
             self._table.forget_views()
             self._sync_table()
             return r0
@@ -544,6 +598,8 @@ class JitMachine:
                 self._adopt_caller()
             if self._ctx[abi.BATCH]:
                 self._batch_python(bool(store))
+            if self._ctx[abi.PKT_CHANGED]:
+                self._packet_out()
             region = self.memory.find(address, size)
             if region is None or region.access is None:
                 raise self.memory.fault(address, size, pc, bool(store))

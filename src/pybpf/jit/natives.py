@@ -1,5 +1,6 @@
 """Helpers in native code: map lookup/update/delete, the ring buffer helpers (output,
-reserve, submit, discard, query), ``bpf_csum_diff``, the clocks, prandom, the CPU id.
+reserve, submit, discard, query), ``bpf_csum_diff``, the clocks, prandom, the CPU id;
+the packet helpers are in :mod:`.natives_packet`.
 
 Each is ``u64 bpf_native_<name>(ctx, id, pc, r1, r2, r3, r4, r5)``, the signature of the
 Python helper callback, so a program calls it exactly where it would call the callback,
@@ -763,7 +764,7 @@ class _Runtime:
             b.store(value, f.slot(tctx, index))
         for index in (abi.BUDGET, abi.CPU, abi.PACKET_ADDR, abi.PACKET_LEN, abi.PACKET_NATIVE,
                       abi.BATCH, abi.REGIONS, abi.NREGIONS,
-                      *range(abi.CLOCK, abi.RND + 2)):
+                      *range(abi.CLOCK, abi.RND + 2), *abi.PKT_SLOTS):
             copy(index)
         for index in range(abi.RECENT, abi.RECENT_NEXT + 1):
             b.store(c64(0), f.slot(tctx, index))
@@ -774,8 +775,11 @@ class _Runtime:
             b.store(c64(MAX_STACK), f.slot(tctx, span))
         function = b.inttoptr(target, ir.FunctionType(I64, [CTX_T]).as_pointer())
         r0 = b.call(function, [tctx])
-        for index in (abi.BUDGET, abi.BATCH, *range(abi.CLOCK, abi.RND + 2)):
+        for index in (abi.BUDGET, abi.BATCH, *range(abi.CLOCK, abi.RND + 2), *abi.PKT_SLOTS):
             copy(index, ctx, tctx)
+        # the target's packet slots were this run's: only a run from Python sets them again
+        b.store(b.select(itself, b.load(f.slot(ctx, abi.PKT_ALLOW)), c64(0)),
+                f.slot(tctx, abi.PKT_ALLOW))
         failed, done = f.block("failed"), f.block("done")
         b.cbranch(b.icmp_unsigned("!=", b.load(f.slot(tctx, abi.STATUS)), c64(abi.ST_OK)),
                   failed, done)
@@ -1160,6 +1164,8 @@ class _Csum:
 
 def define(module: ir.Module, find: ir.Function, check: ir.Function) -> None:
     """Add every native helper to the runtime module."""
+    from pybpf.jit import natives_packet     # it builds on this module's pieces
+
     rt = _Runtime(module, find, check)
     rt.lookup()
     rt.update()
@@ -1175,6 +1181,7 @@ def define(module: ir.Module, find: ir.Function, check: ir.Function) -> None:
     ring.commit(133, discard=True)
     ring.query()
     _Csum(rt).helper()
+    natives_packet.define(rt)
 
 
 __all__ = ["define"]

@@ -21,7 +21,7 @@ from pybpf.isa.uapi import Cmd, MapType
 from pybpf.kernel.fd import Fd
 from pybpf.kernel.introspect.batch import freeze
 from pybpf.kernel.maps import KernelMap, possible_cpus
-from pybpf.kernel.syscall import address, bpf
+from pybpf.kernel.syscall import ENOTSUPP, address, bpf
 
 if TYPE_CHECKING:
     from pybpf.elf.spec import MapSpec, ProgramSpec
@@ -95,9 +95,10 @@ def create_map(spec: "MapSpec", btf_fd: Fd | None) -> KernelMap:
                           btf_key_type_id=key_id if typed else 0,
                           btf_value_type_id=value_id if typed else 0)
         except BpfSyscallError as e:
-            if not typed or e.errno != errno.EINVAL:
+            if not typed or e.errno not in (errno.EINVAL, ENOTSUPP):
                 raise
-            # Old kernels refuse some BTF value types; libbpf retries without BTF too.
+            # Old kernels refuse some BTF value types, and map types without BTF support
+            # (devmap, cpumap, ...) refuse any (ENOTSUPP): libbpf retries without BTF too.
             m = KernelMap(spec.type, key_size, spec.value_size, max_entries, spec.flags,
                           kernel_map_name(spec.name), map_extra=spec.map_extra,
                           inner_map=inner)

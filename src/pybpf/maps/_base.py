@@ -41,6 +41,7 @@ _HANDLE_FIELDS = ("type", "key_size", "value_size", "max_entries", "flags", "id"
 HANDLE_SIZE = 64
 NATIVE_NONE, NATIVE_ARRAY, NATIVE_HASH, NATIVE_LPM, NATIVE_RINGBUF = 0, 1, 2, 3, 4
 NATIVE_PROG_ARRAY = 5
+NATIVE_SLOTS = 6        # a redirect map's slots (devmap, cpumap, xskmap): AUX = present bytes
 HANDLE_KIND, HANDLE_CPUS, HANDLE_STRIDE, HANDLE_LRU = 24, 28, 32, 36
 HANDLE_VALUES, HANDLE_AUX = 40, 48          # u64; AUX: two more u64 at 48 and 56
 

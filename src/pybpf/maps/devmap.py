@@ -20,6 +20,7 @@ import errno
 from typing import Any
 
 from pybpf.isa.uapi import MapType
+from pybpf.maps._base import NATIVE_SLOTS
 from pybpf.maps._common import (BPF_EXIST, BPF_F_ACCESS_MASK, BPF_F_NUMA_NODE, BPF_NOEXIST,
                                 access_flags_ok, allocate, fail, index_of, round8)
 from pybpf.maps.arraymap import _ArrayBase
@@ -54,6 +55,11 @@ class _SlotArray(_ArrayBase):
         self.present = allocate(self.max_entries, self._where)
         return (Region(f"map:{self.name or self.id}:values", self.values, writable=False,
                        kind="map_value"),)
+
+    def _native(self) -> tuple[int, ...]:
+        """Slots that may be empty: not an array to native map helpers (they go to Python),
+        but native ``bpf_redirect_map`` reads them (the ``present`` bytes tell)."""
+        return (NATIVE_SLOTS, self.stride, 0, self.values_address, ctypes.addressof(self.present))
 
     def _lookup(self, key: bytes) -> Any:
         i = index_of(key)

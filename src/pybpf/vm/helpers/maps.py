@@ -18,7 +18,9 @@ from pybpf.vm.helpers.registry import CallContext, TailCall, helper
 _M64 = (1 << 64) - 1
 BPF_F_CURRENT_CPU = 0xFFFFFFFF
 BPF_F_INDEX_MASK = 0xFFFFFFFF
-XDP_REDIRECT = 4
+XDP_ABORTED, XDP_REDIRECT = 0, 4
+_ACTIONS = 3                        # XDP_ABORTED | XDP_DROP | XDP_PASS | XDP_TX
+BPF_F_BROADCAST, BPF_F_EXCLUDE_INGRESS = 8, 16
 _REDIRECT_MAPS = (MapType.DEVMAP, MapType.DEVMAP_HASH, MapType.CPUMAP, MapType.XSKMAP)
 
 
@@ -115,24 +117,35 @@ def tail_call(call: CallContext, r1: int, r2: int, r3: int, *_: int) -> int:
 
 @helper(51, "bpf_redirect_map")
 def redirect_map(call: CallContext, r1: int, r2: int, r3: int, *_: int) -> int:
-    """XDP_REDIRECT to the device, CPU or socket at ``key``; on a miss, the action in the
-    low two bits of ``flags`` (the kernel's fallback)."""
+    """XDP_REDIRECT to the device, CPU or socket at ``key`` (``__bpf_xdp_redirect_map``).
+
+    On a miss the redirect chosen before is forgotten and the action in the low two bits
+    of ``flags`` is returned; a flag the map type does not take is XDP_ABORTED. A devmap
+    broadcast (BPF_F_BROADCAST) redirects without a lookup hit; its flags stay with the
+    redirect (a plain one keeps none)."""
     m = map_arg(call, r1, "bpf_redirect_map")
     if m.type not in _REDIRECT_MAPS:
         raise BpfHelperError(f"bpf_redirect_map: map {m.name} is a {m.type.name.lower()}, "
                              f"not a devmap, cpumap or xskmap", call.pc)
+    devmap = m.type in (MapType.DEVMAP, MapType.DEVMAP_HASH)
+    if r3 & ~(_ACTIONS | (BPF_F_BROADCAST | BPF_F_EXCLUDE_INGRESS if devmap else 0)):
+        return XDP_ABORTED
     key = (r2 & 0xFFFFFFFF).to_bytes(4, "little")
     address = m.prog_lookup(key, call.cpu)
-    if address == 0:
-        return r3 & 3
+    broadcast = bool(r3 & BPF_F_BROADCAST)
+    if address == 0 and not broadcast:
+        if getattr(call.ctx, "kind", None) == "xdp":
+            call.ctx.redirect = None
+        return r3 & _ACTIONS
     from pybpf.vm.progtypes.skb import Redirect
 
     if getattr(call.ctx, "kind", None) != "xdp":
         raise BpfHelperError("bpf_redirect_map is only available to XDP programs", call.pc)
     # A devmap's value starts with the ifindex; a cpumap/xskmap target is named by its key.
-    target = call.memory.load(address, 4, call.pc) if m.type in (
-        MapType.DEVMAP, MapType.DEVMAP_HASH) else r2 & 0xFFFFFFFF
-    call.ctx.redirect = Redirect(target, r3 & ~3 & 0xFFFFFFFF)
+    target = r2 & 0xFFFFFFFF
+    if devmap:
+        target = call.memory.load(address, 4, call.pc) if address else 0
+    call.ctx.redirect = Redirect(target, r3 if broadcast else 0)
     return XDP_REDIRECT
 
 

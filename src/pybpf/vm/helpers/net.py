@@ -44,13 +44,25 @@ def _swab16(value: int) -> int:
     return ((value & 0xFF) << 8) | ((value >> 8) & 0xFF)
 
 
+# Who is offered a helper: the state kinds, and which lwt program types among them.
+LOAD_BYTES_OFFER = (_SKB | {"flow_dissector"}, None)
+STORE_BYTES_OFFER = ({"tc", "lwt", "sk_skb"}, {"lwt_xmit"})
+CSUM_REPLACE_OFFER = ({"tc", "lwt"}, {"lwt_xmit"})
+
+
+def offers(state: Any, kinds: set[str], prog_types: set[str] | None = None) -> bool:
+    """Whether a run with this program-type state may call a helper offered to ``kinds``
+    (and, of the lwt kinds, to ``prog_types`` only)."""
+    kind = getattr(state, "kind", None)
+    return kind in kinds and not (prog_types is not None and kind == "lwt"
+                                  and getattr(state, "type_name", None) not in prog_types)
+
+
 def _state(call: CallContext, name: str, kinds: set[str], prog_types: set[str] | None = None):
     """The run's state if ``name`` is offered to its program type, else BpfHelperError."""
     state = call.ctx
-    kind = getattr(state, "kind", None)
-    type_name = getattr(state, "type_name", None)
-    if kind not in kinds or (prog_types is not None and kind == "lwt"
-                             and type_name not in prog_types):
+    if not offers(state, kinds, prog_types):
+        type_name = getattr(state, "type_name", None)
         raise BpfHelperError(f"helper {name} is not available to program type "
                              f"{type_name or 'without a context'}", call.pc)
     return state
@@ -60,7 +72,7 @@ def _state(call: CallContext, name: str, kinds: set[str], prog_types: set[str] |
 
 @helper(26, "bpf_skb_load_bytes")
 def skb_load_bytes(call: CallContext, r1: int, offset: int, to: int, size: int, r5: int) -> int:
-    state = _state(call, "bpf_skb_load_bytes", _SKB | {"flow_dissector"})
+    state = _state(call, "bpf_skb_load_bytes", *LOAD_BYTES_OFFER)
     offset, size = offset & M32, size & M32
     data = None
     if state.kind == "flow_dissector":
@@ -93,7 +105,7 @@ def skb_load_bytes_relative(call: CallContext, r1: int, offset: int, to: int, si
 @helper(9, "bpf_skb_store_bytes")
 def skb_store_bytes(call: CallContext, r1: int, offset: int, frm: int, size: int,
                     flags: int) -> int:
-    state = _state(call, "bpf_skb_store_bytes", {"tc", "lwt", "sk_skb"}, {"lwt_xmit"})
+    state = _state(call, "bpf_skb_store_bytes", *STORE_BYTES_OFFER)
     offset, size = offset & M32, size & M32
     if flags & ~(BPF_F_RECOMPUTE_CSUM | BPF_F_INVALIDATE_HASH):
         return -errno.EINVAL
@@ -123,7 +135,7 @@ def _csum_field(state: Any, offset: int) -> int | None:
 @helper(10, "bpf_l3_csum_replace")
 def l3_csum_replace(call: CallContext, r1: int, offset: int, frm: int, to: int,
                     flags: int) -> int:
-    state = _state(call, "bpf_l3_csum_replace", {"tc", "lwt"}, {"lwt_xmit"})
+    state = _state(call, "bpf_l3_csum_replace", *CSUM_REPLACE_OFFER)
     offset = offset & M32
     if flags & ~BPF_F_HDR_FIELD_MASK:
         return -errno.EINVAL
@@ -148,7 +160,7 @@ def l3_csum_replace(call: CallContext, r1: int, offset: int, frm: int, to: int,
 @helper(11, "bpf_l4_csum_replace")
 def l4_csum_replace(call: CallContext, r1: int, offset: int, frm: int, to: int,
                     flags: int) -> int:
-    state = _state(call, "bpf_l4_csum_replace", {"tc", "lwt"}, {"lwt_xmit"})
+    state = _state(call, "bpf_l4_csum_replace", *CSUM_REPLACE_OFFER)
     offset = offset & M32
     if flags & ~(BPF_F_MARK_MANGLED_0 | BPF_F_MARK_ENFORCE | BPF_F_PSEUDO_HDR
                  | BPF_F_HDR_FIELD_MASK | BPF_F_IPV6):
