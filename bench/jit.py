@@ -13,8 +13,8 @@
 4. Python-to-program call overhead for a 2-instruction program (JitMachine.run and
    Program.test_run), beside the kernel's BPF_PROG_TEST_RUN called from Python.
    Goal: <= 0.5 us.
-5. Compile time per 1,000 eBPF instructions (programs never seen before: no cache).
-   Goal: <= 50 ms.
+5. Compile time per 1,000 eBPF instructions (programs never seen before: no cache): a
+   new JitMachine (the fast tier), and beside it the full tier's compile. Goal: <= 50 ms.
 6. Speed-up over the interpreter on the examples of (1).
 
 Kernel columns are skipped, with the reason, where bpf(2) is unavailable.
@@ -182,18 +182,22 @@ def compile_time() -> None:
     from pybpf.jit.machine import JitMachine
 
     rng = random.Random(11)
-    per_k = []
+    per_k, full_k = [], []
     sizes = []
     for _ in range(5):
         insns = soup(rng, 1000)
         start = time.perf_counter()
-        JitMachine(insns)
+        machine = JitMachine(insns)
         per_k.append((time.perf_counter() - start) * 1e3 * 1000 / len(insns))
+        start = time.perf_counter()
+        machine.tier_up()
+        full_k.append((time.perf_counter() - start) * 1e3 * 1000 / len(insns))
         sizes.append(len(insns))
     ms = statistics.median(per_k)
     print(f"5/6. compile time: {ms:.1f} ms per 1,000 instructions (median of {len(per_k)} "
-          f"fresh programs of {min(sizes)}-{max(sizes)} instructions); goal <= 50 ms: "
-          f"{'met' if ms <= 50 else 'not met'}")
+          f"fresh programs of {min(sizes)}-{max(sizes)} instructions: JitMachine, the fast "
+          f"tier; then the full tier a hot program moves to, {statistics.median(full_k):.1f} "
+          f"ms more); goal <= 50 ms: {'met' if ms <= 50 else 'not met'}")
 
 
 def main(argv: list[str] | None = None) -> int:

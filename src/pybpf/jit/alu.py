@@ -12,84 +12,77 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from llvmlite import ir
-
 from pybpf.isa import Instruction, Kind
 from pybpf.isa.opcodes import Form
 
 if TYPE_CHECKING:
     from pybpf.jit.codegen import FunctionBuilder
 
-_SIMPLE = {"add": "add", "sub": "sub", "mul": "mul", "or": "or_", "and": "and_", "xor": "xor"}
+_SIMPLE = {"add": "add", "sub": "sub", "mul": "mul", "or": "or", "and": "and", "xor": "xor"}
 _SHIFTS = {"lsh": "shl", "rsh": "lshr", "arsh": "ashr"}
 
 
 def emit(fb: "FunctionBuilder", insn: Instruction, form: Form) -> None:
     kind = form.kind
+    width = form.width
     if kind is Kind.ALU:
         value = _alu(fb, insn, form)
     elif kind is Kind.NEG:
-        d = _operand(fb, insn.dst, form.width)
-        value = fb.builder.neg(d)
+        value = fb.op(f"sub i{width} 0, {fb.trunc(fb.reg(insn.dst), width)}")
     elif kind is Kind.MOVSX:
-        b = fb.builder
-        low = b.trunc(fb.reg(insn.src), ir.IntType(form.off or 0))
-        value = b.sext(low, ir.IntType(form.width))
+        bits = form.off or 0            # movsx forms name 8, 16 or 32
+        value = fb.op(f"sext i{bits} {fb.trunc(fb.reg(insn.src), bits)} to i{width}")
     else:
-        value = _end(fb, insn, form)
-        if value is None:
+        ended = _end(fb, insn, form)
+        if ended is None:
             return
-    fb.set_reg(insn.dst, value)
+        value, width = ended
+    fb.set_reg(insn.dst, value, width)
 
 
-def _operand(fb: "FunctionBuilder", reg: int, width: int) -> ir.Value:
-    value = fb.reg(reg)
-    return fb.builder.trunc(value, ir.IntType(32)) if width == 32 else value
-
-
-def _alu(fb: "FunctionBuilder", insn: Instruction, form: Form) -> ir.Value:
-    b = fb.builder
+def _alu(fb: "FunctionBuilder", insn: Instruction, form: Form) -> str:
+    """The operation's i<width> result."""
     width = form.width
-    ty = ir.IntType(width)
+    ty = f"i{width}"
     op = form.op
     if form.source_is_reg:
-        x = _operand(fb, insn.src, width)
+        x = fb.trunc(fb.reg(insn.src), width)
     else:
-        x = ir.Constant(ty, insn.imm & ((1 << width) - 1))
+        x = str(insn.imm & ((1 << width) - 1))
     if op == "mov":
         return x
-    d = _operand(fb, insn.dst, width)
+    d = fb.trunc(fb.reg(insn.dst), width)
     if op in _SIMPLE:
-        return getattr(b, _SIMPLE[op])(d, x)
+        return fb.op(f"{_SIMPLE[op]} {ty} {d}, {x}")
     if op in _SHIFTS:
-        return getattr(b, _SHIFTS[op])(d, b.and_(x, ir.Constant(ty, width - 1)))
-    zero, one = ir.Constant(ty, 0), ir.Constant(ty, 1)
-    by_zero = b.icmp_unsigned("==", x, zero)
+        return fb.op(f"{_SHIFTS[op]} {ty} {d}, {fb.op(f'and {ty} {x}, {width - 1}')}")
+    by_zero = fb.op(f"icmp eq {ty} {x}, 0")
     if op in ("div", "mod"):
-        safe = b.select(by_zero, one, x)
+        safe = fb.op(f"select i1 {by_zero}, {ty} 1, {ty} {x}")
         if op == "div":
-            return b.select(by_zero, zero, b.udiv(d, safe))
-        return b.select(by_zero, d, b.urem(d, safe))
-    minus_one = b.icmp_unsigned("==", x, ir.Constant(ty, (1 << width) - 1))
+            return fb.op(f"select i1 {by_zero}, {ty} 0, {ty} {fb.op(f'udiv {ty} {d}, {safe}')}")
+        return fb.op(f"select i1 {by_zero}, {ty} {d}, {ty} {fb.op(f'urem {ty} {d}, {safe}')}")
+    minus_one = fb.op(f"icmp eq {ty} {x}, {(1 << width) - 1}")
     if op == "sdiv":
-        int_min = b.icmp_unsigned("==", d, ir.Constant(ty, 1 << (width - 1)))
+        int_min = fb.op(f"icmp eq {ty} {d}, {1 << (width - 1)}")
         # x/0 is chosen below; INT_MIN / -1 wraps to INT_MIN, which is INT_MIN / 1.
-        safe = b.select(b.or_(by_zero, b.and_(int_min, minus_one)), one, x)
-        return b.select(by_zero, zero, b.sdiv(d, safe))
+        wraps = fb.op(f"and i1 {int_min}, {minus_one}")
+        safe = fb.op(f"select i1 {fb.op(f'or i1 {by_zero}, {wraps}')}, {ty} 1, {ty} {x}")
+        return fb.op(f"select i1 {by_zero}, {ty} 0, {ty} {fb.op(f'sdiv {ty} {d}, {safe}')}")
     if op == "smod":
         # x % -1 is 0, which is x % 1 (and INT_MIN % -1 would trap).
-        safe = b.select(b.or_(by_zero, minus_one), one, x)
-        return b.select(by_zero, d, b.srem(d, safe))
+        safe = fb.op(f"select i1 {fb.op(f'or i1 {by_zero}, {minus_one}')}, {ty} 1, {ty} {x}")
+        return fb.op(f"select i1 {by_zero}, {ty} {d}, {ty} {fb.op(f'srem {ty} {d}, {safe}')}")
     raise AssertionError(f"no translation for ALU op {op}")
 
 
-def _end(fb: "FunctionBuilder", insn: Instruction, form: Form) -> ir.Value | None:
-    """le truncates (le64 does nothing); be and bswap reverse the low ``width`` bits."""
-    b = fb.builder
+def _end(fb: "FunctionBuilder", insn: Instruction, form: Form) -> tuple[str, int] | None:
+    """le truncates (le64 does nothing); be and bswap reverse the low ``width`` bits. The
+    result and its width."""
     bits = form.width
     if form.op == "le":
         if bits == 64:
             return None
-        return b.trunc(fb.reg(insn.dst), ir.IntType(bits))
-    low = b.trunc(fb.reg(insn.dst), ir.IntType(bits)) if bits < 64 else fb.reg(insn.dst)
-    return b.call(fb.mb.intrinsic("llvm.bswap", bits), [low])
+        return fb.trunc(fb.reg(insn.dst), bits), bits
+    low = fb.trunc(fb.reg(insn.dst), bits)
+    return fb.op(f"call i{bits} {fb.mb.intrinsic('llvm.bswap', bits)}(i{bits} {low})"), bits

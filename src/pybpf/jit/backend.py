@@ -1,5 +1,12 @@
 """LLVM through llvmlite: a target machine for the host, an -O2 pipeline, ORC LLJIT.
 
+Code comes in two tiers. ``FAST`` is what a new program gets: registers promoted out of
+memory (SROA) and LLVM's fast instruction selector and register allocator (code
+generation at -O0), about a fifth of the full compile time, for code that runs slower.
+``FULL`` is the -O2 pipeline and code generation at -O2, for a program that runs a lot
+(:class:`pybpf.jit.machine.JitMachine` decides when). Both come from the same IR, so they
+behave the same and can be swapped between runs.
+
 Compiled programs are cached in memory by what the code depends on (the bytecode and
 which ``lddw`` slots have resolved constants, not their values, which the code reads from
 the run context), so loading the same program twice compiles it once.
@@ -12,7 +19,8 @@ triple, CPU and features, and a hash of the source of the modules that generate 
 new LLVM, another CPU or a change to the code generator misses. A torn or corrupt entry is
 a miss. The optimised IR is not stored: ``Compiled.ir`` of a program loaded from disk is
 made again when first asked for. ``PYBPF_JIT_DISK_CACHE=0`` (or :func:`set_disk_cache`)
-turns the disk cache off; :func:`cache_stats` counts hits, misses and compiles.
+turns the disk cache off; :func:`cache_stats` counts hits, misses and compiles. A request
+for the fast tier takes the full tier when it is at hand, in memory or on disk.
 """
 
 from __future__ import annotations
@@ -26,7 +34,10 @@ from pathlib import Path
 from typing import Any, Callable
 
 _lock = threading.RLock()
-_target_machine: Any = None
+FAST, FULL = "fast", "full"
+TIERS = (FAST, FULL)          # worst to best
+_CODEGEN_OPT = {FAST: 0, FULL: 2}
+_target_machines: dict[str, Any] = {}
 CACHE_SIZE = 512
 
 
@@ -36,25 +47,25 @@ def _llvm() -> Any:
     return llvm
 
 
-def target_machine(fresh: bool = False) -> Any:
-    """The host's target machine (its triple, CPU and features), code generation at -O2.
+def target_machine(fresh: bool = False, tier: str = FULL) -> Any:
+    """The host's target machine (its triple, CPU and features), generating code at the
+    ``tier``'s level (-O0 for ``FAST``, -O2 for ``FULL``).
 
     An LLJIT owns (and frees) the target machine it is given, so each gets a ``fresh``
-    one; the shared one serves the optimiser, object emission and assembly listings.
+    one; the shared ones serve the optimiser, object emission and assembly listings.
     """
-    global _target_machine
-    if _target_machine is None or fresh:
+    tm = None if fresh else _target_machines.get(tier)
+    if tm is None:
         llvm = _llvm()
         llvm.initialize_native_target()
         llvm.initialize_native_asmprinter()
         target = llvm.Target.from_triple(llvm.get_process_triple())
         tm = target.create_target_machine(
             cpu=llvm.get_host_cpu_name(), features=llvm.get_host_cpu_features().flatten(),
-            opt=2, codemodel="jitdefault", jit=True)
-        if fresh:
-            return tm
-        _target_machine = tm
-    return _target_machine
+            opt=_CODEGEN_OPT[tier], codemodel="jitdefault", jit=True)
+        if not fresh:
+            _target_machines[tier] = tm
+    return tm
 
 
 class _Library:
@@ -71,17 +82,20 @@ class _Library:
 
 
 class Compiled:
-    """A program's native code: entry addresses by function pc, and the messages of the
-    faults known at compile time (status ST_STATIC indexes them).
+    """A program's native code at one tier: entry addresses by function pc, and the
+    messages of the faults known at compile time (status ST_STATIC indexes them).
 
-    ``ir`` is the optimised IR; for code loaded from the disk cache it is made again (by
-    ``regenerate``) when first asked for. ``names`` are the entry functions' symbols and
-    ``obj`` the object file, kept only until the disk cache has stored it."""
+    ``ir`` is the optimised IR (as far as the tier optimises); for code loaded from the
+    disk cache it is made again (by ``regenerate``) when first asked for. ``names`` are the
+    entry functions' symbols and ``obj`` the object file, kept only until the disk cache
+    has stored it."""
 
     def __init__(self, entries: dict[int, int], messages: list[tuple[type, str]],
                  ir: str = "", library: Any = None, *, names: dict[int, str] | None = None,
-                 obj: bytes | None = None, regenerate: Callable[[], str] | None = None):
+                 obj: bytes | None = None, regenerate: Callable[[], str] | None = None,
+                 tier: str = FULL):
         self.entries = entries
+        self.tier = tier
         self.messages = messages
         self._ir = ir
         self.library = library          # keeps the code loaded
@@ -96,13 +110,14 @@ class Compiled:
         return self._ir
 
     def __repr__(self) -> str:
-        return f"Compiled(entries={self.entries!r}, messages={self.messages!r})"
+        return (f"Compiled(entries={self.entries!r}, messages={self.messages!r}, "
+                f"tier={self.tier!r})")
 
     def native_asm(self) -> str:
         """The host assembly (for looking at what the JIT made)."""
         llvm = _llvm()
         with _lock:
-            return target_machine().emit_assembly(llvm.parse_assembly(self.ir))
+            return target_machine(tier=self.tier).emit_assembly(llvm.parse_assembly(self.ir))
 
 
 # LLVM's -O2 function simplification passes, minus the loop and vectoriser passes code
@@ -118,7 +133,11 @@ _PASSES = ("sroa", "instruction_combine", "simplify_cfg", "sccp", "jump_threadin
 # GVN) grow quadratically; a light pipeline keeps their compile time near linear.
 _LIGHT_PASSES = ("sroa", "instruction_combine", "simplify_cfg", "dead_store_elimination",
                  "aggressive_dce", "simplify_cfg")
-LARGE = 2048               # program slots from which the light pipeline is used
+# The fast tier: registers out of their allocas (code generation at -O0 keeps every
+# alloca in memory), nothing else; its code generator is the one that saves the time.
+_FAST_PASSES = ("sroa",)
+LARGE_SLOTS = 2048         # program slots from which the light pipeline is used
+LARGE = "large"
 _RENEW = 200               # pass builders accumulate state: make a fresh one this often
 _LIBRARIES_PER_JIT = 256   # and a fresh LLJIT (an old one goes with its last program)
 
@@ -133,21 +152,23 @@ class _Toolchain:
         self.pipeline: Any = None
         self.jit: Any = None
 
-    def optimise(self, module: Any, light: bool = False) -> None:
+    def optimise(self, module: Any, passes: str = FULL) -> None:
+        """Run a pipeline on ``module``: ``FULL``, ``LARGE`` (for big programs) or
+        ``FAST``."""
         llvm = _llvm()
         if self.pipeline is None or self.uses >= _RENEW:
             pto = llvm.create_pipeline_tuning_options(speed_level=2)
             pb = llvm.create_pass_builder(target_machine(), pto)
-            managers = []
-            for passes in (_PASSES, _LIGHT_PASSES):
-                mpm = llvm.create_new_module_pass_manager()
-                for name in passes:
+            managers = {}
+            for pipeline, names in ((FULL, _PASSES), (LARGE, _LIGHT_PASSES),
+                                    (FAST, _FAST_PASSES)):
+                mpm = managers[pipeline] = llvm.create_new_module_pass_manager()
+                for name in names:
                     getattr(mpm, f"add_{name}_pass")()
-                managers.append(mpm)
             self.pipeline, self.uses = (pto, pb, managers), 0
         self.uses += 1
         _, pb, managers = self.pipeline
-        managers[1 if light else 0].run(module, pb)
+        managers[passes].run(module, pb)
 
     def link(self, obj: bytes, names: list[str]) -> tuple[_Library, dict[str, int]]:
         llvm = _llvm()
@@ -217,34 +238,38 @@ def _runtime_object(text: str) -> bytes:
 
 
 def compile_ir(ir_text: str, entry_names: dict[int, str],
-               messages: list[tuple[type, str]], size: int = 0) -> Compiled:
-    """Optimise a module, make host code and load it; the entry functions' addresses.
+               messages: list[tuple[type, str]], size: int = 0,
+               tier: str = FULL) -> Compiled:
+    """Optimise a module for ``tier``, make host code and load it; the entry functions'
+    addresses.
 
     ``size`` (the program's length in slots) picks the light pipeline for big programs."""
     llvm = _llvm()
     with _lock:
-        tm = target_machine()
+        tm = target_machine(tier=tier)
         module = llvm.parse_assembly(ir_text)
         module.triple = tm.triple
         module.data_layout = str(tm.target_data)
         module.verify()
-        _toolchain.optimise(module, light=size >= LARGE)
+        _toolchain.optimise(module, FAST if tier == FAST else
+                            LARGE if size >= LARGE_SLOTS else FULL)
         obj = tm.emit_object(module)
         optimised = str(module)
         module.close()
         library, addresses = _toolchain.link(obj, list(entry_names.values()))
     entries = {pc: addresses[name] for pc, name in entry_names.items()}
-    return Compiled(entries, messages, optimised, library, names=dict(entry_names), obj=obj)
+    return Compiled(entries, messages, optimised, library, names=dict(entry_names), obj=obj,
+                    tier=tier)
 
 
 def link_object(obj: bytes, entry_names: dict[int, str], messages: list[tuple[type, str]],
-                regenerate: Callable[[], str] | None = None) -> Compiled:
+                regenerate: Callable[[], str] | None = None, tier: str = FULL) -> Compiled:
     """Load an object file made by :func:`compile_ir` (from the disk cache)."""
     with _lock:
         library, addresses = _toolchain.link(obj, list(entry_names.values()))
     entries = {pc: addresses[name] for pc, name in entry_names.items()}
     return Compiled(entries, messages, "", library, names=dict(entry_names),
-                    regenerate=regenerate)
+                    regenerate=regenerate, tier=tier)
 
 
 _cache: "OrderedDict[Any, Compiled]" = OrderedDict()
@@ -253,26 +278,38 @@ _STAT_NAMES = ("memory_hits", "disk_hits", "disk_misses", "disk_errors", "disk_w
 _stats = dict.fromkeys(_STAT_NAMES, 0)
 
 
-def cached(key: Any, build: Callable[[], Compiled]) -> Compiled:
-    """The compiled program for ``key``: from memory, else from the disk cache, else built
-    (and stored on disk). Least recently used out of memory."""
+def cached(key: Any, build: Callable[[str], Compiled], tier: str = FULL) -> Compiled:
+    """The compiled program for ``key`` at ``tier`` or better: from memory, else from the
+    disk cache, else ``build(tier)`` (and stored on disk). Least recently used out of
+    memory."""
+    better = TIERS[TIERS.index(tier):][::-1]        # best first
     with _lock:
-        hit = _cache.get(key)
-        if hit is not None:
-            _cache.move_to_end(key)
-            _stats["memory_hits"] += 1
-            return hit
-    disk_key = _disk_key(key)
-    compiled = _disk_load(disk_key, build) if disk_key is not None else None
+        for have in better:
+            hit = _cache.get((key, have))
+            if hit is not None:
+                _cache.move_to_end((key, have))
+                _stats["memory_hits"] += 1
+                return hit
+    compiled = None
+    for have in better:
+        disk_key = _disk_key((key, have))
+        if disk_key is None:
+            break
+        compiled = _disk_load(disk_key, build, have)
+        if compiled is not None:
+            break
     if compiled is None:
-        compiled = build()
+        compiled = build(tier)
         with _lock:
             _stats["compiles"] += 1
+        disk_key = _disk_key((key, tier))
         if disk_key is not None and compiled.obj is not None:
             _disk_store(disk_key, compiled)
     compiled.obj = None
     with _lock:
-        _cache[key] = compiled
+        _cache[(key, compiled.tier)] = compiled
+        if compiled.tier == FULL:       # (machines running the fast tier keep theirs)
+            _cache.pop((key, FAST), None)
         while len(_cache) > CACHE_SIZE:
             _cache.popitem(last=False)
     return compiled
@@ -286,8 +323,9 @@ def cache_clear() -> None:
 
 def cache_stats() -> dict[str, int]:
     """Counts since the process started (or :func:`cache_stats_reset`): ``memory_hits``,
-    ``disk_hits``, ``disk_misses`` (no usable entry), ``disk_errors`` (an entry that was
-    there but unreadable, corrupt or would not link), ``disk_writes``, ``compiles``."""
+    ``disk_hits``, ``disk_misses`` (no usable entry; a fast-tier request looks for the
+    full tier first), ``disk_errors`` (an entry that was there but unreadable, corrupt or
+    would not link), ``disk_writes``, ``compiles``."""
     with _lock:
         return dict(_stats)
 
@@ -304,7 +342,7 @@ _fingerprint: list[Any] | None = None
 # The source whose change changes generated code: the JIT's modules, what codegen reads
 # (instruction table and semantics, the interpreter's block leaders), the error classes.
 _CODEGEN_SOURCES = ("jit/*.py", "vm/compiler.py", "vm/semantics.py", "isa/*.py", "errors.py")
-DISK_FORMAT = 1
+DISK_FORMAT = 2              # 2: keys name the tier
 
 
 def set_disk_cache(enabled: bool | None) -> None:
@@ -377,7 +415,7 @@ def _disk_key(key: Any) -> str | None:
         return None
 
 
-def _disk_load(disk_key: str, build: Callable[[], Compiled]) -> Compiled | None:
+def _disk_load(disk_key: str, build: Callable[[str], Compiled], tier: str) -> Compiled | None:
     entry = disk_cache().lookup(disk_key)
     if entry is None:
         with _lock:
@@ -386,7 +424,8 @@ def _disk_load(disk_key: str, build: Callable[[], Compiled]) -> Compiled | None:
     obj, meta = entry
     try:
         names, messages = _decode_meta(meta)
-        compiled = link_object(obj, names, messages, regenerate=lambda: build().ir)
+        compiled = link_object(obj, names, messages, regenerate=lambda: build(tier).ir,
+                               tier=tier)
     except Exception:       # noqa: BLE001 - a bad entry is a miss: compile instead
         with _lock:
             _stats["disk_errors"] += 1

@@ -197,6 +197,7 @@ def cannot_write_packets(machine: Any) -> bool:
 def _run_native(machine: Any, job: Any, ctx_address: int, limit: int) -> int:
     """One call of the driver from ``job[J_NEXT]``: where it stopped; a run that ended
     with a status raises its error (or ProgramExit / TailCall)."""
+    machine.tier_up()           # code driven natively over many packets is hot
     machine.call.tail_calls = 0
     machine._ready((ctx_address, 0, 0, 0, 0), limit, 1)
     region = machine.memory.find(ctx_address, 1)

@@ -8,7 +8,7 @@ function over the blocks reachable from its entry without crossing a call::
 
     {r0..r5} bpf_f<pc>(ctx, r0, r1, ..., r9, level, depth)
 
-Registers live in allocas that mem2reg promotes; r10 is the frame's stack end, read once
+Registers live in allocas that SROA promotes; r10 is the frame's stack end, read once
 from the context (writes to it fault, as in the interpreter). A callee gets the caller's
 registers and hands back r0-r5, which is what the interpreter's shared locals do; r6-r9
 stay the caller's. ``level`` is the frame's index (0: the program) and ``depth`` the
@@ -18,11 +18,17 @@ taken from the context (and, for a run, the stacks the last run used zeroed firs
 
 Anything that fails writes a status into the context and branches to the function's
 ``bail`` block, which returns; every call site checks the status (see :mod:`.abi`).
+
+The IR is written as text (:class:`IRWriter`): building llvmlite ``ir`` objects and
+printing them took most of a compile's Python time. Values are operand strings (``%t7``,
+a constant); their types are the caller's to know (i64 unless said otherwise). The
+llvmlite types below describe the context and helper signatures to the shared runtime
+(:mod:`.runtime`, :mod:`.natives`), which is built once with llvmlite.
 """
 
 from __future__ import annotations
 
-from typing import Iterable
+from typing import Callable, Iterable
 
 from llvmlite import ir
 
@@ -35,20 +41,84 @@ from pybpf.vm.compiler import MAX_CALL_FRAMES, MAX_STACK, Program
 
 I1, I8, I32, I64 = ir.IntType(1), ir.IntType(8), ir.IntType(32), ir.IntType(64)
 CTX_T = I64.as_pointer()
-RET_T = ir.LiteralStructType([I64] * 6)
-FN_T = ir.FunctionType(RET_T, [CTX_T] + [I64] * 12)
-ENTRY_T = ir.FunctionType(I64, [CTX_T])
 HELPER_T = ir.FunctionType(I64, [CTX_T] + [I64] * 7)
 M64 = semantics.M64
-UNLIKELY = (1, 2000)       # branch weights (taken, not taken) for error paths
+RET = "{i64, i64, i64, i64, i64, i64}"       # what a BPF function returns: r0-r5
+# Branch weights for error paths: the metadata a conditional branch names.
+UNLIKELY, LIKELY = "!0", "!1"          # (taken, not taken) = (1, 2000) and (2000, 1)
+_METADATA = ('!0 = !{!"branch_weights", i32 1, i32 2000}\n'
+             '!1 = !{!"branch_weights", i32 2000, i32 1}\n')
 
-_JUMPS = {"jeq": ("u", "=="), "jne": ("u", "!="), "jgt": ("u", ">"), "jge": ("u", ">="),
-          "jlt": ("u", "<"), "jle": ("u", "<="), "jsgt": ("s", ">"), "jsge": ("s", ">="),
-          "jslt": ("s", "<"), "jsle": ("s", "<=")}
+_JUMPS = {"jeq": "eq", "jne": "ne", "jgt": "ugt", "jge": "uge", "jlt": "ult", "jle": "ule",
+          "jsgt": "sgt", "jsge": "sge", "jslt": "slt", "jsle": "sle"}
 
 
 def c64(value: int) -> ir.Constant:
+    """An i64 constant for the llvmlite-built runtime."""
     return ir.Constant(I64, value & M64)
+
+
+def declaration(name: str, ftype: ir.FunctionType, attributes: str = "") -> str:
+    """The ``declare`` line of a function of llvmlite type ``ftype``."""
+    args = ", ".join(str(arg) for arg in ftype.args)
+    return f"declare {ftype.return_type} @{name}({args}) {attributes}".rstrip()
+
+
+class IRWriter:
+    """A function's IR as lines of text: instructions into the current block, values named
+    ``%t<n>``, blocks labelled ``b<n>`` (or as the caller names them)."""
+
+    def __init__(self, mb: "ModuleBuilder"):
+        self.mb = mb
+        self.out: list[str] = []
+        self.temps = 0
+        self.label = ""
+
+    def op(self, text: str) -> str:
+        """Emit an instruction with a result; its name."""
+        self.temps += 1
+        name = f"%t{self.temps}"
+        self.out.append(f"  {name} = {text}")
+        return name
+
+    def emit(self, text: str) -> None:
+        """Emit an instruction without a result."""
+        self.out.append("  " + text)
+
+    def new_label(self) -> str:
+        self.mb.labels += 1
+        return f"b{self.mb.labels}"
+
+    def start(self, label: str) -> None:
+        """Begin block ``label`` (the one before must have ended)."""
+        self.out.append(label + ":")
+        self.label = label
+
+    def br(self, label: str) -> None:
+        self.out.append(f"  br label %{label}")
+
+    def cbr(self, cond: str, yes: str, no: str, weights: str = "") -> None:
+        """Branch on ``cond`` (an i1); ``weights`` the metadata of UNLIKELY or LIKELY."""
+        prof = f", !prof {weights}" if weights else ""
+        self.out.append(f"  br i1 {cond}, label %{yes}, label %{no}{prof}")
+
+    def slot(self, index: int) -> str:
+        """A pointer to context slot ``index``."""
+        return self.op(f"getelementptr inbounds i64, ptr %ctx, i64 {index}")
+
+    def load_slot(self, index: int) -> str:
+        return self.op(f"load i64, ptr {self.slot(index)}")
+
+    def store_slot(self, index: int, value: str | int) -> None:
+        self.emit(f"store i64 {value}, ptr {self.slot(index)}")
+
+    def trunc(self, value: str, bits: int) -> str:
+        """The low ``bits`` of an i64."""
+        return value if bits == 64 else self.op(f"trunc i64 {value} to i{bits}")
+
+    def zext(self, value: str, bits: int) -> str:
+        """An i<bits> zero-extended to i64."""
+        return value if bits == 64 else self.op(f"zext i{bits} {value} to i64")
 
 
 class ModuleBuilder:
@@ -56,12 +126,10 @@ class ModuleBuilder:
 
     def __init__(self, prog: Program, const_pcs: Iterable[int], name: str = "bpf",
                  native_helpers: Iterable[int] = ()):
-        from pybpf.jit import runtime
-
         self.prog = prog
+        self.name = name
         self.const_pcs = frozenset(const_pcs)
         self.native_helpers = frozenset(native_helpers)   # ids called natively (.natives)
-        self.module = ir.Module(name=name)
         self.messages: list[tuple[type, str]] = []
         self._message_index: dict[tuple[type, str], int] = {}
         # Function entries start blocks too (the interpreter's leaders miss a pseudo-func
@@ -69,15 +137,8 @@ class ModuleBuilder:
         leaders = sorted(set(compiler._leaders(prog, False)) | set(prog.functions))
         self.stop = {start: (leaders[i + 1] if i + 1 < len(leaders) else prog.length)
                      for i, start in enumerate(leaders)}
-        self.functions: dict[int, ir.Function] = {}
-        for pc in prog.functions:
-            fn = ir.Function(self.module, FN_T, f"bpf_f{pc}")
-            fn.linkage = "internal"
-            fn.attributes.add("nounwind")
-            fn.args[0].add_attribute("noalias")
-            self.functions[pc] = fn
-        self.runtime = runtime.declare(self.module)
-        self._intrinsics: dict[tuple[str, int], ir.Function] = {}
+        self.labels = 0
+        self.declarations: dict[str, str] = {}     # symbol: its declare line
 
     def message(self, cls: type, text: str) -> int:
         key = (cls, text)
@@ -87,188 +148,180 @@ class ModuleBuilder:
             self.messages.append(key)
         return index
 
-    def native_helper(self, hid: int) -> ir.Function | None:
-        """The runtime's native implementation of helper ``hid``, when this program may
-        use it (its helper registry has the standard helper there)."""
+    def runtime(self, name: str) -> str:
+        """The shared runtime's function ``name`` (:mod:`.runtime`), declared."""
+        if name not in self.declarations:
+            from pybpf.jit import runtime
+
+            self.declarations[name] = declaration(name, runtime.SIGNATURES[name],
+                                                  "cold nounwind")
+        return "@" + name
+
+    def native_helper(self, hid: int) -> str | None:
+        """The runtime's native implementation of helper ``hid`` (its symbol), when this
+        program may use it (its helper registry has the standard helper there)."""
         if hid not in self.native_helpers:
             return None
         name = abi.NATIVE_HELPERS[hid]
-        fn = self.module.globals.get(name)
-        if fn is None:
-            fn = ir.Function(self.module, HELPER_T, name)
-            fn.attributes.add("nounwind")
-        return fn
+        if name not in self.declarations:
+            self.declarations[name] = declaration(name, HELPER_T, "nounwind")
+        return name
 
-    def intrinsic(self, name: str, bits: int) -> ir.Function:
-        key = (name, bits)
-        fn = self._intrinsics.get(key)
-        if fn is None:
-            fn = self._intrinsics[key] = self.module.declare_intrinsic(name, [ir.IntType(bits)])
-        return fn
+    def intrinsic(self, name: str, bits: int) -> str:
+        """``llvm.bswap`` and the like on i<bits>, declared."""
+        symbol = f"{name}.i{bits}"
+        if symbol not in self.declarations:
+            self.declarations[symbol] = f"declare i{bits} @{symbol}(i{bits})"
+        return "@" + symbol
 
     def build(self) -> tuple[str, dict[int, str], list[tuple[type, str]]]:
         """The module's IR text, the entry function name of each BPF function, messages."""
+        parts = [f"; ModuleID = '{self.name}'"]
         names = {}
         for pc in self.prog.functions:
-            FunctionBuilder(self, pc).build()
-            names[pc] = self._entry(pc)
-        return str(self.module), names, self.messages
+            parts.append(FunctionBuilder(self, pc).build())
+            names[pc] = f"bpf_entry{pc}"
+            parts.append(self._entry(pc, names[pc]))
+        parts.extend(self.declarations.values())
+        parts.append(_METADATA)
+        return "\n".join(parts), names, self.messages
 
-    def _entry(self, pc: int) -> str:
+    def _entry(self, pc: int, name: str) -> str:
         """``r0 = bpf_entry<pc>(ctx)``: zero the stacks the last run used when asked,
         then run the function on r1..r5 from the context at frame level 0."""
-        name = f"bpf_entry{pc}"
-        fn = ir.Function(self.module, ENTRY_T, name)
-        ctx = fn.args[0]
-        ctx.add_attribute("noalias")
-        entry, clear, loop, body = (fn.append_basic_block(n) for n in
-                                    ("entry", "clear", "clear_loop", "body"))
-        b = ir.IRBuilder(entry)
-
-        def slot(i: int) -> ir.Value:
-            return b.gep(ctx, [c64(i)], inbounds=True)
-
-        b.cbranch(b.icmp_unsigned("!=", b.load(slot(abi.CLEAR)), c64(0)), clear, body)
-        b.position_at_end(clear)
-        stacks = b.inttoptr(b.load(slot(abi.STACKS)), I64.as_pointer())
-        deepest = b.load(slot(abi.DEEPEST))
-        b.store(c64(0), slot(abi.DEEPEST))
-        b.store(c64(0), slot(abi.CLEAR))
-        b.branch(loop)
-        b.position_at_end(loop)
-        level = b.phi(I64)
-        level.add_incoming(c64(0), clear)
-        end = b.load(b.gep(stacks, [level], inbounds=True))
-        base = b.inttoptr(b.sub(end, c64(MAX_STACK)), I8.as_pointer())
-        memset = self.module.declare_intrinsic("llvm.memset", [I8.as_pointer(), I64])
-        b.call(memset, [base, ir.Constant(I8, 0), c64(MAX_STACK), ir.Constant(I1, 0)])
-        following = b.add(level, c64(1))
-        level.add_incoming(following, loop)
-        b.cbranch(b.icmp_unsigned(">", following, deepest), body, loop)
-        b.position_at_end(body)
-        zero = c64(0)
-        args = [b.load(slot(abi.ARGS + i)) for i in range(5)]
-        call = [ctx, zero, *args, zero, zero, zero, zero, zero, c64(self.prog.stack_depth[pc])]
-        r0 = b.extract_value(b.call(self.functions[pc], call), 0)
+        w = IRWriter(self)
+        w.out.append(f"define i64 @{name}(ptr noalias %ctx) {{")
+        w.start("entry")
+        w.cbr(w.op(f"icmp ne i64 {w.load_slot(abi.CLEAR)}, 0"), "clear", "body")
+        w.start("clear")
+        stacks = w.op(f"inttoptr i64 {w.load_slot(abi.STACKS)} to ptr")
+        deepest = w.load_slot(abi.DEEPEST)
+        w.store_slot(abi.DEEPEST, 0)
+        w.store_slot(abi.CLEAR, 0)
+        w.br("clear_loop")
+        w.start("clear_loop")
+        w.emit("%level = phi i64 [0, %clear], [%following, %clear_loop]")
+        frame = w.op(f"getelementptr inbounds i64, ptr {stacks}, i64 %level")
+        end = w.op(f"load i64, ptr {frame}")
+        base = w.op(f"inttoptr i64 {w.op(f'sub i64 {end}, {MAX_STACK}')} to ptr")
+        w.emit(f"call void @llvm.memset.p0.i64(ptr {base}, i8 0, i64 {MAX_STACK}, i1 false)")
+        w.emit("%following = add i64 %level, 1")
+        w.cbr(w.op(f"icmp ugt i64 %following, {deepest}"), "body", "clear_loop")
+        self.declarations["llvm.memset.p0.i64"] = \
+            "declare void @llvm.memset.p0.i64(ptr, i8, i64, i1)"
+        w.start("body")
+        args = ", ".join(f"i64 {w.load_slot(abi.ARGS + i)}" for i in range(5))
+        result = w.op(f"call {RET} @bpf_f{pc}(ptr %ctx, i64 0, {args}, i64 0, i64 0, i64 0, "
+                      f"i64 0, i64 0, i64 {self.prog.stack_depth[pc]})")
+        r0 = w.op(f"extractvalue {RET} {result}, 0")
         # A native tail call unwound the program (ST_EXIT): its successor's r0 is the run's.
-        exited, normal = fn.append_basic_block("tail_exit"), fn.append_basic_block("done")
-        b.cbranch(b.icmp_unsigned("==", b.load(slot(abi.STATUS)), c64(abi.ST_EXIT)), exited,
-                  normal)
-        b.position_at_end(normal)
-        b.ret(r0)
-        b.position_at_end(exited)
-        b.store(c64(abi.ST_OK), slot(abi.STATUS))
-        b.ret(b.load(slot(abi.REGS)))
-        return name
+        w.cbr(w.op(f"icmp eq i64 {w.load_slot(abi.STATUS)}, {abi.ST_EXIT}"), "tail_exit",
+              "done")
+        w.start("done")
+        w.emit(f"ret i64 {r0}")
+        w.start("tail_exit")
+        w.store_slot(abi.STATUS, abi.ST_OK)
+        w.emit(f"ret i64 {w.load_slot(abi.REGS)}")
+        w.out.append("}")
+        return "\n".join(w.out)
 
 
-class FunctionBuilder:
+class FunctionBuilder(IRWriter):
     """The LLVM function of one BPF function: its blocks, registers and budget."""
 
     def __init__(self, mb: ModuleBuilder, entry: int):
-        self.mb = mb
+        super().__init__(mb)
         self.prog = mb.prog
-        self.fn = fn = mb.functions[entry]
-        self.ctx = fn.args[0]
-        self.level, self.depth = fn.args[11], fn.args[12]
-        b = self.builder = ir.IRBuilder(fn.append_basic_block("entry"))
-        self.regs = [b.alloca(I64, name=f"r{i}") for i in range(10)]
-        self.loops = b.alloca(I64, name="loops")
-        self.budget = b.alloca(I64, name="budget")
+        self.entry = entry
+        args = ", ".join(f"i64 %a{i}" for i in range(10))
+        self.out.append(f"define internal {RET} @bpf_f{entry}(ptr noalias %ctx, {args}, "
+                        f"i64 %level, i64 %depth) nounwind {{")
+        self.start("entry")
         for i in range(10):
-            b.store(fn.args[1 + i], self.regs[i])
-        b.store(c64(abi.MAX_LOOPS), self.loops)
-        stacks = b.inttoptr(self.load_slot(abi.STACKS), I64.as_pointer())
-        self.r10 = b.load(b.gep(stacks, [self.level], inbounds=True), name="r10")
+            self.emit(f"%r{i} = alloca i64")
+        self.emit("%loops = alloca i64")
+        self.emit("%budget = alloca i64")
+        for i in range(10):
+            self.emit(f"store i64 %a{i}, ptr %r{i}")
+        self.emit(f"store i64 {abi.MAX_LOOPS}, ptr %loops")
+        stacks = self.op(f"inttoptr i64 {self.load_slot(abi.STACKS)} to ptr")
+        frame = self.op(f"getelementptr inbounds i64, ptr {stacks}, i64 %level")
+        self.emit(f"%r10 = load i64, ptr {frame}")
         self.sync_in()
-        self.bail = fn.append_basic_block("bail")
-        ir.IRBuilder(self.bail).ret(ir.Constant(RET_T, ir.Undefined))   # callers see the status
-        self.blocks: dict[int, ir.Block] = {}
+        # Blocks made out of line (a branch to a place that faults) go after the rest.
+        self.tail: list[str] = ["bail:", f"  ret {RET} undef"]     # callers see the status
+        self.bail = "bail"
+        self.blocks: dict[int, str] = {}
         self.work: list[int] = []
-        b.branch(self.block(entry))
 
     # -- small pieces the instruction modules use ---------------------------------------------
 
-    def slot(self, index: int) -> ir.Value:
-        return self.builder.gep(self.ctx, [c64(index)], inbounds=True)
+    def reg(self, i: int) -> str:
+        return "%r10" if i == 10 else self.op(f"load i64, ptr %r{i}")
 
-    def load_slot(self, index: int) -> ir.Value:
-        return self.builder.load(self.slot(index))
-
-    def store_slot(self, index: int, value: ir.Value | int) -> None:
-        self.builder.store(c64(value) if isinstance(value, int) else value, self.slot(index))
-
-    def reg(self, i: int) -> ir.Value:
-        return self.r10 if i == 10 else self.builder.load(self.regs[i])
-
-    def set_reg(self, i: int, value: ir.Value) -> None:
-        if value.type != I64:
-            value = self.builder.zext(value, I64)
-        self.builder.store(value, self.regs[i])
-
-    def new_block(self, name: str = "") -> ir.Block:
-        return self.fn.append_basic_block(name)
+    def set_reg(self, i: int, value: str, bits: int = 64) -> None:
+        """r<i> = ``value``, an i<bits> zero-extended."""
+        self.emit(f"store i64 {self.zext(value, bits)}, ptr %r{i}")
 
     def sync_out(self) -> None:
         """Store the budget for a callee (or Python) to see."""
-        self.store_slot(abi.BUDGET, self.builder.load(self.budget))
+        self.store_slot(abi.BUDGET, self.op("load i64, ptr %budget"))
 
     def sync_in(self) -> None:
-        self.builder.store(self.load_slot(abi.BUDGET), self.budget)
+        self.emit(f"store i64 {self.load_slot(abi.BUDGET)}, ptr %budget")
 
     def check_status(self) -> None:
         """After a call that may fail: return at once when it did."""
-        b = self.builder
-        ok = b.icmp_unsigned("==", self.load_slot(abi.STATUS), c64(0))
-        cont = self.new_block("ok")
-        b.cbranch(ok, cont, self.bail).set_weights([UNLIKELY[1], UNLIKELY[0]])
-        b.position_at_end(cont)
+        ok = self.op(f"icmp eq i64 {self.load_slot(abi.STATUS)}, 0")
+        cont = self.new_label()
+        self.cbr(ok, cont, self.bail, LIKELY)
+        self.start(cont)
 
-    def fail(self, status: int, pc: int, **slots: ir.Value | int) -> None:
+    def fail(self, status: int, pc: int, **slots: str | int) -> None:
         """Record a failure and return; the current block ends here."""
         for name, value in slots.items():
             self.store_slot(getattr(abi, name), value)
         self.store_slot(abi.PC, pc)
         self.store_slot(abi.STATUS, status)
-        self.builder.branch(self.bail)
+        self.br(self.bail)
 
     def fail_static(self, cls: type, text: str, pc: int) -> None:
         self.fail(abi.ST_STATIC, pc, MESSAGE=self.mb.message(cls, text))
 
-    def guard(self, bad: ir.Value, on_bad) -> None:
+    def guard(self, bad: str, on_bad: Callable[[], None]) -> None:
         """Branch to a block running ``on_bad()`` (which must end it) when ``bad``."""
-        b = self.builder
-        fail_bb, cont = self.new_block("fail"), self.new_block("cont")
-        b.cbranch(bad, fail_bb, cont).set_weights(list(UNLIKELY))
-        b.position_at_end(fail_bb)
+        fail_bb, cont = self.new_label(), self.new_label()
+        self.cbr(bad, fail_bb, cont, UNLIKELY)
+        self.start(fail_bb)
         on_bad()
-        b.position_at_end(cont)
+        self.start(cont)
 
     # -- blocks ---------------------------------------------------------------------------
 
-    def block(self, pc: int) -> ir.Block:
-        bb = self.blocks.get(pc)
-        if bb is None:
-            bb = self.blocks[pc] = self.fn.append_basic_block(f"pc{pc}")
+    def block(self, pc: int) -> str:
+        label = self.blocks.get(pc)
+        if label is None:
+            label = self.blocks[pc] = f"pc{pc}"
             self.work.append(pc)
-        return bb
+        return label
 
-    def target(self, target: int, source: int) -> ir.Block:
+    def target(self, target: int, source: int) -> str:
         """The block to branch to for ``target``: its block, or one that faults."""
         if target in self.prog.by_pc:
             return self.block(target)
-        saved = self.builder.block
-        bb = self.new_block(f"bad{target}")
-        self.builder.position_at_end(bb)
+        saved = self.out, self.label
+        self.out = self.tail
+        label = self.new_label()
+        self.start(label)
         self.goto(target, source)
-        self.builder.position_at_end(saved)
-        return bb
+        self.out, self.label = saved
+        return label
 
     def goto(self, target: int, source: int) -> None:
         """Continue at ``target``, or fault as the interpreter does when it is no instruction."""
         prog = self.prog
         if target in prog.by_pc:
-            self.builder.branch(self.block(target))
+            self.br(self.block(target))
         elif 0 <= target < prog.length:
             self.fail_static(BpfRuntimeError, f"jump into the middle of lddw at {target}", source)
         elif target == prog.length:
@@ -276,9 +329,14 @@ class FunctionBuilder:
         else:
             self.fail_static(BpfRuntimeError, f"jump out of range to {target}", source)
 
-    def build(self) -> None:
+    def build(self) -> str:
+        """The function's text."""
+        self.br(self.block(self.entry))
         while self.work:
             self._emit_block(self.work.pop())
+        self.out.extend(self.tail)
+        self.out.append("}")
+        return "\n".join(self.out)
 
     def _emit_block(self, start: int) -> None:
         by_pc = self.prog.by_pc
@@ -290,7 +348,7 @@ class FunctionBuilder:
             if compiler._ends_block(form):
                 break
             pc += form.slots
-        self.builder.position_at_end(self.blocks[start])
+        self.start(self.blocks[start])
         self._charge(count, start)
         pc = last = start
         while pc < stop:
@@ -304,10 +362,9 @@ class FunctionBuilder:
         self.goto(pc, last)
 
     def _charge(self, count: int, start: int) -> None:
-        b = self.builder
-        left = b.sub(b.load(self.budget), c64(count))
-        b.store(left, self.budget)
-        self.guard(b.icmp_signed("<", left, c64(0)), lambda: self.fail(abi.ST_BUDGET, start))
+        left = self.op(f"sub i64 {self.op('load i64, ptr %budget')}, {count}")
+        self.emit(f"store i64 {left}, ptr %budget")
+        self.guard(self.op(f"icmp slt i64 {left}, 0"), lambda: self.fail(abi.ST_BUDGET, start))
 
     # -- instructions -----------------------------------------------------------------------
 
@@ -333,8 +390,8 @@ class FunctionBuilder:
                 self.fail_static(BpfHelperError,
                                  f"kfunc call (btf id {insn.imm}) needs the kernel", pc)
                 return False
-            self.helper_call(c64(insn.imm & 0xFFFFFFFF), pc,
-                             self.mb.native_helper(insn.imm & 0xFFFFFFFF))
+            hid = insn.imm & 0xFFFFFFFF
+            self.helper_call(str(hid), pc, self.mb.native_helper(hid))
         elif kind is Kind.ADDR_SPACE_CAST:
             self.fail_static(BpfRuntimeError,
                              f"addr_space_cast (imm {insn.imm:#x}) needs an arena map", pc)
@@ -345,70 +402,70 @@ class FunctionBuilder:
 
     def _lddw(self, pc: int, insn: Instruction, form: Form) -> bool:
         if form.op == "imm64":
-            self.set_reg(insn.dst, c64(insn.imm))
+            self.set_reg(insn.dst, str(insn.imm & M64))
         elif form.op == "func":
             target = pc + 1 + to_signed(insn.imm, 32)
             if target not in self.prog.by_pc:
                 self.goto(target, pc)
                 return False
-            self.set_reg(insn.dst, self.builder.add(self.load_slot(abi.CODE), c64(8 * target)))
+            self.set_reg(insn.dst, self.op(f"add i64 {self.load_slot(abi.CODE)}, {8 * target}"))
         elif pc in self.mb.const_pcs:
-            b = self.builder
-            consts = b.inttoptr(self.load_slot(abi.CONSTS), I64.as_pointer())
-            self.set_reg(insn.dst, b.load(b.gep(consts, [c64(pc)], inbounds=True)))
+            consts = self.op(f"inttoptr i64 {self.load_slot(abi.CONSTS)} to ptr")
+            address = self.op(f"getelementptr inbounds i64, ptr {consts}, i64 {pc}")
+            self.set_reg(insn.dst, self.op(f"load i64, ptr {address}"))
         else:
             self.fail_static(BpfRuntimeError, f"lddw with src_reg {form.op} needs a loaded "
                                               f"object to resolve it", pc)
             return False
         return True
 
-    def helper_call(self, hid: ir.Value, pc: int, native: ir.Function | None = None) -> None:
-        """r0 = helper(r1..r5), native or through the Python callback; unwind if it failed."""
-        b = self.builder
-        args = [self.ctx, hid, c64(pc)] + [self.reg(i) for i in range(1, 6)]
-        if native is not None and native.name in abi.INFALLIBLE:
-            self.set_reg(0, b.call(native, args))
+    def helper_call(self, hid: str, pc: int, native: str | None = None) -> None:
+        """r0 = helper(r1..r5), native (the runtime's symbol ``native``) or through the
+        Python callback; unwind if it failed."""
+        regs = ", ".join(f"i64 {self.reg(i)}" for i in range(1, 6))
+        args = f"(ptr %ctx, i64 {hid}, i64 {pc}, {regs})"
+        if native is not None and native in abi.INFALLIBLE:
+            self.set_reg(0, self.op(f"call i64 @{native}{args}"))
             return
         self.sync_out()
-        callback = native if native is not None else \
-            b.inttoptr(self.load_slot(abi.HELPER_CB), HELPER_T.as_pointer())
-        r0 = b.call(callback, args)
+        callback = f"@{native}" if native is not None else \
+            self.op(f"inttoptr i64 {self.load_slot(abi.HELPER_CB)} to ptr")
+        r0 = self.op(f"call i64 {callback}{args}")
         self.check_status()
         self.sync_in()
         self.set_reg(0, r0)
 
     def _control(self, pc: int, insn: Instruction, form: Form) -> None:
-        b = self.builder
         kind = form.kind
         nxt = pc + form.slots
         if kind is Kind.JUMP:
-            b.cbranch(self._condition(insn, form), self.target(pc + 1 + insn.off, pc),
-                      self.target(nxt, pc))
+            cond = self._condition(insn, form)
+            self.cbr(cond, self.target(pc + 1 + insn.off, pc), self.target(nxt, pc))
         elif kind is Kind.JA:
             self.goto(pc + 1 + insn.off, pc)
         elif kind is Kind.GOTOL:
             self.goto(pc + 1 + insn.imm, pc)
         elif kind is Kind.MAY_GOTO:
-            loops = b.load(self.loops)
-            more = self.new_block("more")
-            b.cbranch(b.icmp_unsigned("==", loops, c64(0)), self.target(pc + 1 + insn.off, pc),
-                      more)
-            b.position_at_end(more)
-            b.store(b.sub(loops, c64(1)), self.loops)
+            loops = self.op("load i64, ptr %loops")
+            more = self.new_label()
+            self.cbr(self.op(f"icmp eq i64 {loops}, 0"), self.target(pc + 1 + insn.off, pc),
+                     more)
+            self.start(more)
+            self.emit(f"store i64 {self.op(f'sub i64 {loops}, 1')}, ptr %loops")
             self.goto(nxt, pc)
         elif kind is Kind.EXIT:
             self.sync_out()
-            top, ret = self.new_block("exit_top"), self.new_block("exit")
-            b.cbranch(b.icmp_unsigned("==", self.level, c64(0)), top, ret)
-            b.position_at_end(top)          # the run's final registers, for RunResult.regs
+            top, ret = self.new_label(), self.new_label()
+            self.cbr(self.op("icmp eq i64 %level, 0"), top, ret)
+            self.start(top)           # the run's final registers, for RunResult.regs
             for i in range(11):
                 self.store_slot(abi.REGS + i, self.reg(i))
-            b.branch(ret)
-            b.position_at_end(ret)
-            out = ir.Constant(RET_T, None)
+            self.br(ret)
+            self.start(ret)
+            out = "undef"
             for i in range(6):
-                out = b.insert_value(out, self.reg(i), i)
-            b.ret(out)
+                out = self.op(f"insertvalue {RET} {out}, i64 {self.reg(i)}, {i}")
+            self.emit(f"ret {RET} {out}")
         elif kind is Kind.CALL:        # local: helpers and kfuncs do not end blocks
             target = pc + 1 + insn.imm
             if target not in self.prog.by_pc:
@@ -420,54 +477,52 @@ class FunctionBuilder:
         else:
             raise AssertionError(f"{form.name} does not end a block")
 
-    def _condition(self, insn: Instruction, form: Form) -> ir.Value:
-        b = self.builder
-        a = self.reg(insn.dst)
+    def _condition(self, insn: Instruction, form: Form) -> str:
+        """The i1 a conditional jump branches on."""
+        width = form.width
+        a = self.trunc(self.reg(insn.dst), width)
         if form.source_is_reg:
-            x = self.reg(insn.src)
+            x = self.trunc(self.reg(insn.src), width)
         else:
-            x = c64(insn.imm)
-        if form.width == 32:
-            a, x = b.trunc(a, I32), b.trunc(x, I32)
+            x = str(insn.imm & ((1 << width) - 1))
         if form.op == "jset":
-            return b.icmp_unsigned("!=", b.and_(a, x), ir.Constant(a.type, 0))
-        sign, op = _JUMPS[form.op]
-        return b.icmp_signed(op, a, x) if sign == "s" else b.icmp_unsigned(op, a, x)
+            return self.op(f"icmp ne i{width} {self.op(f'and i{width} {a}, {x}')}, 0")
+        return self.op(f"icmp {_JUMPS[form.op]} i{width} {a}, {x}")
 
     def _local_call(self, target: int, nxt: int, pc: int) -> None:
         """Call the BPF function at ``target`` in a new frame, as the interpreter does."""
-        b = self.builder
-        self.guard(b.icmp_unsigned(">=", self.level, c64(MAX_CALL_FRAMES - 1)),
+        self.guard(self.op(f"icmp uge i64 %level, {MAX_CALL_FRAMES - 1}"),
                    lambda: self.fail_static(
                        BpfLimitError, f"call depth exceeds {MAX_CALL_FRAMES} frames", pc))
-        depth = b.add(self.depth, c64(self.prog.stack_depth[target]))
-        frames = b.add(self.level, c64(2))
-        self.guard(b.icmp_signed(">", depth, c64(MAX_STACK)),
+        depth = self.op(f"add i64 %depth, {self.prog.stack_depth[target]}")
+        frames = self.op("add i64 %level, 2")
+        self.guard(self.op(f"icmp sgt i64 {depth}, {MAX_STACK}"),
                    lambda: self.fail(abi.ST_STACK, pc, FAULT_ADDR=depth, FAULT_SIZE=frames))
         self.sync_out()
-        level = b.add(self.level, c64(1))
+        level = self.op("add i64 %level, 1")
         deepest = self.load_slot(abi.DEEPEST)
-        self.store_slot(abi.DEEPEST, b.select(b.icmp_unsigned(">", level, deepest), level, deepest))
-        args = [self.ctx] + [self.reg(i) for i in range(10)]
-        result = b.call(self.mb.functions[target], args + [level, depth])
+        deeper = self.op(f"icmp ugt i64 {level}, {deepest}")
+        self.store_slot(abi.DEEPEST, self.op(f"select i1 {deeper}, i64 {level}, i64 {deepest}"))
+        regs = ", ".join(f"i64 {self.reg(i)}" for i in range(10))
+        result = self.op(f"call {RET} @bpf_f{target}(ptr %ctx, {regs}, i64 {level}, "
+                         f"i64 {depth})")
         self.check_status()
         self.sync_in()
         for i in range(6):
-            self.set_reg(i, b.extract_value(result, i))
+            self.set_reg(i, self.op(f"extractvalue {RET} {result}, {i}"))
         self.goto(nxt, pc)
 
     def _callx(self, insn: Instruction, nxt: int, pc: int) -> None:
         """Call through a register: a function's code address, else a helper id."""
-        b = self.builder
         address = self.reg(insn.dst)
-        helper = self.new_block("callx_helper")
-        relative = b.sub(address, self.load_slot(abi.CODE))
-        switch = b.switch(relative, helper)
-        for entry in self.prog.functions:
-            bb = self.new_block(f"callx{entry}")
-            switch.add_case(c64(8 * entry), bb)
-            b.position_at_end(bb)
+        helper = self.new_label()
+        relative = self.op(f"sub i64 {address}, {self.load_slot(abi.CODE)}")
+        cases = [(entry, self.new_label()) for entry in self.prog.functions]
+        table = " ".join(f"i64 {8 * entry}, label %{label}" for entry, label in cases)
+        self.emit(f"switch i64 {relative}, label %{helper} [{table}]")
+        for entry, label in cases:
+            self.start(label)
             self._local_call(entry, nxt, pc)
-        b.position_at_end(helper)
+        self.start(helper)
         self.helper_call(address, pc)
         self.goto(nxt, pc)

@@ -7,22 +7,34 @@ run context (:mod:`.abi`); helpers, context-field accesses and packet loads that
 code does not do call back into Python through ctypes. ``regs`` are the final r0-r10 (None
 when a helper ended the program) and ``executed`` counts the instructions charged to the
 budget, block by block as the interpreter counts them (callbacks included).
+
+A machine starts with the fast tier of code (see :mod:`.backend`) unless the full tier is
+already cached, and moves to the full tier when it turns out to be hot: ``HOT_RUNS`` runs
+in all start a full-tier compile in a background thread (LLVM calls release the GIL),
+which the machine switches to between runs; a single call that runs that much (a repeat
+count, a native batch of packets) or a tail call target (:meth:`JitMachine.native_target`)
+waits for the full tier first, so what is measured and driven natively is full-tier code.
+``PYBPF_JIT_TIER=full`` starts every machine at the full tier.
 """
 
 from __future__ import annotations
 
+import atexit
 import ctypes
+import os
 import struct
+import threading
 import time
 import weakref
 from array import array
+from collections import deque
 from typing import Any, Sequence
 
 from pybpf.errors import BpfDecodeError, BpfError, BpfHelperError, BpfLimitError, BpfRuntimeError
 from pybpf.isa import Instruction, decode, encode
 from pybpf.isa.opcodes import CALL_HELPER, OPCODE_CALL
 from pybpf.jit import abi
-from pybpf.jit.backend import Compiled, cached, compile_ir
+from pybpf.jit.backend import FAST, FULL, Compiled, cached, compile_ir
 from pybpf.vm import compiler
 from pybpf.vm.helpers import DEFAULT_HELPERS, CallContext, HelperRegistry, ProgramExit, TailCall
 from pybpf.vm.helpers import net
@@ -41,6 +53,7 @@ _REGS = struct.Struct("11Q")
 _EMPTY = [0] * abi.ENTRY_WORDS
 _NO_RECENT = [0] * (abi.RECENT_NEXT - abi.RECENT)
 _ZEROS = (0,) * 5
+HOT_RUNS = 1000         # runs after which a machine is worth full-tier code
 
 
 class RegionTable:
@@ -138,10 +151,11 @@ def _stack_set(memory: Memory, prefix: str) -> tuple[list[Region], ctypes.Array]
 
 
 def compile_program(program: compiler.Program, code: bytes, const_pcs: frozenset[int],
-                    name: str = "bpf", native_helpers: frozenset[int] = frozenset()) -> Compiled:
-    """The native code of a program (from the cache when the same bytecode was compiled
-    with the same native helpers)."""
-    def build() -> Compiled:
+                    name: str = "bpf", native_helpers: frozenset[int] = frozenset(),
+                    tier: str = FULL) -> Compiled:
+    """The native code of a program at ``tier`` or better (from the cache when the same
+    bytecode was compiled with the same native helpers)."""
+    def build(tier: str) -> Compiled:
         try:
             from pybpf.jit.codegen import ModuleBuilder
         except ImportError as e:
@@ -150,9 +164,76 @@ def compile_program(program: compiler.Program, code: bytes, const_pcs: frozenset
             raise BpfError(jit_available()[1] or str(e)) from e
 
         text, entries, messages = ModuleBuilder(program, const_pcs, name, native_helpers).build()
-        return compile_ir(text, entries, messages, program.length)
+        return compile_ir(text, entries, messages, program.length, tier)
 
-    return cached((code, const_pcs, native_helpers), build)
+    return cached((code, const_pcs, native_helpers), build, tier)
+
+
+def first_tier() -> str:
+    """The tier a new machine starts with: ``$PYBPF_JIT_TIER`` (``fast`` or ``full``),
+    fast by default."""
+    tier = os.environ.get("PYBPF_JIT_TIER", FAST).lower()
+    return tier if tier in (FAST, FULL) else FAST
+
+
+class _TierWorker:
+    """The background thread that compiles hot machines' full tier, one at a time.
+
+    A daemon thread, stopped at exit with what is still queued dropped (it only speeds
+    up machines that are about to go); a job holds its machine weakly."""
+
+    def __init__(self) -> None:
+        self.jobs: deque[weakref.ref[JitMachine]] = deque()
+        self.wake = threading.Condition()
+        self.thread: threading.Thread | None = None
+        self.stopping = False
+
+    def submit(self, machine: "JitMachine") -> None:
+        with self.wake:
+            if self.stopping:
+                return
+            self.jobs.append(weakref.ref(machine))
+            if self.thread is None:
+                self.thread = threading.Thread(target=self._work, name="pybpf-jit-tier",
+                                               daemon=True)
+                self.thread.start()
+                atexit.register(self.stop)
+            self.wake.notify()
+
+    def _work(self) -> None:
+        while True:
+            with self.wake:
+                while not self.jobs and not self.stopping:
+                    self.wake.wait()
+                if self.stopping:
+                    return
+                machine = self.jobs.popleft()()
+            if machine is not None:
+                try:
+                    machine.tier_up()
+                except Exception:   # noqa: BLE001 - it keeps its fast code; a caller that
+                    pass            # waits for the full tier compiles again and sees why
+                del machine
+
+    def stop(self) -> None:
+        with self.wake:
+            self.stopping = True
+            self.jobs.clear()
+            self.wake.notify()
+        if self.thread is not None:
+            self.thread.join()
+
+
+_worker = _TierWorker()
+
+
+def _forget_worker() -> None:
+    """A forked child has none of its parent's threads: it starts a worker of its own."""
+    global _worker
+    _worker = _TierWorker()
+
+
+os.register_at_fork(after_in_child=_forget_worker)
 
 
 # Every machine by the address of its run context: a native tail call's target is known
@@ -225,8 +306,14 @@ class JitMachine:
         self.uses_env = bool(native & abi.ENV_HELPERS)
         self.uses_packet = bool(native & abi.PACKET_HELPERS)
         self.mirrored = self.uses_env or self.uses_packet   # state copied around runs
+        self._code = code
+        self._tier_lock = threading.Lock()
+        # Code this machine ran before its current tier: a run may still be in it when the
+        # background thread switches tiers, so it stays loaded as long as the machine.
+        self._retired: list[Compiled] = []
         self.compiled = compile_program(self.program, code, frozenset(self.constants), name,
-                                        native)
+                                        native, first_tier())
+        self._hot = HOT_RUNS if self.compiled.tier != FULL else -1
         self.code_region = self.memory.add(Region(f"{name}.text", code, writable=False,
                                                   kind="code"))
         self.stacks, self._stack_ends = _stack_set(self.memory, f"{name}.stack")
@@ -258,14 +345,60 @@ class JitMachine:
         _by_context[self._ctx_address] = self
         for slot, callback in zip((abi.HELPER_CB, abi.MEMORY_CB, abi.PACKET_CB), self._callbacks):
             ctx[slot] = ctypes.cast(callback, ctypes.c_void_p).value
+        self._use(self.compiled)
+
+    def _use(self, compiled: Compiled) -> None:
+        """Run ``compiled`` from now on (the entry points every way in reads)."""
         self._entries = {pc: abi.EntryFunction(address)
-                         for pc, address in self.compiled.entries.items()}
-        self._entry_addresses = dict(self.compiled.entries)
+                         for pc, address in compiled.entries.items()}
+        self._entry_addresses = dict(compiled.entries)
         self._entry0 = self._entries[0]
+        self.compiled = compiled
 
     def native_target(self) -> tuple[int, int, int]:
-        """(entry address, run context, memory id) for a prog array's jump table."""
+        """(entry address, run context, memory id) for a prog array's jump table: the
+        full tier's entry, which the table keeps whatever this machine runs later."""
+        self.tier_up()
         return self._entry_addresses[0], self._ctx_address, self._ctx[abi.MEMORY_ID]
+
+    # -- tiers ------------------------------------------------------------------------------
+
+    @property
+    def tier(self) -> str:
+        """The tier of the code runs use now (``fast`` or ``full``)."""
+        return self.compiled.tier
+
+    def tier_up(self) -> None:
+        """Move to the full tier now, compiling it (or waiting for the background
+        compile under way) if need be."""
+        if self.compiled.tier == FULL:
+            return
+        with self._tier_lock:
+            if self.compiled.tier == FULL:
+                return
+            full = compile_program(self.program, self._code, frozenset(self.constants),
+                                   self.name, self.native_helpers, FULL)
+            self._retired.append(self.compiled)
+            self._use(full)
+            self._hot = -1
+
+    def _heat(self, runs: int) -> None:
+        """Count ``runs`` about to happen at the fast tier: a call with ``HOT_RUNS`` of
+        them gets the full tier first, and the runs crossing ``HOT_RUNS`` in all have it
+        compiled in the background."""
+        if runs >= HOT_RUNS:
+            self.tier_up()
+        elif self._hot > 0:
+            self._hot -= runs
+            if self._hot <= 0:
+                self._hot_later()
+
+    def _hot_later(self) -> None:
+        """The full tier from the background thread, once. ``_hot`` stays negative from
+        here on: nothing more to count."""
+        self._hot = -1
+        if self.compiled.tier != FULL:
+            _worker.submit(self)
 
     # -- what the JIT made ----------------------------------------------------------------
 
@@ -288,6 +421,8 @@ class JitMachine:
         if (mem is None and packet is None and repeat == 1 and budget is _USE_DEFAULT
                 and not trace and not self.mirrored and len(args) <= 5):
             return self._run_plain(args)
+        if self.compiled.tier != FULL:
+            self._heat(max(repeat, 1))
         if trace:
             raise BpfError("the jit engine cannot trace a run; use the interpreter")
         regs = list(args) + [0] * (5 - len(args))
@@ -318,6 +453,9 @@ class JitMachine:
         ``_enter``, with as little Python as possible around the native call."""
         limit = self.budget
         limit = _UNLIMITED if limit is None else min(limit, _UNLIMITED)
+        self._hot -= 1
+        if not self._hot:
+            self._hot_later()
         # _ready's steps, inline: this is the path a Python caller's overhead is made of
         table, ctx = self._table, self._ctx
         if table.sync() != self._table_version:

@@ -25,107 +25,103 @@ from __future__ import annotations
 import sys
 from typing import TYPE_CHECKING, Callable
 
-from llvmlite import ir
-
 from pybpf.isa import Instruction, Kind
 from pybpf.isa.opcodes import Form
 from pybpf.jit import abi
-from pybpf.jit.codegen import CTX_T, I32, I64, UNLIKELY, c64
-from pybpf.jit.runtime import (
-    CHECK, LOAD, MEMORY_CB_T, READ, STORE, UPDATE, WRITE, swap_bytes,
-)
+from pybpf.jit.codegen import LIKELY, M64
+from pybpf.jit.runtime import CHECK, LOAD, READ, STORE, UPDATE, WRITE
 from pybpf.vm.compiler import MAX_STACK
 
 if TYPE_CHECKING:
     from pybpf.jit.codegen import FunctionBuilder
 
 LITTLE_ENDIAN = sys.byteorder == "little"
-PACKET_CB_T = ir.FunctionType(I64, [CTX_T] + [I64] * 3)
 _RMW = {"add": "add", "or": "or", "and": "and", "xor": "xor", "xchg": "xchg"}
-_COMBINE = {"add": "add", "or": "or_", "and": "and_", "xor": "xor"}
+_COMBINE = {"add": "add", "or": "or", "and": "and", "xor": "xor"}
 
 
-def _cache_hit(fb: "FunctionBuilder", addr: ir.Value, size: int, mode: int) -> ir.Value:
+def _swap(fb: "FunctionBuilder", value: str, bits: int) -> str:
+    """BPF memory is little-endian: swap on a big-endian host (nothing to do on others)."""
+    if LITTLE_ENDIAN or bits == 8:
+        return value
+    return fb.op(f"call i{bits} {fb.mb.intrinsic('llvm.bswap', bits)}(i{bits} {value})")
+
+
+def _cache_hit(fb: "FunctionBuilder", addr: str, size: int, mode: int) -> str:
     """Whether the access lies inside the last region hit for its kind."""
-    b = fb.builder
     start, span = (abi.READ_START, abi.READ_SPAN) if mode == READ else \
         (abi.WRITE_START, abi.WRITE_SPAN)
-    offset = b.sub(addr, fb.load_slot(start))
-    return b.icmp_unsigned("<=", offset, b.sub(fb.load_slot(span), c64(size)))
+    offset = fb.op(f"sub i64 {addr}, {fb.load_slot(start)}")
+    room = fb.op(f"sub i64 {fb.load_slot(span)}, {size}")
+    return fb.op(f"icmp ule i64 {offset}, {room}")
 
 
-def _diamond(fb: "FunctionBuilder", hit: ir.Value, fast: Callable[[], ir.Value | None],
-             slow: Callable[[], ir.Value | None]) -> ir.Value | None:
-    """``fast()`` when ``hit`` (likely), else ``slow()``; the merged value, if any."""
-    b = fb.builder
-    fast_bb, slow_bb, merge = fb.new_block("fast"), fb.new_block("slow"), fb.new_block("merge")
-    b.cbranch(hit, fast_bb, slow_bb).set_weights([UNLIKELY[1], UNLIKELY[0]])
-    b.position_at_end(fast_bb)
+def _diamond(fb: "FunctionBuilder", hit: str, fast: Callable[[], str | None],
+             slow: Callable[[], str | None], ty: str | None = None) -> str | None:
+    """``fast()`` when ``hit`` (likely), else ``slow()``; their values merged (of type
+    ``ty``), if they have any."""
+    fast_bb, slow_bb, merge = fb.new_label(), fb.new_label(), fb.new_label()
+    fb.cbr(hit, fast_bb, slow_bb, LIKELY)
+    fb.start(fast_bb)
     v1 = fast()
-    end1 = b.block
-    b.branch(merge)
-    b.position_at_end(slow_bb)
+    end1 = fb.label
+    fb.br(merge)
+    fb.start(slow_bb)
     v2 = slow()
-    end2 = b.block
-    b.branch(merge)
-    b.position_at_end(merge)
-    if v1 is None:
+    end2 = fb.label
+    fb.br(merge)
+    fb.start(merge)
+    if ty is None:
         return None
-    phi = b.phi(v1.type)
-    phi.add_incoming(v1, end1)
-    phi.add_incoming(v2, end2)
-    return phi
+    return fb.op(f"phi {ty} [{v1}, %{end1}], [{v2}, %{end2}]")
 
 
-def _aligned(fb: "FunctionBuilder", addr: ir.Value, bits: int, atomic: Callable[[], ir.Value | None],
-             plain: Callable[[], ir.Value | None]) -> ir.Value | None:
+def _aligned(fb: "FunctionBuilder", addr: str, bits: int, atomic: Callable[[], str | None],
+             plain: Callable[[], str | None], ty: str | None = None) -> str | None:
     """``atomic()`` when ``addr`` is naturally aligned, else ``plain()``."""
     if bits == 8:
         return atomic()
-    b = fb.builder
-    aligned = b.icmp_unsigned("==", b.and_(addr, c64(bits // 8 - 1)), c64(0))
-    return _diamond(fb, aligned, atomic, plain)
+    low = fb.op(f"and i64 {addr}, {bits // 8 - 1}")
+    return _diamond(fb, fb.op(f"icmp eq i64 {low}, 0"), atomic, plain, ty)
 
 
-def _native_load(fb: "FunctionBuilder", addr: ir.Value, bits: int, acquire: bool) -> ir.Value:
-    b = fb.builder
-    ptr = b.inttoptr(addr, ir.IntType(bits).as_pointer())
+def _native_load(fb: "FunctionBuilder", addr: str, bits: int, acquire: bool) -> str:
+    """The i64 (zero-extended) at native address ``addr``."""
+    ty = f"i{bits}"
+    ptr = fb.op(f"inttoptr i64 {addr} to ptr")
     if acquire:
-        value = _aligned(fb, addr, bits, lambda: b.load_atomic(ptr, "acquire", bits // 8),
-                         lambda: b.load(ptr, align=1))
+        value = _aligned(fb, addr, bits,
+                         lambda: fb.op(f"load atomic {ty}, ptr {ptr} acquire, align {bits // 8}"),
+                         lambda: fb.op(f"load {ty}, ptr {ptr}, align 1"), ty)
     else:
-        value = b.load(ptr, align=1)
-    value = swap_bytes(b, fb.mb.module, value)
-    return b.zext(value, I64) if bits < 64 else value
+        value = fb.op(f"load {ty}, ptr {ptr}, align 1")
+    assert value is not None
+    return fb.zext(_swap(fb, value, bits), bits)
 
 
-def _native_store(fb: "FunctionBuilder", addr: ir.Value, value: ir.Value, release: bool) -> None:
-    b = fb.builder
-    bits = value.type.width
-    value = swap_bytes(b, fb.mb.module, value)
-    ptr = b.inttoptr(addr, value.type.as_pointer())
+def _native_store(fb: "FunctionBuilder", addr: str, data: str, bits: int,
+                  release: bool) -> None:
+    """Store i<bits> ``data`` at native address ``addr``."""
+    ty = f"i{bits}"
+    value = _swap(fb, data, bits)
+    ptr = fb.op(f"inttoptr i64 {addr} to ptr")
     if release:
-        _aligned(fb, addr, bits,
-                 lambda: _none(b.store_atomic(value, ptr, "release", bits // 8)),
-                 lambda: _none(b.store(value, ptr, align=1)))
+        atomic = f"store atomic {ty} {value}, ptr {ptr} release, align {bits // 8}"
+        _aligned(fb, addr, bits, lambda: fb.emit(atomic),
+                 lambda: fb.emit(f"store {ty} {value}, ptr {ptr}, align 1"))
     else:
-        b.store(value, ptr, align=1)
-
-
-def _none(_value: object) -> None:
-    return None
+        fb.emit(f"store {ty} {value}, ptr {ptr}, align 1")
 
 
 # -- instructions ---------------------------------------------------------------------------
 
 def emit(fb: "FunctionBuilder", insn: Instruction, form: Form, pc: int) -> None:
     kind = form.kind
-    b = fb.builder
     size = form.size
     bits = size * 8
     loading = kind in (Kind.LOAD, Kind.LOADSX, Kind.LOAD_ACQ)
     base = insn.src if loading else insn.dst
-    addr = fb.reg(base) if insn.off == 0 else b.add(fb.reg(base), c64(insn.off))
+    addr = fb.reg(base) if insn.off == 0 else fb.op(f"add i64 {fb.reg(base)}, {insn.off & M64}")
     stack = base == 10 and -MAX_STACK <= insn.off and insn.off + size <= 0
     if kind is Kind.ATOMIC:
         _atomic(fb, insn, form, pc, addr, stack)
@@ -133,161 +129,160 @@ def emit(fb: "FunctionBuilder", insn: Instruction, form: Form, pc: int) -> None:
     if loading:
         acquire = kind is Kind.LOAD_ACQ
 
-        def runtime_load() -> ir.Value:
-            value = b.call(fb.mb.runtime[LOAD], [fb.ctx, addr, c64(size), c64(pc)])
+        def runtime_load() -> str:
+            value = fb.op(f"call i64 {fb.mb.runtime(LOAD)}(ptr %ctx, i64 {addr}, i64 {size}, "
+                          f"i64 {pc})")
             fb.check_status()
             return value
 
-        def slow_load() -> ir.Value:
+        def slow_load() -> str:
             """The context's load view first (the last context region a load met): a
             value it holds needs no call; anything else goes to the runtime."""
-            offset = b.sub(addr, fb.load_slot(abi.VIEW_START))
-            inside = b.icmp_unsigned("<", offset, fb.load_slot(abi.VIEW_SIZE))
-            probe, found = fb.new_block("view_probe"), fb.new_block("view_found")
-            missed, merge = fb.new_block("view_missed"), fb.new_block("view_merge")
-            b.cbranch(inside, probe, missed)
-            b.position_at_end(probe)
-            view = b.inttoptr(fb.load_slot(abi.VIEW), I64.as_pointer())
-            record = b.gep(view, [b.mul(offset, c64(abi.VIEW_WORDS))], inbounds=True)
-            known = b.icmp_unsigned("!=", b.and_(b.load(record), c64(size)), c64(0))
-            b.cbranch(known, found, missed)
-            b.position_at_end(found)
-            remembered = b.load(b.gep(record, [c64(size.bit_length())], inbounds=True))
-            b.branch(merge)
-            b.position_at_end(missed)
+            offset = fb.op(f"sub i64 {addr}, {fb.load_slot(abi.VIEW_START)}")
+            inside = fb.op(f"icmp ult i64 {offset}, {fb.load_slot(abi.VIEW_SIZE)}")
+            probe, found, missed, merge = (fb.new_label() for _ in range(4))
+            fb.cbr(inside, probe, missed)
+            fb.start(probe)
+            view = fb.op(f"inttoptr i64 {fb.load_slot(abi.VIEW)} to ptr")
+            index = fb.op(f"mul i64 {offset}, {abi.VIEW_WORDS}")
+            record = fb.op(f"getelementptr inbounds i64, ptr {view}, i64 {index}")
+            sizes = fb.op(f"and i64 {fb.op(f'load i64, ptr {record}')}, {size}")
+            fb.cbr(fb.op(f"icmp ne i64 {sizes}, 0"), found, missed)
+            fb.start(found)
+            slot = fb.op(f"getelementptr inbounds i64, ptr {record}, i64 {size.bit_length()}")
+            remembered = fb.op(f"load i64, ptr {slot}")
+            fb.br(merge)
+            fb.start(missed)
             value = runtime_load()
-            end = b.block
-            b.branch(merge)
-            b.position_at_end(merge)
-            phi = b.phi(I64)
-            phi.add_incoming(remembered, found)
-            phi.add_incoming(value, end)
-            return phi
+            end = fb.label
+            fb.br(merge)
+            fb.start(merge)
+            return fb.op(f"phi i64 [{remembered}, %{found}], [{value}, %{end}]")
 
         if stack:
             value = _native_load(fb, addr, bits, acquire)
         else:
-            value = _diamond(fb, _cache_hit(fb, addr, size, READ),
-                             lambda: _native_load(fb, addr, bits, acquire), slow_load)
+            merged = _diamond(fb, _cache_hit(fb, addr, size, READ),
+                              lambda: _native_load(fb, addr, bits, acquire), slow_load, "i64")
+            assert merged is not None
+            value = merged
         if kind is Kind.LOADSX:      # a context field's value too: as Memory.load_signed
-            value = b.sext(b.trunc(value, ir.IntType(bits)), I64)
+            value = fb.op(f"sext i{bits} {fb.trunc(value, bits)} to i64")
         fb.set_reg(insn.dst, value)
         return
-    source = c64(insn.imm) if kind is Kind.STORE_IMM else fb.reg(insn.src)
-    data = b.trunc(source, ir.IntType(bits)) if bits < 64 else source
+    if kind is Kind.STORE_IMM:
+        data = str(insn.imm & ((1 << bits) - 1))
+    else:
+        data = fb.trunc(fb.reg(insn.src), bits)
     release = kind is Kind.STORE_REL
 
     def slow_store() -> None:
-        b.call(fb.mb.runtime[STORE], [fb.ctx, addr, c64(size), c64(pc), b.zext(data, I64)
-                                      if bits < 64 else data])
+        fb.emit(f"call void {fb.mb.runtime(STORE)}(ptr %ctx, i64 {addr}, i64 {size}, i64 {pc}, "
+                f"i64 {fb.zext(data, bits)})")
         fb.check_status()
 
     if stack:
-        _native_store(fb, addr, data, release)
+        _native_store(fb, addr, data, bits, release)
     else:
         _diamond(fb, _cache_hit(fb, addr, size, WRITE),
-                 lambda: _native_store(fb, addr, data, release), slow_store)
+                 lambda: _native_store(fb, addr, data, bits, release), slow_store)
 
 
-def _atomic(fb: "FunctionBuilder", insn: Instruction, form: Form, pc: int, addr: ir.Value,
+def _atomic(fb: "FunctionBuilder", insn: Instruction, form: Form, pc: int, addr: str,
             stack: bool) -> None:
     """Read-modify-write: the old value goes to src (fetch forms) or r0 (cmpxchg).
 
     Checked as a read, then as a write of a writable region (so a miss faults as the
     interpreter's load would, a read-only region as its store would); native memory gets
     the atomic instruction, a context region a load and a store through Python."""
-    b = fb.builder
     size, bits = form.size, form.width
-    ty = ir.IntType(bits)
+    ty = f"i{bits}"
     op = form.op
-    src = fb.reg(insn.src)
-    operand = b.trunc(src, ty) if bits < 64 else src
-    expected = None
-    if op == "cmpxchg":
-        r0 = fb.reg(0)
-        expected = b.trunc(r0, ty) if bits < 64 else r0
+    operand = fb.trunc(fb.reg(insn.src), bits)
+    expected = fb.trunc(fb.reg(0), bits) if op == "cmpxchg" else ""
 
-    def update(load: Callable[[], ir.Value], store: Callable[[ir.Value], None]) -> ir.Value:
+    def update(load: Callable[[], str], store: Callable[[str], None]) -> str:
         """The operation as a load and a store (misaligned, or a context region)."""
         old = load()
         if op == "cmpxchg":
-            equal, merge = fb.new_block("cx_equal"), fb.new_block("cx_done")
-            b.cbranch(b.icmp_unsigned("==", old, expected), equal, merge)
-            b.position_at_end(equal)
+            equal, merge = fb.new_label(), fb.new_label()
+            fb.cbr(fb.op(f"icmp eq {ty} {old}, {expected}"), equal, merge)
+            fb.start(equal)
             store(operand)
-            b.branch(merge)
-            b.position_at_end(merge)
+            fb.br(merge)
+            fb.start(merge)
             return old
-        store(getattr(b, _COMBINE[op])(old, operand) if op in _COMBINE else operand)
+        store(fb.op(f"{_COMBINE[op]} {ty} {old}, {operand}") if op in _COMBINE else operand)
         return old
 
-    def native() -> ir.Value:
-        ptr = b.inttoptr(addr, ty.as_pointer())
-        module = fb.mb.module
+    def native() -> str | None:
+        ptr = fb.op(f"inttoptr i64 {addr} to ptr")
 
-        def plain() -> ir.Value:
-            return update(lambda: swap_bytes(b, module, b.load(ptr, align=1)),
-                          lambda v: _none(b.store(swap_bytes(b, module, v), ptr, align=1)))
+        def plain() -> str:
+            return update(lambda: _swap(fb, fb.op(f"load {ty}, ptr {ptr}, align 1"), bits),
+                          lambda v: fb.emit(f"store {ty} {_swap(fb, v, bits)}, ptr {ptr}, "
+                                            f"align 1"))
 
         if not LITTLE_ENDIAN:
             return plain()
 
-        def atomic() -> ir.Value:
+        def atomic() -> str:
             if op == "cmpxchg":
-                return b.extract_value(b.cmpxchg(ptr, expected, operand, "seq_cst", "seq_cst"), 0)
-            return b.atomic_rmw(_RMW[op], ptr, operand, "seq_cst")
+                pair = fb.op(f"cmpxchg ptr {ptr}, {ty} {expected}, {ty} {operand} seq_cst "
+                             f"seq_cst")
+                return fb.op(f"extractvalue {{{ty}, i1}} {pair}, 0")
+            return fb.op(f"atomicrmw {_RMW[op]} ptr {ptr}, {ty} {operand} seq_cst")
 
-        return _aligned(fb, addr, bits, atomic, plain)
+        return _aligned(fb, addr, bits, atomic, plain, ty)
 
-    def python() -> ir.Value:
-        return update(lambda: b.trunc(_python_access(fb, addr, size, pc), ty),
-                      lambda v: _none(_python_access(fb, addr, size, pc, v)))
+    def python() -> str:
+        def store(value: str) -> None:
+            _python_access(fb, addr, size, pc, fb.zext(value, bits))
 
-    def slow() -> ir.Value:
-        status = b.call(fb.mb.runtime[CHECK], [fb.ctx, addr, c64(size), c64(UPDATE), c64(pc)])
-        native_bb, py_bb = fb.new_block("atomic_native"), fb.new_block("atomic_py")
-        switch = b.switch(status, fb.bail)
-        switch.add_case(ir.Constant(I32, 0), native_bb)
-        switch.add_case(ir.Constant(I32, 1), py_bb)
-        b.position_at_end(py_bb)
-        return _diamond_from(fb, native_bb, native, python)
+        return update(lambda: fb.trunc(_python_access(fb, addr, size, pc), bits), store)
+
+    def slow() -> str:
+        status = fb.op(f"call i32 {fb.mb.runtime(CHECK)}(ptr %ctx, i64 {addr}, i64 {size}, "
+                       f"i64 {UPDATE}, i64 {pc})")
+        native_bb, py_bb = fb.new_label(), fb.new_label()
+        fb.emit(f"switch i32 {status}, label %{fb.bail} [i32 0, label %{native_bb} "
+                f"i32 1, label %{py_bb}]")
+        fb.start(py_bb)
+        return _diamond_from(fb, native_bb, native, python, ty)
 
     if stack:
         old = native()
     else:
-        old = _diamond(fb, _cache_hit(fb, addr, size, UPDATE), native, slow)
+        old = _diamond(fb, _cache_hit(fb, addr, size, UPDATE), native, slow, ty)
+    assert old is not None
     if op == "cmpxchg":
-        fb.set_reg(0, old)
+        fb.set_reg(0, old, bits)
     elif form.fetch:
-        fb.set_reg(insn.src, old)
+        fb.set_reg(insn.src, old, bits)
 
 
-def _diamond_from(fb: "FunctionBuilder", other: ir.Block, first: Callable[[], ir.Value],
-                  second: Callable[[], ir.Value]) -> ir.Value:
+def _diamond_from(fb: "FunctionBuilder", other: str, first: Callable[[], str | None],
+                  second: Callable[[], str], ty: str) -> str:
     """Emit ``second()`` here and ``first()`` in block ``other``; merge their values."""
-    b = fb.builder
     v2 = second()
-    end2 = b.block
-    merge = fb.new_block("merge")
-    b.branch(merge)
-    b.position_at_end(other)
+    end2 = fb.label
+    merge = fb.new_label()
+    fb.br(merge)
+    fb.start(other)
     v1 = first()
-    end1 = b.block
-    b.branch(merge)
-    b.position_at_end(merge)
-    phi = b.phi(v1.type)
-    phi.add_incoming(v1, end1)
-    phi.add_incoming(v2, end2)
-    return phi
+    end1 = fb.label
+    fb.br(merge)
+    fb.start(merge)
+    return fb.op(f"phi {ty} [{v1}, %{end1}], [{v2}, %{end2}]")
 
 
-def _python_access(fb: "FunctionBuilder", addr: ir.Value, size: int, pc: int,
-                   store: ir.Value | None = None) -> ir.Value:
-    """A context-region access through the Python callback (unwinding if it failed)."""
-    b = fb.builder
-    callback = b.inttoptr(fb.load_slot(abi.MEMORY_CB), MEMORY_CB_T.as_pointer())
-    value = b.call(callback, [fb.ctx, addr, c64(size), c64(pc), c64(0 if store is None else 1),
-                              c64(0) if store is None else b.zext(store, I64)])
+def _python_access(fb: "FunctionBuilder", addr: str, size: int, pc: int,
+                   store: str | None = None) -> str:
+    """A context-region access through the Python callback (unwinding if it failed); a
+    store's value is an i64."""
+    callback = fb.op(f"inttoptr i64 {fb.load_slot(abi.MEMORY_CB)} to ptr")
+    writing = "i64 0, i64 0" if store is None else f"i64 1, i64 {store}"
+    value = fb.op(f"call i64 {callback}(ptr %ctx, i64 {addr}, i64 {size}, i64 {pc}, {writing})")
     fb.check_status()
     return value
 
@@ -297,35 +292,32 @@ def packet(fb: "FunctionBuilder", insn: Instruction, form: Form, pc: int) -> Non
     signed 32-bit offset). Native when the packet is a plain buffer and the offset is in
     it; anything else (no packet, negative offsets, packet views) goes to Python, which
     ends the program with r0 = 0 where the kernel would."""
-    b = fb.builder
     size = form.size
     bits = size * 8
     if form.kind is Kind.LD_ABS:
-        offset = c64(insn.imm)
+        offset = str(insn.imm & M64)
     else:
-        offset = b.sext(b.trunc(b.add(fb.reg(insn.src), c64(insn.imm)), I32), I64)
-    native_bb, slow, merge = fb.new_block("pkt_native"), fb.new_block("pkt_slow"), \
-        fb.new_block("pkt_merge")
-    usable = b.and_(b.icmp_unsigned("!=", fb.load_slot(abi.PACKET_NATIVE), c64(0)),
-                    b.icmp_signed(">=", offset, c64(0)))
-    inside = b.icmp_signed("<=", b.add(offset, c64(size)), fb.load_slot(abi.PACKET_LEN))
-    b.cbranch(b.and_(usable, inside), native_bb, slow)
-    b.position_at_end(native_bb)
-    ptr = b.inttoptr(b.add(fb.load_slot(abi.PACKET_ADDR), offset), ir.IntType(bits).as_pointer())
-    raw = b.load(ptr, align=1)
+        low = fb.trunc(fb.op(f"add i64 {fb.reg(insn.src)}, {insn.imm & M64}"), 32)
+        offset = fb.op(f"sext i32 {low} to i64")
+    native_bb, slow, merge = fb.new_label(), fb.new_label(), fb.new_label()
+    native = fb.op(f"icmp ne i64 {fb.load_slot(abi.PACKET_NATIVE)}, 0")
+    usable = fb.op(f"and i1 {native}, {fb.op(f'icmp sge i64 {offset}, 0')}")
+    end = fb.op(f"add i64 {offset}, {size}")
+    inside = fb.op(f"icmp sle i64 {end}, {fb.load_slot(abi.PACKET_LEN)}")
+    fb.cbr(fb.op(f"and i1 {usable}, {inside}"), native_bb, slow)
+    fb.start(native_bb)
+    address = fb.op(f"add i64 {fb.load_slot(abi.PACKET_ADDR)}, {offset}")
+    raw = fb.op(f"load i{bits}, ptr {fb.op(f'inttoptr i64 {address} to ptr')}, align 1")
     if bits > 8 and LITTLE_ENDIAN:        # packet data is big-endian
-        raw = b.call(fb.mb.intrinsic("llvm.bswap", bits), [raw])
-    value = b.zext(raw, I64)
-    native_end = b.block
-    b.branch(merge)
-    b.position_at_end(slow)
-    callback = b.inttoptr(fb.load_slot(abi.PACKET_CB), PACKET_CB_T.as_pointer())
-    slow_value = b.call(callback, [fb.ctx, offset, c64(size), c64(pc)])
+        raw = fb.op(f"call i{bits} {fb.mb.intrinsic('llvm.bswap', bits)}(i{bits} {raw})")
+    value = fb.zext(raw, bits)
+    native_end = fb.label
+    fb.br(merge)
+    fb.start(slow)
+    callback = fb.op(f"inttoptr i64 {fb.load_slot(abi.PACKET_CB)} to ptr")
+    slow_value = fb.op(f"call i64 {callback}(ptr %ctx, i64 {offset}, i64 {size}, i64 {pc})")
     fb.check_status()
-    slow_end = b.block
-    b.branch(merge)
-    b.position_at_end(merge)
-    phi = b.phi(I64)
-    phi.add_incoming(value, native_end)
-    phi.add_incoming(slow_value, slow_end)
-    fb.set_reg(0, phi)
+    slow_end = fb.label
+    fb.br(merge)
+    fb.start(merge)
+    fb.set_reg(0, fb.op(f"phi i64 [{value}, %{native_end}], [{slow_value}, %{slow_end}]"))
