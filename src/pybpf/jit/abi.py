@@ -81,7 +81,14 @@ PKT_REDIRECT = PKT_CHANGED + 1  # REDIRECT_SET when bpf_redirect_map chose a tar
                                 #   natively (then the ifindex, or the key), REDIRECT_CLEARED
                                 #   when a miss forgot the one before: 2 words
 PKT_SLOTS = range(PKT_ALLOW, PKT_REDIRECT + 2)
-SLOTS = PKT_REDIRECT + 2
+# What the fast call (see .fastcall) needs of the machine, and gives back.
+FAST_ENTRY = PKT_REDIRECT + 2   # the entry function's address
+FAST_BUDGET = FAST_ENTRY + 1    # the machine's instruction budget per run
+FAST_SLOW = FAST_BUDGET + 1     # the machine's ordinary path: a Python callable (borrowed)
+CHANGES = FAST_SLOW + 1         # the address of the Memory's region change counter
+CHANGES_SEEN = CHANGES + 1      # its value when the machine last prepared for a fast call
+ELAPSED = CHANGES_SEEN + 1      # ns the last fast call's run took
+SLOTS = ELAPSED + 1
 REDIRECT_SET, REDIRECT_CLEARED = 1, 2
 ENTRY_WORDS = 4  # words of a region table entry
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import atexit
 import ctypes
+import operator
 import os
 import struct
 import threading
@@ -33,7 +34,7 @@ from typing import Any, Sequence
 from pybpf.errors import BpfDecodeError, BpfError, BpfHelperError, BpfLimitError, BpfRuntimeError
 from pybpf.isa import Instruction, decode, encode
 from pybpf.isa.opcodes import CALL_HELPER, OPCODE_CALL
-from pybpf.jit import abi
+from pybpf.jit import abi, fastcall
 from pybpf.jit.backend import FAST, FULL, Compiled, cached, compile_ir
 from pybpf.vm import compiler
 from pybpf.vm.helpers import DEFAULT_HELPERS, CallContext, HelperRegistry, ProgramExit, TailCall
@@ -45,6 +46,7 @@ from pybpf.vm.progtypes.skb import Redirect, SkbState
 M64 = (1 << 64) - 1
 _M32 = 0xFFFFFFFF
 _UNLIMITED = 1 << 62
+_DISARMED = M64        # abi.CHANGES_SEEN when the fast call must take the ordinary path
 _USE_DEFAULT: Any = object()
 _GUARD = 64
 _FRAMES = compiler.MAX_CALL_FRAMES
@@ -295,7 +297,7 @@ class JitMachine:
         self.program = compiler.Program.from_insns(insns)
         self.helpers = helpers if helpers is not None else DEFAULT_HELPERS
         self.memory = memory if memory is not None else Memory()
-        self.budget = budget
+        self._budget = budget
         self.env = env
         self.constants = dict(constants or {})
         code = encode(insns)
@@ -345,6 +347,13 @@ class JitMachine:
         _by_context[self._ctx_address] = self
         for slot, callback in zip((abi.HELPER_CB, abi.MEMORY_CB, abi.PACKET_CB), self._callbacks):
             ctx[slot] = ctypes.cast(callback, ctypes.c_void_p).value
+        self.budget = budget
+        # The fast call (see .fastcall): its ordinary path is kept alive here (the context
+        # only borrows it), and it is armed by the first call that can use it.
+        self._slow_call = self._call_slow
+        ctx[abi.FAST_SLOW] = id(self._slow_call)
+        ctx[abi.CHANGES], ctx[abi.CHANGES_SEEN] = self.memory.version_address, _DISARMED
+        self._fast = fastcall.bind(self._ctx_address)
         self._use(self.compiled)
 
     def _use(self, compiled: Compiled) -> None:
@@ -353,7 +362,46 @@ class JitMachine:
                          for pc, address in compiled.entries.items()}
         self._entry_addresses = dict(compiled.entries)
         self._entry0 = self._entries[0]
+        self._ctx[abi.FAST_ENTRY] = self._entry_addresses[0]
         self.compiled = compiled
+
+    @property
+    def budget(self) -> int | None:
+        """The instructions a run may execute (None: no limit)."""
+        return self._budget
+
+    @budget.setter
+    def budget(self, value: int | None) -> None:
+        self._budget = value
+        self._ctx[abi.FAST_BUDGET] = _UNLIMITED if value is None else min(value, _UNLIMITED)
+
+    # Calling the machine runs the program: ``machine(r1, ..., r5) -> r0``. The callable is
+    # the fast call's builtin function (reached through C-level attribute access, so no
+    # Python frame stands between the caller and it).
+    __call__ = property(operator.attrgetter("_fast"),
+                        doc="Run the program with r1..r5 = the arguments (ints, at most 5) "
+                            "and return r0: ``run``'s fastest form (no RunResult; the CPU "
+                            "is the last run's). Faults raise as ``run`` raises them.")
+
+    def _call_slow(self, *args: int) -> int:
+        """The fast call's ordinary path: finish a run that ended with a status, or make
+        the run ``run`` makes; then arm the fast path if this machine's runs can take it
+        (full-tier code, nothing to mirror, no load views to forget: a plain program)."""
+        ctx = self._ctx
+        if ctx[abi.STATUS]:
+            try:
+                self._raise(ctx[abi.FAST_BUDGET])
+            except (ProgramExit, TailCall) as ending:
+                return self._finish(ending, args[0] if args else 0)[0]
+            finally:
+                self.call.tail_calls = 0
+        r0 = self.run(*args).r0
+        ctx[abi.CHANGES_SEEN] = _DISARMED
+        if (self.compiled.tier == FULL and not self.mirrored and self._packet is None
+                and self._table.sync() == self._table_version and not self._table.views):
+            self.call.tail_calls = 0
+            ctx[abi.CHANGES_SEEN] = self.memory.version
+        return r0
 
     def native_target(self) -> tuple[int, int, int]:
         """(entry address, run context, memory id) for a prog array's jump table: the
@@ -577,6 +625,7 @@ class JitMachine:
             if machine is not self:         # the next run (of a repeat) starts here again
                 machine._set_packet(None)
                 self._set_packet(packet)
+            self.call.tail_calls = 0        # (a fast call's Python tail call counts from 0)
 
     def _enter(self, entry: int, regs: Sequence[int], budget: int, clear: int = 0) -> int:
         """Call the native function at ``entry``; raise what it recorded, if anything.

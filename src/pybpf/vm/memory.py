@@ -107,7 +107,9 @@ class Memory:
     def __init__(self) -> None:
         self._regions: list[Region] = []
         self._starts: list[int] = []
-        self.version = 0        # changes whenever the table does (native copies follow it)
+        # Counts the table's changes, in a native word: compiled code checks that the
+        # copy of the table it was given is still the current one (see pybpf.jit).
+        self._changes = (ctypes.c_uint64 * 1)()
         # The last region hit; a Region-like sentinel that matches nothing at first.
         self._last = Region("<none>", 0)
 
@@ -115,19 +117,29 @@ class Memory:
     def regions(self) -> tuple[Region, ...]:
         return tuple(self._regions)
 
+    @property
+    def version(self) -> int:
+        """Changes whenever the table does."""
+        return self._changes[0]
+
+    @property
+    def version_address(self) -> int:
+        """Where native code reads ``version`` (a u64)."""
+        return ctypes.addressof(self._changes)
+
     def add(self, region: Region) -> Region:
         """Make a region addressable; regions never overlap (each has its own buffer)."""
         i = bisect_right(self._starts, region.address)
         self._starts.insert(i, region.address)
         self._regions.insert(i, region)
-        self.version += 1
+        self._changes[0] += 1
         return region
 
     def remove(self, region: Region) -> None:
         i = self._regions.index(region)
         del self._regions[i]
         del self._starts[i]
-        self.version += 1
+        self._changes[0] += 1
         if self._last is region:
             self._last = self._regions[0] if self._regions else self._last
 
