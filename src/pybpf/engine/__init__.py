@@ -39,7 +39,8 @@ def engine_available(engine: str) -> tuple[bool, str]:
 def load_spec(spec: "ObjectSpec", engine: str = "interp", *, env: "Env | None" = None,
               rodata: Mapping[str, Any] | None = None, target_btf: Any = None,
               budget: int | None = 1_000_000, log_level: int = 0,
-              pin_root: str | None = None, verify: bool = True) -> Object:
+              pin_root: str | None = None, verify: bool = True,
+              unchecked: bool = False) -> Object:
     """Load ``spec`` into ``engine``.
 
     ``env`` is the world the programs run in (a default :class:`pybpf.Env` otherwise);
@@ -51,6 +52,10 @@ def load_spec(spec: "ObjectSpec", engine: str = "interp", *, env: "Env | None" =
     ``verify`` (interp and jit) runs pybpf's verifier on each program first, as root, and
     raises :class:`pybpf.VerifierError` if it rejects one (the kernel engine always has
     the kernel's verifier; ``verify=False`` loads unverified programs into the others).
+    ``unchecked`` (jit, verified programs only) compiles the loads and stores the
+    verifier proved in bounds of native memory with no bounds check: faster, and a
+    verifier bug could then crash the process, which the default (every access checked)
+    never lets happen.
     """
     from pybpf.env import Env
 
@@ -65,8 +70,11 @@ def load_spec(spec: "ObjectSpec", engine: str = "interp", *, env: "Env | None" =
         variables = spec.rodata
         for name, value in rodata.items():
             variables[name] = value
-    if verify and engine in ("interp", "jit"):
-        _verify_programs(spec, target_btf)
+    if unchecked and (engine != "jit" or not verify):
+        raise BpfError("unchecked=True is for the jit engine with the verifier on (verify=True)"
+                       if engine == "jit" else "unchecked=True is for the jit engine")
+    results = _verify_programs(spec, target_btf) if verify and engine in ("interp", "jit") \
+        else {}
     if engine == "interp":
         from pybpf.engine import interp
 
@@ -74,16 +82,19 @@ def load_spec(spec: "ObjectSpec", engine: str = "interp", *, env: "Env | None" =
     if engine == "jit":
         from pybpf.jit.engine import load as jit_load
 
-        return jit_load(spec, env, target_btf=target_btf, budget=budget)
+        trusted = {name: result.native_access for name, result in results.items()} \
+            if unchecked else {}
+        return jit_load(spec, env, target_btf=target_btf, budget=budget, trusted=trusted)
     from pybpf.kernel import engine as kernel_engine
 
     return kernel_engine.load(spec, env, target_btf=target_btf, log_level=log_level,
                               pin_root=pin_root)
 
 
-def _verify_programs(spec: "ObjectSpec", target_btf: Any) -> None:
+def _verify_programs(spec: "ObjectSpec", target_btf: Any) -> dict[str, Any]:
     """pybpf's verifier on every program of ``spec`` (CO-RE relocations applied, as they
-    will run), as root; the first rejection raises its VerifierError, with the log."""
+    will run), as root: the results by program; the first rejection raises its
+    VerifierError, with the log."""
     from pybpf.engine.interp import relocated
     from pybpf.verifier import verify
 
@@ -96,6 +107,7 @@ def _verify_programs(spec: "ObjectSpec", target_btf: Any) -> None:
             # again with the level-1 log (the path to the error) for the exception
             single = dataclasses.replace(checked, programs={name: programs[name]})
             raise verify(single, log_level=1, priv="root")[name].to_error()
+    return results
 
 
 __all__ = ["ENGINES", "Object", "Program", "TestRunResult", "engine_available", "load_spec"]

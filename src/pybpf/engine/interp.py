@@ -20,6 +20,8 @@ from pybpf.isa.uapi import ProgType
 from pybpf.vm import Machine, Memory
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from pybpf.elf.spec import MapSpec, ObjectSpec, ProgramSpec
     from pybpf.env import Env
 
@@ -93,11 +95,13 @@ def _redirect(state: Any, retval: int) -> int | None:
 
 def load(spec: "ObjectSpec", env: "Env", target_btf: Any = None,
          budget: int | None = 1_000_000, *, machine_class: Any = Machine,
-         runner_class: Any = InterpRunner, engine: str = "interp") -> Object:
+         runner_class: Any = InterpRunner, engine: str = "interp",
+         machine_options: Mapping[str, Mapping[str, Any]] | None = None) -> Object:
     """Create the maps, resolve each program's map references, and build its Machine.
 
     The JIT engine is the same with ``machine_class=JitMachine`` (and its runner): both
-    run on the userspace maps in one shared Memory.
+    run on the userspace maps in one shared Memory. ``machine_options`` are more keyword
+    arguments of a program's machine, by program name.
     """
     from pybpf.maps import create_map
 
@@ -109,7 +113,8 @@ def load(spec: "ObjectSpec", env: "Env", target_btf: Any = None,
         insns = relocated(prog_spec, spec, target_btf)
         constants = _constants(prog_spec, insns, obj.maps)
         machine = machine_class(insns, memory=memory, env=env, name=name,
-                                constants=constants, budget=budget)
+                                constants=constants, budget=budget,
+                                **(machine_options or {}).get(name, {}))
         machine.call.runtime = obj
         obj.programs[name] = Program(prog_spec, runner_class(machine, prog_spec, obj), engine,
                                      insns, env)

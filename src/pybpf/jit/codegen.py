@@ -125,11 +125,14 @@ class ModuleBuilder:
     """The LLVM module of one program."""
 
     def __init__(self, prog: Program, const_pcs: Iterable[int], name: str = "bpf",
-                 native_helpers: Iterable[int] = ()):
+                 native_helpers: Iterable[int] = (), trusted: Iterable[int] = ()):
         self.prog = prog
         self.name = name
         self.const_pcs = frozenset(const_pcs)
         self.native_helpers = frozenset(native_helpers)   # ids called natively (.natives)
+        # Loads, stores and atomics at these pcs go to native memory in bounds (the
+        # verifier proved it: see JitMachine's ``trusted``): no checks (see .memops).
+        self.trusted = frozenset(trusted)
         self.messages: list[tuple[type, str]] = []
         self._message_index: dict[tuple[type, str], int] = {}
         # Function entries start blocks too (the interpreter's leaders miss a pseudo-func

@@ -16,6 +16,7 @@ from pybpf.engine.object import Object
 
 if TYPE_CHECKING:
     from array import array
+    from collections.abc import Collection, Mapping
 
     from pybpf.elf.spec import ObjectSpec
     from pybpf.env import Env
@@ -23,12 +24,15 @@ if TYPE_CHECKING:
 
 
 def load(spec: "ObjectSpec", env: "Env", target_btf: Any = None,
-         budget: int | None = 1_000_000) -> Object:
-    """Create the maps, resolve each program's map references, and compile its machine."""
+         budget: int | None = 1_000_000,
+         trusted: "Mapping[str, Collection[int]] | None" = None) -> Object:
+    """Create the maps, resolve each program's map references, and compile its machine
+    (``trusted``: by program, the pcs whose accesses are compiled unchecked)."""
     from pybpf.jit.machine import JitMachine
 
+    options = {name: {"trusted": pcs} for name, pcs in (trusted or {}).items()}
     return interp.load(spec, env, target_btf, budget, machine_class=JitMachine,
-                       runner_class=JitRunner, engine="jit")
+                       runner_class=JitRunner, engine="jit", machine_options=options)
 
 
 class JitRunner(interp.InterpRunner):

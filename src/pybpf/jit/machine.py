@@ -29,7 +29,7 @@ import time
 import weakref
 from array import array
 from collections import deque
-from typing import Any, Sequence
+from typing import Any, Iterable, Sequence
 
 from pybpf.errors import BpfDecodeError, BpfError, BpfHelperError, BpfLimitError, BpfRuntimeError
 from pybpf.isa import Instruction, decode, encode
@@ -154,9 +154,9 @@ def _stack_set(memory: Memory, prefix: str) -> tuple[list[Region], ctypes.Array]
 
 def compile_program(program: compiler.Program, code: bytes, const_pcs: frozenset[int],
                     name: str = "bpf", native_helpers: frozenset[int] = frozenset(),
-                    tier: str = FULL) -> Compiled:
+                    tier: str = FULL, trusted: frozenset[int] = frozenset()) -> Compiled:
     """The native code of a program at ``tier`` or better (from the cache when the same
-    bytecode was compiled with the same native helpers)."""
+    bytecode was compiled with the same native helpers and trusted accesses)."""
     def build(tier: str) -> Compiled:
         try:
             from pybpf.jit.codegen import ModuleBuilder
@@ -165,10 +165,11 @@ def compile_program(program: compiler.Program, code: bytes, const_pcs: frozenset
 
             raise BpfError(jit_available()[1] or str(e)) from e
 
-        text, entries, messages = ModuleBuilder(program, const_pcs, name, native_helpers).build()
+        text, entries, messages = ModuleBuilder(program, const_pcs, name, native_helpers,
+                                                trusted).build()
         return compile_ir(text, entries, messages, program.length, tier)
 
-    return cached((code, const_pcs, native_helpers), build, tier)
+    return cached((code, const_pcs, native_helpers, trusted), build, tier)
 
 
 def first_tier() -> str:
@@ -287,7 +288,7 @@ class JitMachine:
     def __init__(self, program: Sequence[Instruction] | bytes, *,
                  helpers: HelperRegistry | None = None, memory: Memory | None = None,
                  budget: int | None = DEFAULT_BUDGET, constants: dict[int, int] | None = None,
-                 env: Any = None, name: str = "prog"):
+                 env: Any = None, name: str = "prog", trusted: Iterable[int] = ()):
         insns = decode(program) if isinstance(program, (bytes, bytearray, memoryview)) \
             else list(program)
         if not insns:
@@ -313,8 +314,10 @@ class JitMachine:
         # Code this machine ran before its current tier: a run may still be in it when the
         # background thread switches tiers, so it stays loaded as long as the machine.
         self._retired: list[Compiled] = []
+        # Accesses the verifier proved in bounds of native memory: compiled unchecked.
+        self.trusted = frozenset(trusted)
         self.compiled = compile_program(self.program, code, frozenset(self.constants), name,
-                                        native, first_tier())
+                                        native, first_tier(), self.trusted)
         self._hot = HOT_RUNS if self.compiled.tier != FULL else -1
         self.code_region = self.memory.add(Region(f"{name}.text", code, writable=False,
                                                   kind="code"))
@@ -425,7 +428,7 @@ class JitMachine:
             if self.compiled.tier == FULL:
                 return
             full = compile_program(self.program, self._code, frozenset(self.constants),
-                                   self.name, self.native_helpers, FULL)
+                                   self.name, self.native_helpers, FULL, self.trusted)
             self._retired.append(self.compiled)
             self._use(full)
             self._hot = -1

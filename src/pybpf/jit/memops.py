@@ -11,7 +11,9 @@ the address, as :class:`pybpf.vm.memory.Memory` checks it for the interpreter:
   region, and does the access natively, through the Python callback for a context
   region, or records the fault (the status is checked after the call);
 * ``r10 + off`` with the whole access inside the frame's 512 bytes needs no check at all:
-  r10 is read-only and always the end of the frame's stack region.
+  r10 is read-only and always the end of the frame's stack region; nor does an access
+  the verifier proved in bounds of native memory (a *trusted* pc: only when the program
+  was loaded ``unchecked=True``).
 
 Memory is little-endian whatever the host is (values are byte-swapped on a big-endian
 one). Atomics use ``atomicrmw``/``cmpxchg`` (sequentially consistent), load-acquire and
@@ -122,7 +124,8 @@ def emit(fb: "FunctionBuilder", insn: Instruction, form: Form, pc: int) -> None:
     loading = kind in (Kind.LOAD, Kind.LOADSX, Kind.LOAD_ACQ)
     base = insn.src if loading else insn.dst
     addr = fb.reg(base) if insn.off == 0 else fb.op(f"add i64 {fb.reg(base)}, {insn.off & M64}")
-    stack = base == 10 and -MAX_STACK <= insn.off and insn.off + size <= 0
+    stack = (base == 10 and -MAX_STACK <= insn.off and insn.off + size <= 0) \
+        or pc in fb.mb.trusted       # (native memory, known to be in bounds)
     if kind is Kind.ATOMIC:
         _atomic(fb, insn, form, pc, addr, stack)
         return

@@ -12,11 +12,18 @@ from pybpf.isa.uapi import ProgType
 from pybpf.verifier.cfg import CfgError, Slot, check_cfg, check_opcodes, find_subprogs
 from pybpf.verifier.log import stats_line
 from pybpf.verifier.mem import VerifyFail
+from pybpf.verifier.regs import (
+    PTR_TO_MAP_KEY, PTR_TO_MAP_VALUE, PTR_TO_MEM, PTR_TO_PACKET, PTR_TO_PACKET_META, PTR_TO_STACK,
+)
 from pybpf.verifier.state import path_list
 from pybpf.verifier.walk import MapInfo, Verifier
 
 MAX_INSNS = 1_000_000
 PRIVS = ("root", "cap_bpf")
+# The pointers whose memory is pybpf's native memory (not a context or socket that Python
+# answers for).
+NATIVE_MEMORY = frozenset({PTR_TO_STACK, PTR_TO_MAP_KEY, PTR_TO_MAP_VALUE, PTR_TO_PACKET,
+                           PTR_TO_PACKET_META, PTR_TO_MEM})
 
 
 @dataclass
@@ -36,6 +43,10 @@ class VerifyResult:
     path: list = field(default_factory=list)
     hint: str = ""
     slots: list = field(default_factory=list, repr=False)
+    # Accepted: the insns whose every memory access is to native memory (stack, map
+    # key/value, packet, ringbuf memory), proven in bounds: what ``unchecked`` JIT code
+    # accesses without checks.
+    native_access: frozenset = field(default_factory=frozenset, repr=False)
 
     def __bool__(self) -> bool:
         return self.accepted
@@ -276,7 +287,8 @@ def _run(slots: list[Slot], prog_type: int, attach_type: int, maps: dict[int, Ma
         text = (v.log.text() + v.stats()) if log_level else ""
         if log_level == 1:
             text = v.stats()
-        return VerifyResult(True, text, None, None, None, stats)
+        native = frozenset(i for i, types in v.access_types.items() if types <= NATIVE_MEMORY)
+        return VerifyResult(True, text, None, None, None, stats, native_access=native)
     if log_level:
         v.log.level = max(v.log.level, 1)
         v.log(error.message + "\n")

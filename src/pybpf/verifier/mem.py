@@ -323,6 +323,7 @@ def check_mem_access(v: "Verifier", regno: int, off: int, size: int, kind: str,
     value = regs[value_regno] if (kind == WRITE and value_regno is not None) else None
     dst = value_regno if kind == READ else None
     t = reg.type
+    v.access_types.setdefault(v.insn_idx, set()).add(t)
     if t == PTR_TO_MAP_KEY and not reg.maybe_null:
         if kind == WRITE:
             raise fail(f"R{regno} cannot write into {reg.type_str()}")

@@ -137,6 +137,8 @@ class Verifier:
         self.prev_jmps_processed = 0
         self.prev_insn_processed = 0
         self.max_stack_depth: dict[int, int] = {}
+        # The pointer types each memory access met, by insn (what unchecked JIT code trusts)
+        self.access_types: dict[int, set[str]] = {}
         # Spectre v1/v4 (cap_bpf): instructions a speculative path must not execute
         # (``nospec``: it would fail there) or go past (``nospec_result``)
         self.func_info = True    # the program has BTF func_info (set by the caller)
