@@ -67,7 +67,7 @@ def test_examples_give_the_checked_results(source, capture):
     for unchecked in (False, True):
         with pybpf.load(ROOT / "examples" / source, engine="jit", unchecked=unchecked) as obj:
             prog = next(iter(obj.programs.values()))
-            assert bool(prog.runner.machine.trusted) is unchecked
+            assert (prog.runner.machine.trusted is not None) is unchecked
             runs = [prog.test_run(data=packet) for packet in packets]
             maps = {name: sorted(m.items()) for name, m in obj.maps.items()
                     if m.type.name not in ("RINGBUF", "PROG_ARRAY")}

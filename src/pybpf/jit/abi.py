@@ -146,6 +146,11 @@ NATIVE_HELPERS = {
     44: "bpf_native_xdp_adjust_head", 65: "bpf_native_xdp_adjust_tail",
     51: "bpf_native_redirect_map",
 }
+# The map helpers' variants for unchecked code (a verified program's): the map pointer,
+# key and value pointers were proven by the verifier, so they check none of them.
+TRUSTED_HELPERS = {1: "bpf_native_map_lookup_elem_trusted",
+                   2: "bpf_native_map_update_elem_trusted",
+                   3: "bpf_native_map_delete_elem_trusted"}
 # Helpers that work on the run's packet: a program using one has its packet mirrored.
 PACKET_HELPERS = frozenset({9, 10, 11, 26, 44, 65, 51})
 # Helpers that read or advance the Env: a program using one has its Env copied in and out.

@@ -125,14 +125,16 @@ class ModuleBuilder:
     """The LLVM module of one program."""
 
     def __init__(self, prog: Program, const_pcs: Iterable[int], name: str = "bpf",
-                 native_helpers: Iterable[int] = (), trusted: Iterable[int] = ()):
+                 native_helpers: Iterable[int] = (), trusted: Iterable[int] | None = None):
         self.prog = prog
         self.name = name
         self.const_pcs = frozenset(const_pcs)
         self.native_helpers = frozenset(native_helpers)   # ids called natively (.natives)
-        # Loads, stores and atomics at these pcs go to native memory in bounds (the
-        # verifier proved it: see JitMachine's ``trusted``): no checks (see .memops).
-        self.trusted = frozenset(trusted)
+        # Unchecked code of a verified program (see JitMachine's ``trusted``), or None:
+        # the loads, stores and atomics at these pcs go to native memory in bounds (no
+        # checks: see .memops), and the map helpers' arguments are proven (their trusted
+        # variants).
+        self.trusted = frozenset(trusted) if trusted is not None else None
         self.messages: list[tuple[type, str]] = []
         self._message_index: dict[tuple[type, str], int] = {}
         # Function entries start blocks too (the interpreter's leaders miss a pseudo-func
@@ -165,7 +167,8 @@ class ModuleBuilder:
         program may use it (its helper registry has the standard helper there)."""
         if hid not in self.native_helpers:
             return None
-        name = abi.NATIVE_HELPERS[hid]
+        trusted = self.trusted is not None and hid in abi.TRUSTED_HELPERS
+        name = (abi.TRUSTED_HELPERS if trusted else abi.NATIVE_HELPERS)[hid]
         if name not in self.declarations:
             self.declarations[name] = declaration(name, HELPER_T, "nounwind")
         return name

@@ -154,9 +154,10 @@ def _stack_set(memory: Memory, prefix: str) -> tuple[list[Region], ctypes.Array]
 
 def compile_program(program: compiler.Program, code: bytes, const_pcs: frozenset[int],
                     name: str = "bpf", native_helpers: frozenset[int] = frozenset(),
-                    tier: str = FULL, trusted: frozenset[int] = frozenset()) -> Compiled:
+                    tier: str = FULL, trusted: frozenset[int] | None = None) -> Compiled:
     """The native code of a program at ``tier`` or better (from the cache when the same
-    bytecode was compiled with the same native helpers and trusted accesses)."""
+    bytecode was compiled with the same native helpers and trusted accesses; ``trusted``
+    None: checked code)."""
     def build(tier: str) -> Compiled:
         try:
             from pybpf.jit.codegen import ModuleBuilder
@@ -288,7 +289,7 @@ class JitMachine:
     def __init__(self, program: Sequence[Instruction] | bytes, *,
                  helpers: HelperRegistry | None = None, memory: Memory | None = None,
                  budget: int | None = DEFAULT_BUDGET, constants: dict[int, int] | None = None,
-                 env: Any = None, name: str = "prog", trusted: Iterable[int] = ()):
+                 env: Any = None, name: str = "prog", trusted: Iterable[int] | None = None):
         insns = decode(program) if isinstance(program, (bytes, bytearray, memoryview)) \
             else list(program)
         if not insns:
@@ -314,8 +315,10 @@ class JitMachine:
         # Code this machine ran before its current tier: a run may still be in it when the
         # background thread switches tiers, so it stays loaded as long as the machine.
         self._retired: list[Compiled] = []
-        # Accesses the verifier proved in bounds of native memory: compiled unchecked.
-        self.trusted = frozenset(trusted)
+        # Unchecked code (``unchecked=True``: a verified program): the pcs of the accesses
+        # the verifier proved in bounds of native memory, compiled with no checks, as are
+        # the map helpers' arguments. None: everything checked (the default).
+        self.trusted = frozenset(trusted) if trusted is not None else None
         self.compiled = compile_program(self.program, code, frozenset(self.constants), name,
                                         native, first_tier(), self.trusted)
         self._hot = HOT_RUNS if self.compiled.tier != FULL else -1

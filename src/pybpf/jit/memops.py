@@ -125,7 +125,7 @@ def emit(fb: "FunctionBuilder", insn: Instruction, form: Form, pc: int) -> None:
     base = insn.src if loading else insn.dst
     addr = fb.reg(base) if insn.off == 0 else fb.op(f"add i64 {fb.reg(base)}, {insn.off & M64}")
     stack = (base == 10 and -MAX_STACK <= insn.off and insn.off + size <= 0) \
-        or pc in fb.mb.trusted       # (native memory, known to be in bounds)
+        or pc in (fb.mb.trusted or ())      # (native memory, known to be in bounds)
     if kind is Kind.ATOMIC:
         _atomic(fb, insn, form, pc, addr, stack)
         return

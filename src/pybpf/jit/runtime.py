@@ -43,7 +43,8 @@ def exported() -> list[str]:
     """The runtime's symbols that programs link to."""
     from pybpf.jit import drivers
 
-    return list(SIGNATURES) + list(abi.NATIVE_HELPERS.values()) + drivers.exported()
+    return list(SIGNATURES) + list(abi.NATIVE_HELPERS.values()) + \
+        list(abi.TRUSTED_HELPERS.values()) + drivers.exported()
 
 
 def module_ir() -> str:
