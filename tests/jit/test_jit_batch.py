@@ -15,7 +15,7 @@ import jit_support  # noqa: F401  (skips without llvmlite)
 import pybpf
 from pybpf.errors import PacketRunError
 from pybpf.net.batch import PacketBatch, capture_clocks, run_batch, run_batch_per_packet
-from pybpf.net.pcap import read_packets, write_packets
+from pybpf.net.pcap import Packet, read_packets, write_packets
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT / "tests" / "data"
@@ -87,8 +87,6 @@ def test_without_data_out():
 
 
 def test_pcap_index_matches_the_reader(tmp_path):
-    from pybpf.net.pcap import Packet
-
     rng = random.Random(7)
     packets = [Packet(data, ts_ns=1_700_000_000_123_456_789 + i * 1_000_003,
                       orig_len=len(data) + (i % 3))
@@ -158,3 +156,29 @@ def test_a_program_that_writes_is_copied():
     assert not cannot_write_packets(jit.programs["xdp_ddos"].runner.machine)
     trim = pybpf.load(BATCH_C, engine="jit")
     assert not cannot_write_packets(trim.programs["trim_odd"].runner.machine)
+
+
+@pytest.mark.parametrize("room", [64, 1 << 22])
+def test_write_pcap_copies_the_chosen_records(tmp_path, monkeypatch, room):
+    """The records of the packets with the verdict, as they are, in order, up to the
+    limit; with a small copy buffer too (chunks, and records bigger than it)."""
+    from array import array
+
+    from pybpf.net import pcapindex
+
+    monkeypatch.setattr(pcapindex, "GATHER_ROOM", room)
+    rng = random.Random(5)
+    packets = [Packet(bytes([i % 256]) * rng.choice((1, 14, 60, 200)), ts_ns=i * 1000,
+                      orig_len=300) for i in range(40)]
+    source = tmp_path / "in.pcap"
+    write_packets(source, packets)
+    batch = PacketBatch.from_pcap(source)
+    assert batch.shortest_length() == 1
+    verdicts = array("I", (rng.choice((1, 2, 2)) for _ in packets))
+    for limit, want in ((None, [i for i, v in enumerate(verdicts) if v == 2]),
+                        (5, [i for i, v in enumerate(verdicts) if v == 2][:5])):
+        out = tmp_path / "out.pcap"
+        assert batch.write_pcap(out, verdicts, 2, limit) == len(want)
+        got = list(read_packets(out))
+        assert [(p.data, p.ts_ns, p.orig_len) for p in got] == \
+            [(packets[i].data, packets[i].ts_ns, 300) for i in want]

@@ -111,7 +111,7 @@ def _apply_batch(args: argparse.Namespace) -> int:
 
     batch = PacketBatch.from_pcap(args.pcap)
     total = len(batch)
-    if total and min(batch.lengths) < 14:   # shorter than a link header: no hook sees it
+    if batch.shortest_length() < 14:   # shorter than a link header: no hook sees it
         keep = [i for i in range(total) if batch.lengths[i] >= 14]
         batch = PacketBatch(batch.buffer, array("Q", (batch.offsets[i] for i in keep)),
                             array("I", (batch.lengths[i] for i in keep)),
@@ -125,16 +125,17 @@ def _apply_batch(args: argparse.Namespace) -> int:
         found = min(found, args.count_limit) if args.count_limit else found
         print(f"{found} packets captured" if args.count else f"{found} of {total} packets match")
         return 0
-    matches = indices_of(verdicts, accept, args.count_limit or total)
     if batch.pcap_header is not None and args.out != "-":   # records copied as they are
-        batch.write_pcap(args.out, matches)
+        written = batch.write_pcap(args.out, verdicts, accept, args.count_limit or total)
     else:
+        matches = indices_of(verdicts, accept, args.count_limit or total)
         with CaptureWriter(args.out, linktype=batch.linktype) as writer:
             for i in matches:
                 writer.write(Packet(batch.packet(i), batch.ts_ns[i], batch.linktype, 0,
                                     batch.orig_lengths[i], i))
+        written = len(matches)
     if args.count:
-        print(f"{len(matches)} packets captured")
+        print(f"{written} packets captured")
     return 0
 
 

@@ -7,6 +7,11 @@ that ends with a status (a fault, or a Python exception such as a tail call that
 follows), and returns how many runs finished normally before it: the caller deals with
 that run and calls again for the rest.
 
+``bpf_pcap_gather(job) -> bytes`` copies the records (header and packet, as they are in
+the file) of the packets whose verdict is ``job[G_VALUE]`` into ``job[G_OUT]``, in order,
+until the packets, ``job[G_LEFT]`` or the room run out; ``job[G_NEXT]`` is where to go
+on.
+
 ``bpf_batch_xdp(ctx, entry, job) -> next`` runs an XDP program over many packets (one
 buffer, an offset and a length per packet; the *job*, an array of u64 words below):
 each packet is copied into the one frame the invocation prepared (or, for a program
@@ -30,6 +35,7 @@ from pybpf.jit.codegen import CTX_T, I64, c64
 REPEAT = "bpf_repeat"
 BATCH_XDP = "bpf_batch_xdp"
 PCAP_INDEX = "bpf_pcap_index"
+PCAP_GATHER = "bpf_pcap_gather"
 ENTRY_PTR_T = ir.FunctionType(I64, [CTX_T]).as_pointer()
 REPEAT_T = ir.FunctionType(I64, [CTX_T, ENTRY_PTR_T, I64, I64])
 BATCH_T = ir.FunctionType(I64, [CTX_T, ENTRY_PTR_T, CTX_T])
@@ -70,18 +76,33 @@ P_TS = 7         # u64 per record (out): capture time in ns
 P_ORIG = 8       # u32 per record (out): length on the wire (at least the captured length)
 P_CAPACITY = 9   # records the arrays take
 P_MAX_RECORD = 10  # a captured length above this is damage
-INDEX_WORDS = 11
+P_SHORTEST = 11  # the shortest captured length indexed (in and out)
+INDEX_WORDS = 12
 INDEX_T = ir.FunctionType(I64, [CTX_T])
+
+# The job of a pcap gather: u64 words.
+G_BUF = 0        # the mapped file
+G_OFFSETS = 1    # u64 per packet: where its packet starts (its record header is before it)
+G_LENGTHS = 2    # u32 per packet: captured length
+G_VERDICTS = 3   # u32 per packet
+G_VALUE = 4      # the verdict of the records to copy
+G_COUNT = 5      # packets
+G_NEXT = 6       # the packet to look at next (in and out)
+G_LEFT = 7       # records still to copy at most (in and out)
+G_OUT = 8        # where the records go
+G_ROOM = 9       # bytes there
+GATHER_WORDS = 10
 
 
 def exported() -> list[str]:
-    return [REPEAT, BATCH_XDP, PCAP_INDEX]
+    return [REPEAT, BATCH_XDP, PCAP_INDEX, PCAP_GATHER]
 
 
 def define(module: ir.Module) -> None:
     _define_repeat(module)
     _define_batch_xdp(module)
     _define_pcap_index(module)
+    _define_pcap_gather(module)
 
 
 def _slot(b: ir.IRBuilder, ctx: ir.Value, index: int) -> ir.Value:
@@ -286,6 +307,9 @@ def _define_pcap_index(module: ir.Module) -> ir.Function:
     b.position_at_end(blocks["take"])
     b.store(b.add(pos, c64(16)), b.gep(offsets, [n], inbounds=True))
     b.store(b.trunc(caplen, i32), b.gep(lengths, [n], inbounds=True))
+    shortest = word(P_SHORTEST)
+    b.store(b.select(b.icmp_unsigned("<", caplen, shortest), caplen, shortest),
+            _slot(b, job, P_SHORTEST))
     ts = b.add(b.mul(seconds, c64(1_000_000_000)), b.mul(fraction, scale))
     b.store(ts, b.gep(stamps, [n], inbounds=True))
     wire_len = b.select(b.icmp_unsigned(">", wire, caplen), wire, caplen)
@@ -297,4 +321,66 @@ def _define_pcap_index(module: ir.Module) -> ir.Function:
 
     b.position_at_end(blocks["done"])
     b.ret(n)
+    return fn
+
+
+def _define_pcap_gather(module: ir.Module) -> ir.Function:
+    fn = ir.Function(module, INDEX_T, PCAP_GATHER)
+    job = fn.args[0]
+    blocks = {n: fn.append_basic_block(n) for n in ("start", "loop", "look", "copy", "step",
+                                                    "done")}
+    b = ir.IRBuilder(blocks["start"])
+    i8p, i32 = ir.IntType(8).as_pointer(), ir.IntType(32)
+    memcpy = module.declare_intrinsic("llvm.memcpy", [i8p, i8p, I64])
+
+    def word(index: int) -> ir.Value:
+        return b.load(_slot(b, job, index))
+
+    buf, out, room, count = word(G_BUF), word(G_OUT), word(G_ROOM), word(G_COUNT)
+    value = b.trunc(word(G_VALUE), i32)
+    offsets = b.inttoptr(word(G_OFFSETS), I64.as_pointer())
+    lengths = b.inttoptr(word(G_LENGTHS), i32.as_pointer())
+    verdicts = b.inttoptr(word(G_VERDICTS), i32.as_pointer())
+    start_index, start_left = word(G_NEXT), word(G_LEFT)
+    b.branch(blocks["loop"])
+
+    b.position_at_end(blocks["loop"])
+    i, left, used = b.phi(I64, "i"), b.phi(I64, "left"), b.phi(I64, "used")
+    i.add_incoming(start_index, blocks["start"])
+    left.add_incoming(start_left, blocks["start"])
+    used.add_incoming(c64(0), blocks["start"])
+    b.store(i, _slot(b, job, G_NEXT))
+    b.store(left, _slot(b, job, G_LEFT))
+    more = b.and_(b.icmp_unsigned("<", i, count), b.icmp_unsigned("!=", left, c64(0)))
+    b.cbranch(more, blocks["look"], blocks["done"])
+
+    b.position_at_end(blocks["look"])
+    wanted = b.icmp_unsigned("==", b.load(b.gep(verdicts, [i], inbounds=True)), value)
+    b.cbranch(wanted, blocks["copy"], blocks["step"])
+
+    b.position_at_end(blocks["copy"])
+    size = b.add(b.zext(b.load(b.gep(lengths, [i], inbounds=True)), I64), c64(16))
+    fits = b.icmp_unsigned("<=", b.add(used, size), room)
+    copying = fn.append_basic_block("copying")
+    b.cbranch(fits, copying, blocks["done"])       # full: the caller empties it, goes on
+    b.position_at_end(copying)
+    record = b.sub(b.add(buf, b.load(b.gep(offsets, [i], inbounds=True))), c64(16))
+    b.call(memcpy, [b.inttoptr(b.add(out, used), i8p), b.inttoptr(record, i8p), size,
+                    ir.Constant(ir.IntType(1), 0)])
+    copied_used, copied_left = b.add(used, size), b.sub(left, c64(1))
+    b.branch(blocks["step"])
+
+    b.position_at_end(blocks["step"])
+    next_used, next_left = b.phi(I64), b.phi(I64)
+    next_used.add_incoming(used, blocks["look"])
+    next_used.add_incoming(copied_used, copying)
+    next_left.add_incoming(left, blocks["look"])
+    next_left.add_incoming(copied_left, copying)
+    i.add_incoming(b.add(i, c64(1)), blocks["step"])
+    left.add_incoming(next_left, blocks["step"])
+    used.add_incoming(next_used, blocks["step"])
+    b.branch(blocks["loop"])
+
+    b.position_at_end(blocks["done"])
+    b.ret(used)
     return fn

@@ -46,9 +46,17 @@ class PacketBatch:
     # For a mapped pcap file: its 24-byte file header (each packet's record header is
     # then the 16 bytes before it), so whole records can be copied out as they are.
     pcap_header: bytes | None = None
+    # The shortest packet's length, once known (the pcap indexer measures it).
+    shortest: int | None = None
 
     def __len__(self) -> int:
         return len(self.offsets)
+
+    def shortest_length(self) -> int:
+        """The shortest packet's length (0 for an empty batch)."""
+        if self.shortest is None:
+            self.shortest = min(self.lengths, default=0)
+        return self.shortest
 
     def packet(self, index: int) -> bytes:
         start = self.offsets[index]
@@ -59,15 +67,19 @@ class PacketBatch:
             yield Packet(self.packet(i), self.ts_ns[i], self.linktype, 0,
                          self.orig_lengths[i], i)
 
-    def write_pcap(self, path: str | os.PathLike, indices: Iterable[int]) -> None:
-        """A pcap file of the packets at ``indices``: the records copied as they are
-        (file header, times and lengths), for a batch read from a pcap file."""
+    def write_pcap(self, path: str | os.PathLike, verdicts: array, value: int,
+                   limit: int | None = None) -> int:
+        """A pcap file of the packets whose verdict is ``value`` (the first ``limit``):
+        their records copied as they are (file header, times and lengths) in native code,
+        for a batch read from a pcap file; how many were written."""
         if self.pcap_header is None:
             raise BpfError("write_pcap needs a batch read from a pcap file")
-        buffer, offsets, lengths = self.buffer, self.offsets, self.lengths
+        from pybpf.net.pcapindex import gather_records
+
         with open(path, "wb") as f:
             f.write(self.pcap_header)
-            f.write(b"".join(buffer[offsets[i] - 16:offsets[i] + lengths[i]] for i in indices))
+            return gather_records(self, verdicts, value,
+                                  len(self) if limit is None else limit, f.write)
 
     @property
     def address(self) -> int:
