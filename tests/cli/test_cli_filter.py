@@ -118,15 +118,24 @@ def test_emit_needs_an_output(capsys):
     assert "give it with -o FILE" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("limit", [[], ["-c", "3"]])
-def test_jit_batch_writes_what_the_classic_machine_writes(tmp_path, capsys, limit):
-    """The jit engine filters a mapped capture in native batches; the packets it writes
-    (data, times, wire lengths) are the classic machine's."""
+@pytest.mark.parametrize("chunk", [1 << 16, 3])
+@pytest.mark.parametrize("limit", [[], ["-c", "3"], ["-c", "7"]])
+def test_jit_batch_writes_what_the_classic_machine_writes(tmp_path, capsys, monkeypatch,
+                                                          limit, chunk):
+    """The jit engine filters a mapped capture in native batches (of ``chunk`` packets);
+    the packets it writes (data, times, wire lengths) and counts are the classic
+    machine's."""
     pytest.importorskip("llvmlite")
+    from pybpf.net import batch
+
+    monkeypatch.setattr(batch, "PCAP_CHUNK", chunk)
     outs = {}
     for engine in ("cbpf", "jit"):
         out = tmp_path / f"{engine}.pcap"
         assert main(["filter", "-r", str(PROTOCOLS), "-w", str(out), "--engine", engine,
                      *limit, "ip"]) == 0
         outs[engine] = [(p.data, p.ts_ns, p.orig_len) for p in read_packets(out)]
+        assert main(["filter", "-r", str(PROTOCOLS), "--engine", engine, *limit, "ip"]) == 0
+        outs[engine + " count"] = capsys.readouterr().out
     assert outs["jit"] == outs["cbpf"] and outs["jit"]
+    assert outs["jit count"] == outs["cbpf count"]

@@ -12,9 +12,12 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import TYPE_CHECKING, Any, Callable, Iterable
 
 from pybpf.errors import BpfError
+
+if TYPE_CHECKING:
+    from pybpf.net.batch import PacketBatch
 
 EMIT_HOOKS = ("xdp", "tc", "socket")
 ENGINES = ("cbpf", "interp", "kernel", "jit")
@@ -101,42 +104,88 @@ def _load_xdp(program: list, engine: str):
 
 
 def _apply_batch(args: argparse.Namespace) -> int:
-    """The jit engine over a pcap file: the file mapped, indexed and filtered in native
-    code (pybpf.net.batch), Python only for the packets that match."""
-    from array import array
+    """The jit engine over a pcap file: the file mapped, indexed, filtered and the matches
+    copied out in native code a batch at a time (pybpf.net.batch)."""
+    import itertools
 
     from pybpf.cbpf.emit import VERDICTS
+    from pybpf.net import batch as batches
     from pybpf.net.batch import PacketBatch, count_of, indices_of, run_batch
-    from pybpf.net.pcap import CaptureWriter, Packet
 
-    batch = PacketBatch.from_pcap(args.pcap)
-    total = len(batch)
-    if batch.shortest_length() < 14:   # shorter than a link header: no hook sees it
-        keep = [i for i in range(total) if batch.lengths[i] >= 14]
-        batch = PacketBatch(batch.buffer, array("Q", (batch.offsets[i] for i in keep)),
-                            array("I", (batch.lengths[i] for i in keep)),
-                            array("Q", (batch.ts_ns[i] for i in keep)),
-                            array("I", (batch.orig_lengths[i] for i in keep)), batch.linktype)
-    program = _compile(args, args.linktype or batch.linktype)
-    verdicts = run_batch(_load_xdp(program, "jit"), batch, data_out=False).verdicts
+    chunks = PacketBatch.pcap_chunks(args.pcap, batches.PCAP_CHUNK)
+    first = next(chunks)
+    prog = _load_xdp(_compile(args, args.linktype or first.linktype), "jit")
     accept = VERDICTS["xdp"][1]
+    limit = args.count_limit or None
+    total = found = 0
+    with _MatchWriter(args.out, first) as out:
+        for chunk in itertools.chain([first], chunks):
+            batch, kept = chunk, None
+            if chunk.shortest_length() < 14:   # shorter than a link header: no hook sees it
+                kept = [i for i in range(len(chunk)) if chunk.lengths[i] >= 14]
+                batch = chunk.select(kept)
+            verdicts = run_batch(prog, batch, data_out=False).verdicts
+            left = None if limit is None else limit - found
+            if out.writing:
+                found += out.write(batch, verdicts, accept, left)
+            elif left is None:
+                found += count_of(verdicts, accept)
+            else:
+                matches = indices_of(verdicts, accept, left)
+                found += len(matches)
+                if found == limit:      # read as far as the last match, as -c stops there
+                    last = matches[-1] if kept is None else kept[matches[-1]]
+                    total += last + 1
+                    break
+            total += len(chunk)
+            if limit is not None and found >= limit:
+                break
     if not args.out:           # a count is all that is printed
-        found = count_of(verdicts, accept)
-        found = min(found, args.count_limit) if args.count_limit else found
         print(f"{found} packets captured" if args.count else f"{found} of {total} packets match")
-        return 0
-    if batch.pcap_header is not None and args.out != "-":   # records copied as they are
-        written = batch.write_pcap(args.out, verdicts, accept, args.count_limit or total)
-    else:
-        matches = indices_of(verdicts, accept, args.count_limit or total)
-        with CaptureWriter(args.out, linktype=batch.linktype) as writer:
-            for i in matches:
-                writer.write(Packet(batch.packet(i), batch.ts_ns[i], batch.linktype, 0,
-                                    batch.orig_lengths[i], i))
-        written = len(matches)
-    if args.count:
-        print(f"{written} packets captured")
+    elif args.count:
+        print(f"{found} packets captured")
     return 0
+
+
+class _MatchWriter:
+    """Where the matching packets go: their records copied as they are into a pcap file
+    (for a pcap input), a capture writer otherwise (pcapng input, stdout), or nowhere."""
+
+    def __init__(self, out: str | None, first: "PacketBatch"):
+        self.out, self.first = out, first
+        self.writing = bool(out)
+        self.file: Any = None
+        self.writer: Any = None
+
+    def __enter__(self) -> "_MatchWriter":
+        from pybpf.net.pcap import CaptureWriter
+
+        if not self.writing:
+            return self
+        if self.first.pcap_header is not None and self.out != "-":
+            self.file = open(self.out, "wb")
+            self.file.write(self.first.pcap_header)
+        else:
+            self.writer = CaptureWriter(self.out, linktype=self.first.linktype)
+        return self
+
+    def write(self, batch: "PacketBatch", verdicts: Any, value: int, left: int | None) -> int:
+        from pybpf.net.batch import indices_of
+        from pybpf.net.pcap import Packet
+
+        left = len(batch) if left is None else left
+        if self.file is not None and batch.pcap_header is not None:
+            return batch.write_records(self.file, verdicts, value, left)
+        matches = indices_of(verdicts, value, left)
+        for i in matches:
+            self.writer.write(Packet(batch.packet(i), batch.ts_ns[i], batch.linktype, 0,
+                                     batch.orig_lengths[i], i))
+        return len(matches)
+
+    def __exit__(self, *exc: Any) -> None:
+        for closable in (self.file, self.writer):
+            if closable is not None:
+                closable.close()
 
 
 def _apply(args: argparse.Namespace) -> int:

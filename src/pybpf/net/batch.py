@@ -13,13 +13,14 @@ other engine and program type runs ``test_run`` per packet, with the same result
 from __future__ import annotations
 
 import ctypes
+import itertools
 import mmap
 import os
 import struct
 import sys
 from array import array
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator
 
 from pybpf.errors import BpfError, PacketRunError
 from pybpf.net.pcap import LINKTYPE_ETHERNET, Packet, read_packets
@@ -30,6 +31,10 @@ def buffer_address(buffer: Any) -> int:
     if len(buffer) == 0:
         return 0
     return ctypes.addressof(ctypes.c_char.from_buffer(buffer))
+
+
+# Packets per batch when a capture file is read a batch at a time.
+PCAP_CHUNK = 1 << 16
 
 
 @dataclass
@@ -74,12 +79,27 @@ class PacketBatch:
         for a batch read from a pcap file; how many were written."""
         if self.pcap_header is None:
             raise BpfError("write_pcap needs a batch read from a pcap file")
-        from pybpf.net.pcapindex import gather_records
-
         with open(path, "wb") as f:
             f.write(self.pcap_header)
-            return gather_records(self, verdicts, value,
-                                  len(self) if limit is None else limit, f.write)
+            return self.write_records(f, verdicts, value, limit)
+
+    def write_records(self, file: Any, verdicts: array, value: int,
+                      limit: int | None = None) -> int:
+        """Write the pcap records of the packets whose verdict is ``value`` (the first
+        ``limit``) to ``file``, as they are; how many."""
+        from pybpf.net.pcapindex import gather_records
+
+        return gather_records(self, verdicts, value, len(self) if limit is None else limit,
+                              file.write)
+
+    def select(self, indices: Iterable[int]) -> "PacketBatch":
+        """The packets at ``indices``, in a batch over the same buffer."""
+        keep = list(indices)
+        return PacketBatch(self.buffer, array("Q", (self.offsets[i] for i in keep)),
+                           array("I", (self.lengths[i] for i in keep)),
+                           array("Q", (self.ts_ns[i] for i in keep)),
+                           array("I", (self.orig_lengths[i] for i in keep)), self.linktype,
+                           self.pcap_header)
 
     @property
     def address(self) -> int:
@@ -109,27 +129,47 @@ class PacketBatch:
         """A capture file's packets: a pcap file is mapped and indexed in native code
         (any damage is reported as :func:`read_packets` reports it); pcapng, or any file
         without the JIT's runtime (no llvmlite), is read."""
-        from pybpf.net.pcap import _PCAP_MAGICS   # the one table of pcap magics
-        from pybpf.net.pcapindex import index_pcap, native_indexer
+        return next(cls.pcap_chunks(path, None))
 
+    @classmethod
+    def pcap_chunks(cls, path: str | os.PathLike,
+                    size: int | None = PCAP_CHUNK) -> Iterator["PacketBatch"]:
+        """A capture file's packets as :meth:`from_pcap` gives them, in batches of
+        ``size`` (None: one batch), each indexed when it is reached: a big file's index
+        is never whole, and the packets a batch runs are still in the cache. A damaged
+        record raises when its batch is reached."""
+        from pybpf.net.pcap import _PCAP_MAGICS   # the one table of pcap magics
+        from pybpf.net.pcapindex import HEADER, index_pcap, native_indexer
+
+        mapped = None
         with open(path, "rb") as f:
             head = f.read(4)
             magic = struct.unpack("<I", head)[0] if len(head) == 4 else None
-            if magic not in _PCAP_MAGICS or os.fstat(f.fileno()).st_size < 24 or \
-                    native_indexer() is None:
-                return cls.of(read_packets(path))
-            mapped = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_COPY)
+            if magic in _PCAP_MAGICS and os.fstat(f.fileno()).st_size >= HEADER and \
+                    native_indexer() is not None:
+                mapped = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_COPY)
+        if mapped is None:
+            packets = read_packets(path)
+            while True:
+                batch = cls.of(itertools.islice(packets, size))
+                yield batch
+                if size is None or len(batch) < size:
+                    return
         little, nano = _PCAP_MAGICS[magic]
-
-        batch = cls(mapped)
-        batch.pcap_header = bytes(mapped[:24])
-        batch.linktype = struct.unpack_from("<I" if little else ">I", mapped, 20)[0] & 0x0FFFFFFF
-        end = index_pcap(batch, little, nano)
-        if end != len(mapped):          # damaged: the reader says how, naming the record
-            for _ in read_packets(path):
-                pass
-            raise BpfError(f"{os.fspath(path)}: stopped indexing at byte {end}")
-        return batch
+        header = bytes(mapped[:HEADER])
+        linktype = struct.unpack_from("<I" if little else ">I", mapped, 20)[0] & 0x0FFFFFFF
+        position = HEADER
+        while True:
+            batch = cls(mapped, linktype=linktype, pcap_header=header)
+            end = index_pcap(batch, little, nano, position, size)
+            if len(batch) != size and end != len(mapped):   # damaged: the reader says how
+                for _ in read_packets(path):
+                    pass
+                raise BpfError(f"{os.fspath(path)}: stopped indexing at byte {end}")
+            yield batch
+            if end == len(mapped):
+                return
+            position = end
 
 
 @dataclass

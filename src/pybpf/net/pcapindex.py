@@ -19,9 +19,11 @@ CHUNK = 1 << 16
 HEADER = 24
 
 
-def index_pcap(batch: Any, little: bool, nano: bool) -> int:
+def index_pcap(batch: Any, little: bool, nano: bool, start: int = HEADER,
+               limit: int | None = None) -> int:
     """Fill ``batch``'s offsets, lengths, times and wire lengths from its mapped pcap
-    buffer; the offset at which indexing stopped (the buffer's size when all is well)."""
+    buffer, from the record at byte ``start`` on (``limit`` records at most); the offset
+    at which indexing stopped (the buffer's size when all is well and no limit was hit)."""
     native = native_indexer()
     from pybpf.jit import drivers
 
@@ -29,14 +31,14 @@ def index_pcap(batch: Any, little: bool, nano: bool) -> int:
     job = (ctypes.c_uint64 * drivers.INDEX_WORDS)()
     job[drivers.P_BUF] = batch.address
     job[drivers.P_SIZE] = len(buffer)
-    job[drivers.P_POS] = HEADER
+    job[drivers.P_POS] = start
     job[drivers.P_LITTLE] = int(little)
     job[drivers.P_FRACTION] = 1_000_000_000 if nano else 1_000_000
     job[drivers.P_MAX_RECORD] = _MAX_RECORD
     job[drivers.P_SHORTEST] = _MAX_RECORD
     targets = (batch.offsets, batch.lengths, batch.ts_ns, batch.orig_lengths)
     slots = (drivers.P_OFFSETS, drivers.P_LENGTHS, drivers.P_TS, drivers.P_ORIG)
-    done, capacity = len(batch.offsets), CHUNK
+    done, capacity = len(batch.offsets), CHUNK if limit is None else limit
     first = True
     while True:
         # room for ``capacity`` more records, written in place after the ``done`` ones
@@ -47,13 +49,13 @@ def index_pcap(batch: Any, little: bool, nano: bool) -> int:
         job[drivers.P_CAPACITY] = capacity
         count = native(ctypes.addressof(job))
         done += count
-        if count < capacity:
+        if count < capacity or limit is not None:
             for target in targets:
                 del target[done:]
             batch.shortest = job[drivers.P_SHORTEST] if done else 0
             return job[drivers.P_POS]
         if first:    # room for the rest at the records' size so far (and a margin)
-            consumed = job[drivers.P_POS] - HEADER
+            consumed = job[drivers.P_POS] - start
             capacity = max(CHUNK, (len(buffer) - job[drivers.P_POS]) * count // consumed
                            * 21 // 20 + 16)
             first = False
