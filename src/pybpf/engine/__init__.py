@@ -82,9 +82,8 @@ def load_spec(spec: "ObjectSpec", engine: str = "interp", *, env: "Env | None" =
     if engine == "jit":
         from pybpf.jit.engine import load as jit_load
 
-        trusted = {name: result.native_access for name, result in results.items()} \
-            if unchecked else {}
-        return jit_load(spec, env, target_btf=target_btf, budget=budget, trusted=trusted)
+        return jit_load(spec, env, target_btf=target_btf, budget=budget, verified=results,
+                        unchecked=unchecked)
     from pybpf.kernel import engine as kernel_engine
 
     return kernel_engine.load(spec, env, target_btf=target_btf, log_level=log_level,

@@ -38,6 +38,7 @@ from pybpf.vm.progtypes.base import ETH_HLEN
 from pybpf.vm.progtypes.xdp import DATA, DATA_END, DATA_META, TAILROOM
 
 _batch_fn: Any = None
+TAIL_CALL = 12      # bpf_tail_call
 
 
 def _driver() -> Any:
@@ -174,23 +175,27 @@ def run_xdp_batch(runner: Any, batch: Any, *, data_out: bool = True,
 
 def cannot_write_packets(machine: Any) -> bool:
     """Whether a program can neither write memory other than its stack (every store and
-    atomic is ``r10``-based) nor call Python (its helper calls are all native ones, so
-    nothing reads the packet through the program type's state; in a batch the packet
-    helpers are Python's): then it can run on packets where they lie, read-only, with
-    results identical to a copy's."""
+    atomic is ``r10``-based, or one the verifier found never reaches packet memory) nor
+    call Python (its helper calls are all native ones, so nothing reads the packet
+    through the program type's state; in a batch the packet helpers are Python's) nor
+    another program (a tail call's target may write the packet): then it can run on
+    packets where they lie, read-only, with results identical to a copy's."""
     from pybpf.isa.opcodes import CALL_HELPER, OPCODE_CALL
 
-    native = machine.native_helpers - abi.PACKET_HELPERS
+    native = machine.native_helpers - abi.PACKET_HELPERS - {TAIL_CALL}
+    packet = machine.packet_access
+    pc = 0
     for insn in machine.insns:
         cls = insn.opcode & 7
-        if cls in (2, 3) and insn.dst != 10:          # BPF_ST, BPF_STX (atomics too)
-            return False
+        if cls in (2, 3) and insn.dst != 10 and (packet is None or pc in packet):
+            return False                              # BPF_ST, BPF_STX (atomics too)
         if insn.opcode == OPCODE_CALL and insn.src == CALL_HELPER and insn.imm not in native:
             return False
         if insn.opcode == OPCODE_CALL and insn.src not in (CALL_HELPER, 1):   # kfuncs
             return False
         if insn.opcode == 0x8D:                       # callx: anything
             return False
+        pc += insn.slots
     return True
 
 

@@ -16,23 +16,37 @@ from pybpf.engine.object import Object
 
 if TYPE_CHECKING:
     from array import array
-    from collections.abc import Collection, Mapping
+    from collections.abc import Mapping
 
     from pybpf.elf.spec import ObjectSpec
     from pybpf.env import Env
     from pybpf.net.batch import BatchResult, PacketBatch
+    from pybpf.verifier import VerifyResult
 
 
 def load(spec: "ObjectSpec", env: "Env", target_btf: Any = None,
-         budget: int | None = 1_000_000,
-         trusted: "Mapping[str, Collection[int]] | None" = None) -> Object:
-    """Create the maps, resolve each program's map references, and compile its machine
-    (``trusted``: by program, the pcs whose accesses are compiled unchecked)."""
+         budget: int | None = 1_000_000, verified: "Mapping[str, VerifyResult] | None" = None,
+         unchecked: bool = False) -> Object:
+    """Create the maps, resolve each program's map references, and compile its machine.
+
+    ``verified``: pybpf's verifier's results by program, whose facts the machines use:
+    which accesses may be to packet memory (a batch runs the packets of a program that
+    stores to none in place) and, when ``unchecked``, which accesses are compiled with no
+    checks."""
     from pybpf.jit.machine import JitMachine
 
-    options = {name: {"trusted": pcs} for name, pcs in (trusted or {}).items()}
+    options: dict[str, dict[str, Any]] = {}
+    for name, result in (verified or {}).items():
+        options[name] = {"packet_access": frozenset(
+            pc for pc, types in result.access_types.items() if types & PACKET_MEMORY)}
+        if unchecked:
+            options[name]["trusted"] = result.native_access
     return interp.load(spec, env, target_btf, budget, machine_class=JitMachine,
                        runner_class=JitRunner, engine="jit", machine_options=options)
+
+
+# The pointer types of packet memory (pybpf.verifier.regs' names).
+PACKET_MEMORY = frozenset({"pkt", "pkt_meta"})
 
 
 class JitRunner(interp.InterpRunner):

@@ -289,7 +289,8 @@ class JitMachine:
     def __init__(self, program: Sequence[Instruction] | bytes, *,
                  helpers: HelperRegistry | None = None, memory: Memory | None = None,
                  budget: int | None = DEFAULT_BUDGET, constants: dict[int, int] | None = None,
-                 env: Any = None, name: str = "prog", trusted: Iterable[int] | None = None):
+                 env: Any = None, name: str = "prog", trusted: Iterable[int] | None = None,
+                 packet_access: Iterable[int] | None = None):
         insns = decode(program) if isinstance(program, (bytes, bytearray, memoryview)) \
             else list(program)
         if not insns:
@@ -319,6 +320,9 @@ class JitMachine:
         # the verifier proved in bounds of native memory, compiled with no checks, as are
         # the map helpers' arguments. None: everything checked (the default).
         self.trusted = frozenset(trusted) if trusted is not None else None
+        # The pcs whose accesses the verifier found may be to packet memory (None: not
+        # verified, any may): a batch runs a program storing to none on packets in place.
+        self.packet_access = frozenset(packet_access) if packet_access is not None else None
         self.compiled = compile_program(self.program, code, frozenset(self.constants), name,
                                         native, first_tier(), self.trusted)
         self._hot = HOT_RUNS if self.compiled.tier != FULL else -1

@@ -43,10 +43,16 @@ class VerifyResult:
     path: list = field(default_factory=list)
     hint: str = ""
     slots: list = field(default_factory=list, repr=False)
-    # Accepted: the insns whose every memory access is to native memory (stack, map
-    # key/value, packet, ringbuf memory), proven in bounds: what ``unchecked`` JIT code
-    # accesses without checks.
-    native_access: frozenset = field(default_factory=frozenset, repr=False)
+    # Accepted: the pointer types each memory access met (loads, stores, atomics, and
+    # the memory helpers read and write), by insn: what the JIT relies on.
+    access_types: dict = field(default_factory=dict, repr=False)
+
+    @property
+    def native_access(self) -> frozenset[int]:
+        """The insns whose every memory access is to native memory (stack, map key/value,
+        packet, ringbuf memory), proven in bounds: what ``unchecked`` JIT code accesses
+        without checks."""
+        return frozenset(i for i, types in self.access_types.items() if types <= NATIVE_MEMORY)
 
     def __bool__(self) -> bool:
         return self.accepted
@@ -287,8 +293,8 @@ def _run(slots: list[Slot], prog_type: int, attach_type: int, maps: dict[int, Ma
         text = (v.log.text() + v.stats()) if log_level else ""
         if log_level == 1:
             text = v.stats()
-        native = frozenset(i for i, types in v.access_types.items() if types <= NATIVE_MEMORY)
-        return VerifyResult(True, text, None, None, None, stats, native_access=native)
+        return VerifyResult(True, text, None, None, None, stats, access_types={
+            i: frozenset(types) for i, types in v.access_types.items()})
     if log_level:
         v.log.level = max(v.log.level, 1)
         v.log(error.message + "\n")
