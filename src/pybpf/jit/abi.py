@@ -31,10 +31,12 @@ FAULT_WRITE = 12  # ST_MEMORY: 1 for a write
 MESSAGE = 13    # ST_STATIC: index in the compiled program's message table
 REGIONS = 14    # address of the region table: (start, end, flags, view) sorted by start
 NREGIONS = 15
-READ_START = 16  # last region a load hit: start and size (see memops)
-READ_SPAN = 17
-WRITE_START = 18  # last writable region a store hit
-WRITE_SPAN = 19
+ACCESS_CACHE = 16  # the access cache: per checked access site (see memops), the region
+                  #   it hit last: (start, size) u64 pairs; reset from ACCESS_RESET (its
+                  #   ACCESS_BYTES bytes) whenever the region table changes
+ACCESS_RESET = 17
+ACCESS_BYTES = 18
+# (slot 19 is free)
 CONSTS = 20     # address of an array of u64 by pc: resolved pseudo-lddw values
 CODE = 21       # address of the code region (callx / pseudo-func addresses)
 STACKS = 22     # address of an array of 8 u64: the end of each frame's stack

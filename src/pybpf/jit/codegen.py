@@ -135,6 +135,9 @@ class ModuleBuilder:
         # checks: see .memops), and the map helpers' arguments are proven (their trusted
         # variants).
         self.trusted = frozenset(trusted) if trusted is not None else None
+        from pybpf.jit.memops import access_sites     # (memops builds on this module)
+
+        self.sites = access_sites(prog, self.trusted)   # checked accesses: cache entries
         self.messages: list[tuple[type, str]] = []
         self._message_index: dict[tuple[type, str], int] = {}
         # Function entries start blocks too (the interpreter's leaders miss a pseudo-func

@@ -353,6 +353,7 @@ class JitMachine:
         ctx[abi.CONSTS] = ctypes.addressof(self._consts)
         ctx[abi.CODE] = self.code_region.address
         ctx[abi.STACKS] = ctypes.addressof(self._stack_ends)
+        self._access_cache_set()
         ctx[abi.MEMORY_ID] = id(self.memory) & M64
         _by_context[self._ctx_address] = self
         for slot, callback in zip((abi.HELPER_CB, abi.MEMORY_CB, abi.PACKET_CB), self._callbacks):
@@ -708,15 +709,28 @@ class JitMachine:
 
     def _adopt_table(self) -> None:
         """Point the context at the current region table and forget remembered regions
-        (one may be gone): stack 0 is always there and is a safe region to remember."""
+        (one may be gone)."""
         ctx, table = self._ctx, self._table
         ctx[abi.REGIONS], ctx[abi.NREGIONS] = table.address, table.count
         ctx[abi.RECENT:abi.RECENT_NEXT] = _NO_RECENT
         ctx[abi.VIEW] = ctx[abi.VIEW_SIZE] = 0      # its region may be gone
-        home = self.stacks[0]
-        ctx[abi.READ_START] = ctx[abi.WRITE_START] = home.address
-        ctx[abi.READ_SPAN] = ctx[abi.WRITE_SPAN] = home.size
+        ctypes.memmove(self._access_cache, self._access_reset, ctypes.sizeof(self._access_cache))
         self._table_version = table.version
+
+    def _access_cache_set(self) -> None:
+        """The access cache (see abi.ACCESS_CACHE), one entry per checked access site, and
+        what resets it: every entry names stack 0, which is always there and so a safe
+        region to remember (an access elsewhere just misses it)."""
+        from pybpf.jit.memops import access_sites
+
+        sites = max(len(access_sites(self.program, self.trusted)), 1)
+        home = self.stacks[0]
+        self._access_cache = (ctypes.c_uint64 * (2 * sites))()
+        self._access_reset = (ctypes.c_uint64 * (2 * sites))(*[home.address, home.size] * sites)
+        ctx = self._ctx
+        ctx[abi.ACCESS_CACHE] = ctypes.addressof(self._access_cache)
+        ctx[abi.ACCESS_RESET] = ctypes.addressof(self._access_reset)
+        ctx[abi.ACCESS_BYTES] = ctypes.sizeof(self._access_cache)
 
     def _raise(self, budget: int) -> None:
         ctx = self._ctx

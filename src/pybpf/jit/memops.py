@@ -3,13 +3,14 @@
 Every access is checked against the memory's region table before native code touches
 the address, as :class:`pybpf.vm.memory.Memory` checks it for the interpreter:
 
-* inline, the address is compared with the last region hit (one for loads, one for
-  stores: the run context keeps its start and size; only regions of 8 bytes or more are
-  remembered, so ``address - start <= size - access`` never wraps) and on a hit the
-  access is one native load or store;
+* inline, the address is compared with the region this access *site* (instruction) hit
+  last (the run context's access cache keeps each site's start and size; only regions
+  of 8 bytes or more are remembered, so ``address - start <= size - access`` never
+  wraps), and on a hit the access is one native load or store: a site nearly always
+  meets the same region, whatever the others meet;
 * otherwise the shared runtime (:mod:`.runtime`) binary-searches the table, remembers the
-  region, and does the access natively, through the Python callback for a context
-  region, or records the fault (the status is checked after the call);
+  region for the site, and does the access natively, through the Python callback for a
+  context region, or records the fault (the status is checked after the call);
 * ``r10 + off`` with the whole access inside the frame's 512 bytes needs no check at all:
   r10 is read-only and always the end of the frame's stack region; nor does an access
   the verifier proved in bounds of native memory (a *trusted* pc: only when the program
@@ -31,11 +32,12 @@ from pybpf.isa import Instruction, Kind
 from pybpf.isa.opcodes import Form
 from pybpf.jit import abi
 from pybpf.jit.codegen import LIKELY, M64
-from pybpf.jit.runtime import CHECK, LOAD, READ, STORE, UPDATE, WRITE
+from pybpf.jit.runtime import CHECK, LOAD, STORE, UPDATE
 from pybpf.vm.compiler import MAX_STACK
 
 if TYPE_CHECKING:
     from pybpf.jit.codegen import FunctionBuilder
+    from pybpf.vm.compiler import Program
 
 LITTLE_ENDIAN = sys.byteorder == "little"
 _RMW = {"add": "add", "or": "or", "and": "and", "xor": "xor", "xchg": "xchg"}
@@ -49,12 +51,38 @@ def _swap(fb: "FunctionBuilder", value: str, bits: int) -> str:
     return fb.op(f"call i{bits} {fb.mb.intrinsic('llvm.bswap', bits)}(i{bits} {value})")
 
 
-def _cache_hit(fb: "FunctionBuilder", addr: str, size: int, mode: int) -> str:
-    """Whether the access lies inside the last region hit for its kind."""
-    start, span = (abi.READ_START, abi.READ_SPAN) if mode == READ else \
-        (abi.WRITE_START, abi.WRITE_SPAN)
-    offset = fb.op(f"sub i64 {addr}, {fb.load_slot(start)}")
-    room = fb.op(f"sub i64 {fb.load_slot(span)}, {size}")
+MEMORY_KINDS = frozenset({Kind.LOAD, Kind.LOADSX, Kind.LOAD_ACQ, Kind.STORE, Kind.STORE_IMM,
+                          Kind.STORE_REL, Kind.ATOMIC})
+
+
+def unchecked(insn: Instruction, form: Form, pc: int, trusted: frozenset[int] | None) -> bool:
+    """Whether a load/store/atomic needs no check: ``r10 + off`` inside the frame, or an
+    access the verifier proved in bounds of native memory (``trusted``)."""
+    base = insn.src if form.kind in (Kind.LOAD, Kind.LOADSX, Kind.LOAD_ACQ) else insn.dst
+    return (base == 10 and -MAX_STACK <= insn.off and insn.off + form.size <= 0) or \
+        (trusted is not None and pc in trusted)
+
+
+def access_sites(prog: "Program", trusted: frozenset[int] | None) -> dict[int, int]:
+    """The checked access sites, by pc: each one's entry in the access cache (pc order)."""
+    pcs = [pc for pc, (insn, form) in sorted(prog.by_pc.items())
+           if form.kind in MEMORY_KINDS and not unchecked(insn, form, pc, trusted)]
+    return {pc: index for index, pc in enumerate(pcs)}
+
+
+def _site(fb: "FunctionBuilder", pc: int) -> str:
+    """The address of the access cache entry of the site at ``pc``."""
+    cache = fb.op(f"inttoptr i64 {fb.load_slot(abi.ACCESS_CACHE)} to ptr")
+    entry = fb.op(f"getelementptr inbounds i64, ptr {cache}, i64 {2 * fb.mb.sites[pc]}")
+    return fb.op(f"ptrtoint ptr {entry} to i64")
+
+
+def _cache_hit(fb: "FunctionBuilder", addr: str, size: int, site: str) -> str:
+    """Whether the access lies inside the region its site hit last."""
+    entry = fb.op(f"inttoptr i64 {site} to ptr")
+    span_at = fb.op(f"getelementptr inbounds i64, ptr {entry}, i64 1")
+    offset = fb.op(f"sub i64 {addr}, {fb.op(f'load i64, ptr {entry}')}")
+    room = fb.op(f"sub i64 {fb.op(f'load i64, ptr {span_at}')}, {size}")
     return fb.op(f"icmp ule i64 {offset}, {room}")
 
 
@@ -124,17 +152,17 @@ def emit(fb: "FunctionBuilder", insn: Instruction, form: Form, pc: int) -> None:
     loading = kind in (Kind.LOAD, Kind.LOADSX, Kind.LOAD_ACQ)
     base = insn.src if loading else insn.dst
     addr = fb.reg(base) if insn.off == 0 else fb.op(f"add i64 {fb.reg(base)}, {insn.off & M64}")
-    stack = (base == 10 and -MAX_STACK <= insn.off and insn.off + size <= 0) \
-        or pc in (fb.mb.trusted or ())      # (native memory, known to be in bounds)
+    stack = unchecked(insn, form, pc, fb.mb.trusted)
+    site = "0" if stack else _site(fb, pc)
     if kind is Kind.ATOMIC:
-        _atomic(fb, insn, form, pc, addr, stack)
+        _atomic(fb, insn, form, pc, addr, stack, site)
         return
     if loading:
         acquire = kind is Kind.LOAD_ACQ
 
         def runtime_load() -> str:
             value = fb.op(f"call i64 {fb.mb.runtime(LOAD)}(ptr %ctx, i64 {addr}, i64 {size}, "
-                          f"i64 {pc})")
+                          f"i64 {pc}, i64 {site})")
             fb.check_status()
             return value
 
@@ -165,7 +193,7 @@ def emit(fb: "FunctionBuilder", insn: Instruction, form: Form, pc: int) -> None:
         if stack:
             value = _native_load(fb, addr, bits, acquire)
         else:
-            merged = _diamond(fb, _cache_hit(fb, addr, size, READ),
+            merged = _diamond(fb, _cache_hit(fb, addr, size, site),
                               lambda: _native_load(fb, addr, bits, acquire), slow_load, "i64")
             assert merged is not None
             value = merged
@@ -181,18 +209,18 @@ def emit(fb: "FunctionBuilder", insn: Instruction, form: Form, pc: int) -> None:
 
     def slow_store() -> None:
         fb.emit(f"call void {fb.mb.runtime(STORE)}(ptr %ctx, i64 {addr}, i64 {size}, i64 {pc}, "
-                f"i64 {fb.zext(data, bits)})")
+                f"i64 {fb.zext(data, bits)}, i64 {site})")
         fb.check_status()
 
     if stack:
         _native_store(fb, addr, data, bits, release)
     else:
-        _diamond(fb, _cache_hit(fb, addr, size, WRITE),
+        _diamond(fb, _cache_hit(fb, addr, size, site),
                  lambda: _native_store(fb, addr, data, bits, release), slow_store)
 
 
 def _atomic(fb: "FunctionBuilder", insn: Instruction, form: Form, pc: int, addr: str,
-            stack: bool) -> None:
+            stack: bool, site: str) -> None:
     """Read-modify-write: the old value goes to src (fetch forms) or r0 (cmpxchg).
 
     Checked as a read, then as a write of a writable region (so a miss faults as the
@@ -246,7 +274,7 @@ def _atomic(fb: "FunctionBuilder", insn: Instruction, form: Form, pc: int, addr:
 
     def slow() -> str:
         status = fb.op(f"call i32 {fb.mb.runtime(CHECK)}(ptr %ctx, i64 {addr}, i64 {size}, "
-                       f"i64 {UPDATE}, i64 {pc})")
+                       f"i64 {UPDATE}, i64 {pc}, i64 {site})")
         native_bb, py_bb = fb.new_label(), fb.new_label()
         fb.emit(f"switch i32 {status}, label %{fb.bail} [i32 0, label %{native_bb} "
                 f"i32 1, label %{py_bb}]")
@@ -256,7 +284,7 @@ def _atomic(fb: "FunctionBuilder", insn: Instruction, form: Form, pc: int, addr:
     if stack:
         old = native()
     else:
-        old = _diamond(fb, _cache_hit(fb, addr, size, UPDATE), native, slow, ty)
+        old = _diamond(fb, _cache_hit(fb, addr, size, site), native, slow, ty)
     assert old is not None
     if op == "cmpxchg":
         fb.set_reg(0, old, bits)

@@ -28,7 +28,6 @@ from pybpf.jit.codegen import CTX_T, HELPER_T, I1, I8, I32, I64, c64
 from pybpf.jit.runtime import swap_bytes
 from pybpf.maps import _base as handle
 from pybpf.maps.arraymap import ProgArray
-from pybpf.vm.compiler import MAX_STACK
 from pybpf.vm.machine import MAX_TAIL_CALLS
 from pybpf.maps import _table as table
 from pybpf.maps import lpm_trie as lpm
@@ -143,7 +142,7 @@ class _Runtime:
             return
         b = f.b
         ctx, pc = f.fn.args[0], f.fn.args[2]
-        status = b.call(self.check, [ctx, address, size, c64(0), pc])
+        status = b.call(self.check, [ctx, address, size, c64(0), pc, c64(0)])
         ok = f.block("readable")
         switch = b.switch(status, fault)
         switch.add_case(ir.Constant(I32, 0), ok)
@@ -783,11 +782,9 @@ class _Runtime:
             copy(index)
         for index in range(abi.RECENT, abi.RECENT_NEXT + 1):
             b.store(c64(0), f.slot(tctx, index))
-        # the last regions hit: the target's own frame-0 stack (as Python's adopt sets them)
-        stack_end = b.load(b.inttoptr(b.load(f.slot(tctx, abi.STACKS)), I64.as_pointer()))
-        for start, span in ((abi.READ_START, abi.READ_SPAN), (abi.WRITE_START, abi.WRITE_SPAN)):
-            b.store(b.sub(stack_end, c64(MAX_STACK)), f.slot(tctx, start))
-            b.store(c64(MAX_STACK), f.slot(tctx, span))
+        # the target's access cache may name regions gone since its last run: reset it
+        self.copy(f, b.load(f.slot(tctx, abi.ACCESS_CACHE)), b.load(f.slot(tctx, abi.ACCESS_RESET)),
+                  b.load(f.slot(tctx, abi.ACCESS_BYTES)))
         function = b.inttoptr(target, ir.FunctionType(I64, [CTX_T]).as_pointer())
         r0 = b.call(function, [tctx])
         for index in (abi.BUDGET, abi.BATCH, *range(abi.CLOCK, abi.RND + 2), *abi.PKT_SLOTS):

@@ -78,7 +78,7 @@ class _Packet:
         touch (``mode``: runtime.READ or WRITE); a context region goes to Python."""
         b = f.b
         ctx, pc = f.fn.args[0], f.fn.args[2]
-        status = b.call(self.rt.check, [ctx, address, size, c64(mode), pc])
+        status = b.call(self.rt.check, [ctx, address, size, c64(mode), pc, c64(0)])
         ok = f.block("accessible")
         switch = b.switch(status, fault)
         switch.add_case(ir.Constant(I32, 0), ok)

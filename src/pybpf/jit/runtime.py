@@ -21,9 +21,11 @@ from pybpf.jit.codegen import CTX_T, I32, I64, c64
 READ, WRITE, UPDATE = 0, 1, 2      # bpf_check modes (UPDATE: read-modify-write)
 CHECK, LOAD, STORE, FIND = "bpf_check", "bpf_load", "bpf_store", "bpf_find"
 FIND_T = ir.FunctionType(I64.as_pointer(), [CTX_T, I64])                # ctx, addr
-CHECK_T = ir.FunctionType(I32, [CTX_T, I64, I64, I64, I64])          # ctx, addr, size, mode, pc
-LOAD_T = ir.FunctionType(I64, [CTX_T, I64, I64, I64])                # ctx, addr, size, pc
-STORE_T = ir.FunctionType(ir.VoidType(), [CTX_T, I64, I64, I64, I64])  # ctx, addr, size, pc, value
+# ``site``: the access cache entry to remember a native region in (see abi.ACCESS_CACHE),
+# or 0
+CHECK_T = ir.FunctionType(I32, [CTX_T] + [I64] * 5)      # ctx, addr, size, mode, pc, site
+LOAD_T = ir.FunctionType(I64, [CTX_T] + [I64] * 4)       # ctx, addr, size, pc, site
+STORE_T = ir.FunctionType(ir.VoidType(), [CTX_T] + [I64] * 5)  # ctx, addr, size, pc, value, site
 MEMORY_CB_T = ir.FunctionType(I64, [CTX_T] + [I64] * 5)
 SIGNATURES = {CHECK: CHECK_T, LOAD: LOAD_T, STORE: STORE_T}
 
@@ -123,10 +125,11 @@ def define_find(module: ir.Module) -> ir.Function:
 
 
 def define_check(module: ir.Module, find: ir.Function) -> ir.Function:
-    """``i32 bpf_check(ctx, address, size, mode, pc)``: find the region, remember it."""
+    """``i32 bpf_check(ctx, address, size, mode, pc, site)``: find the region; remember a
+    native one in the access cache entry ``site`` (when not 0)."""
     fn = ir.Function(module, CHECK_T, CHECK)
     fn.attributes.add("nounwind")
-    ctx, addr, size, mode, pc = fn.args
+    ctx, addr, size, mode, pc, site = fn.args
     entry, found, bounds, native, fault = (fn.append_basic_block(n) for n in
                                            ("entry", "found", "bounds", "native", "fault"))
     b = ir.IRBuilder(entry)
@@ -161,18 +164,18 @@ def define_check(module: ir.Module, find: ir.Function) -> ir.Function:
     b.store(b.select(b.icmp_unsigned("!=", view, c64(0)), b.sub(r_end, r_start), c64(0)),
             slot(abi.VIEW_SIZE))
     b.ret(ir.Constant(I32, 1))
+    # Native: remembered for the site (only regions of 8 bytes or more, so that the inline
+    # check ``address - start <= size - access`` never wraps; a store's site only ever
+    # sees regions it may write, having faulted on the others).
     b.position_at_end(native)
     span = b.sub(r_end, r_start)
     remember, done_ok = fn.append_basic_block("remember"), fn.append_basic_block("done_ok")
-    b.cbranch(b.icmp_unsigned(">=", span, c64(8)), remember, done_ok)
+    b.cbranch(b.and_(b.icmp_unsigned(">=", span, c64(8)), b.icmp_unsigned("!=", site, c64(0))),
+              remember, done_ok)
     b.position_at_end(remember)
-    b.store(r_start, slot(abi.READ_START))
-    b.store(span, slot(abi.READ_SPAN))
-    store_bb = fn.append_basic_block("remember_write")
-    b.cbranch(b.icmp_unsigned("!=", mode, c64(READ)), store_bb, done_ok)
-    b.position_at_end(store_bb)
-    b.store(r_start, slot(abi.WRITE_START))
-    b.store(span, slot(abi.WRITE_SPAN))
+    entry_p = b.inttoptr(site, I64.as_pointer())
+    b.store(r_start, entry_p)
+    b.store(span, b.gep(entry_p, [c64(1)], inbounds=True))
     b.branch(done_ok)
     b.position_at_end(done_ok)
     b.ret(ir.Constant(I32, 0))
@@ -223,8 +226,9 @@ def _define_access(module: ir.Module, check: ir.Function, store: bool) -> ir.Fun
     fn = ir.Function(module, STORE_T if store else LOAD_T, STORE if store else LOAD)
     fn.attributes.add("nounwind")
     ctx, addr, size, pc = fn.args[:4]
+    site = fn.args[-1]
     b = ir.IRBuilder(fn.append_basic_block("entry"))
-    status = b.call(check, [ctx, addr, size, c64(WRITE if store else READ), pc])
+    status = b.call(check, [ctx, addr, size, c64(WRITE if store else READ), pc, site])
     native, python, failed = (fn.append_basic_block(n) for n in ("native", "python", "failed"))
     switch = b.switch(status, failed)
     switch.add_case(ir.Constant(I32, 0), native)
