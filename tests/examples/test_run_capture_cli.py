@@ -24,13 +24,20 @@ def run(capsys, *argv: str) -> tuple[int, str, str]:
     return code, out, err
 
 
-def test_c_source_over_a_capture_with_maps_in_and_out(capsys, tmp_path):
+ENGINES = [pytest.param([], id="interp"), pytest.param(["--engine", "jit"], id="jit"),
+           pytest.param(["--engine", "jit", "--unchecked"], id="jit-unchecked")]
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_c_source_over_a_capture_with_maps_in_and_out(capsys, tmp_path, engine):
+    if engine:
+        pytest.importorskip("llvmlite")
     blocklist = tmp_path / "blocked.json"
     blocklist.write_text(json.dumps({socket.inet_aton(BLOCKLISTED).hex(): "00" * 8}))
     out, dump = tmp_path / "passed.pcap", tmp_path / "maps.json"
     code, stdout, err = run(capsys, str(EXAMPLES / "xdp_ddos.c"), "-r", str(DATA / "ddos.pcap"),
                             "-w", str(out), "--map", f"blocked={blocklist}",
-                            "--dump-maps", str(dump), "-j")
+                            "--dump-maps", str(dump), "-j", *engine)
     assert code == 0, err
     result = json.loads(stdout)
     assert result["summary"]["verdicts"] == {"XDP_PASS": 203, "XDP_DROP": 161}

@@ -189,7 +189,7 @@ def _cmd_run_capture(args: argparse.Namespace) -> int:
     packets = list(read_packets(args.pcap))   # read it all first: errors before the run
     budget = None if args.budget == 0 else args.budget
     obj = load_object(args.file, engine=args.engine, cflags=cflags_from(args.cflags),
-                      rodata=rodata, budget=budget)
+                      rodata=rodata, budget=budget, unchecked=args.unchecked)
     try:
         name = choose_program(obj.programs, args.prog, args.file)
         fill_maps(obj.maps, args.maps)
@@ -276,6 +276,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "TX/REDIRECT packets go to FILE.if<N>.pcap beside it")
     g.add_argument("--prog", metavar="NAME", help="the program to run (by function name)")
     g.add_argument("--engine", choices=("interp", "jit", "kernel"), default="interp")
+    g.add_argument("--unchecked", action="store_true",
+                   help="jit: no bounds checks where the verifier proved them needless")
     g.add_argument("--map", dest="maps", action="append", default=[], metavar="NAME=FILE",
                    help="fill a map before the run from JSON: {\"key hex\": \"value hex\"} "
                         "or BTF-typed {\"53\": {\"packets\": 0}}")

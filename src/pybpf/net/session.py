@@ -76,12 +76,15 @@ def cflags_from(items: Sequence[str]) -> list[str]:
 
 def load_object(path: str | os.PathLike, *, engine: str = "interp", cflags: Sequence[str] = (),
                 rodata: Mapping[str, Any] | None = None, env: Any = None,
-                budget: int | None = 1_000_000) -> Any:
-    """Open ``path`` (C source is compiled) and load it into ``engine``."""
+                budget: int | None = 1_000_000, unchecked: bool = False) -> Any:
+    """Open ``path`` (C source is compiled) and load it into ``engine`` (``unchecked``:
+    the jit engine's, see :func:`pybpf.engine.load_spec`)."""
     import pybpf
 
     spec = pybpf.open(path, cflags=list(cflags))
     options: dict[str, Any] = {"budget": budget}
+    if unchecked:
+        options["unchecked"] = True
     if env is not None:
         options["env"] = env
     if rodata:
