@@ -10,12 +10,12 @@ from typing import Any, Sequence
 from pybpf.errors import VerifierError
 from pybpf.isa.uapi import ProgType
 from pybpf.verifier.cfg import CfgError, Slot, check_cfg, check_opcodes, find_subprogs
+from pybpf.verifier.explain import explain
 from pybpf.verifier.log import stats_line
 from pybpf.verifier.mem import VerifyFail
 from pybpf.verifier.regs import (
     PTR_TO_MAP_KEY, PTR_TO_MAP_VALUE, PTR_TO_MEM, PTR_TO_PACKET, PTR_TO_PACKET_META, PTR_TO_STACK,
 )
-from pybpf.verifier.state import path_list
 from pybpf.verifier.walk import MapInfo, Verifier
 
 MAX_INSNS = 1_000_000
@@ -73,26 +73,29 @@ class VerifyResult:
 
 # --- inputs ---------------------------------------------------------------------------------
 
+_RAW_INSN = struct.Struct("<BBhi")
+
+
 def raw_slots(code: bytes) -> list[Slot]:
     """8-byte little-endian instructions, undecoded (lddw halves stay separate)."""
-    out = []
-    for i in range(0, len(code) - len(code) % 8, 8):
-        op, regs, off, imm = struct.unpack_from("<BBhi", code, i)
-        out.append(Slot(op, regs & 0xF, regs >> 4, off, imm))
-    return out
+    make = tuple.__new__
+    return [make(Slot, (op, regs & 0xF, regs >> 4, off, imm))
+            for op, regs, off, imm in _RAW_INSN.iter_unpack(code[:len(code) - len(code) % 8])]
 
 
 def slots_of(insns: Sequence[Any]) -> list[Slot]:
     """Slots of decoded :class:`pybpf.isa.Instruction` values (lddw split back in two)."""
     out: list[Slot] = []
+    append, make = out.append, tuple.__new__
     for insn in insns:
-        if insn.opcode == 0x18:
+        opcode = insn.opcode
+        if opcode == 0x18:
             imm = insn.imm & ((1 << 64) - 1)
             lo, hi = imm & 0xFFFFFFFF, imm >> 32
-            out.append(Slot(0x18, insn.dst, insn.src, insn.off, _s32(lo)))
-            out.append(Slot(0, 0, 0, 0, _s32(hi)))
+            append(make(Slot, (0x18, insn.dst, insn.src, insn.off, _s32(lo))))
+            append(make(Slot, (0, 0, 0, 0, _s32(hi))))
         else:
-            out.append(Slot(insn.opcode, insn.dst, insn.src, insn.off, insn.imm))
+            append(make(Slot, (opcode, insn.dst, insn.src, insn.off, insn.imm)))
     return out
 
 
@@ -171,24 +174,24 @@ def verify(prog: Any, log_level: int = 1, priv: str = "root", *, prog_type: int 
     """
     if priv not in PRIVS:
         raise ValueError(f"priv must be one of {PRIVS}, not {priv!r}")
-    from pybpf.elf.spec import ObjectSpec, ProgramSpec
-
-    if hasattr(prog, "spec") and isinstance(getattr(prog, "spec"), ObjectSpec):
-        prog = prog.spec
-    if isinstance(prog, ObjectSpec):
-        return {name: _verify_spec(p, prog, log_level, priv, prog_type, attach_type)
-                for name, p in prog.programs.items()}
-    if isinstance(prog, ProgramSpec):
-        return _verify_spec(prog, None, log_level, priv, prog_type, attach_type)
-    if hasattr(prog, "spec") and isinstance(getattr(prog, "spec"), ProgramSpec):
-        obj = getattr(getattr(prog, "_object", None), "spec", None)
-        return _verify_spec(prog.spec, obj, log_level, priv, prog_type, attach_type)
-    if isinstance(prog, (bytes, bytearray, memoryview)):
+    if isinstance(prog, (bytes, bytearray, memoryview)) and not hasattr(prog, "spec"):
         slots = raw_slots(bytes(prog))
         if len(prog) % 8:
             return _reject(f"invalid program length {len(prog)} (not a multiple of 8)", None,
                            22, log_level)
     else:
+        from pybpf.elf.spec import ObjectSpec, ProgramSpec
+
+        if hasattr(prog, "spec") and isinstance(getattr(prog, "spec"), ObjectSpec):
+            prog = prog.spec
+        if isinstance(prog, ObjectSpec):
+            return {name: _verify_spec(p, prog, log_level, priv, prog_type, attach_type)
+                    for name, p in prog.programs.items()}
+        if isinstance(prog, ProgramSpec):
+            return _verify_spec(prog, None, log_level, priv, prog_type, attach_type)
+        if hasattr(prog, "spec") and isinstance(getattr(prog, "spec"), ProgramSpec):
+            obj = getattr(getattr(prog, "_object", None), "spec", None)
+            return _verify_spec(prog.spec, obj, log_level, priv, prog_type, attach_type)
         slots = slots_of(list(prog))
     infos = {}
     if maps:
@@ -246,8 +249,6 @@ def run(slots: list[Slot], prog_type: int, attach_type: int, maps: dict[int, Map
         source_lines: list | None = None, func_info: bool = False) -> VerifyResult:
     """Verify raw slots: control flow first, then every path. ``func_info``: the program
     comes with BTF function info (the kernel wants it for callbacks)."""
-    from pybpf.verifier.explain import explain
-
     if not slots:
         return _reject("", None, 22, 0)
     if priv != "root" and prog_type in _PERFMON_PROG_TYPES:
@@ -263,8 +264,6 @@ def run(slots: list[Slot], prog_type: int, attach_type: int, maps: dict[int, Map
 def _run(slots: list[Slot], prog_type: int, attach_type: int, maps: dict[int, MapInfo],
          log_level: int, priv: str, gpl: bool, source_lines: list | None,
          func_info: bool = False) -> VerifyResult:
-    from pybpf.verifier.explain import explain
-
     if len(slots) > MAX_INSNS:
         return _reject(f"BPF program is too large: {len(slots)} instructions (limit "
                        f"{MAX_INSNS})", None, 7, log_level)
@@ -300,7 +299,7 @@ def _run(slots: list[Slot], prog_type: int, attach_type: int, maps: dict[int, Ma
         v.log(error.message + "\n")
     text = (v.log.text() + v.stats()) if log_level else ""
     res = VerifyResult(False, text, error.message, error.insn, error.errno, stats)
-    res.path = path_list(getattr(v.state, "path", None))
+    res.path = v.paths.decisions(getattr(v.state, "path", -1))
     explain(res, slots, v)
     return res
 

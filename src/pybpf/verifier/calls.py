@@ -9,9 +9,9 @@ from typing import TYPE_CHECKING
 from pybpf.isa.uapi import HELPER_NAMES, HelperId as H, MapType as MT
 from pybpf.verifier.mem import READ, WRITE, check_mem_access, fail, helper_mem_access
 from pybpf.verifier.regs import (
-    CONST_PTR_TO_MAP, NOT_INIT, PTR_TO_CTX, PTR_TO_FUNC, PTR_TO_MAP_KEY, PTR_TO_MAP_VALUE,
-    PTR_TO_MEM, PTR_TO_PACKET, PTR_TO_PACKET_META, PTR_TO_STACK, SCALAR, BPF_MAX_VAR_OFF,
-    bounds_sync, mark_unknown, not_init, pointer, s64,
+    CONST_PTR_TO_MAP, NOT_INIT, NOT_INIT_REG, PTR_TO_CTX, PTR_TO_FUNC, PTR_TO_MAP_KEY,
+    PTR_TO_MAP_VALUE, PTR_TO_MEM, PTR_TO_PACKET, PTR_TO_PACKET_META, PTR_TO_STACK, SCALAR,
+    BPF_MAX_VAR_OFF, bounds_sync, mark_unknown, not_init, pointer, s64,
 )
 from pybpf.vm.helpers import protos as P
 
@@ -125,10 +125,9 @@ def check_helper_call(v: "Verifier", insn, idx: int) -> None:
             raise fail("bpf_spin_unlock without taking a lock", 22)
         v.state.active_lock = None
     for r in range(1, 6):
-        regs[r].assign(not_init())
+        regs[r] = NOT_INIT_REG
         v.scratch_reg(r)
-    v.scratch_reg(0)
-    r0 = regs[0]
+    r0 = v.write_reg(0)
     if proto.ret == P.RET_INTEGER:
         mark_unknown(r0)
         if hid == H.get_smp_processor_id:    # do_refine_retval_range

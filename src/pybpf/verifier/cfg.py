@@ -11,8 +11,10 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from pybpf.isa.opcodes import FORMS_BY_OPCODE, JMP, JMP32, OPCODE_LDDW
+from pybpf.vm.helpers.protos import PROTOS
 
 VALID_OPCODES = frozenset(FORMS_BY_OPCODE)
+_CALL, _CALLX = JMP | 0x80, JMP | 0x88
 MAX_CALL_FRAMES = 8
 MAX_SUBPROGS = 256
 
@@ -32,32 +34,27 @@ class CfgError(Exception):
         self.insn = insn
 
 
-def is_pseudo_call(s: Slot) -> bool:
-    return s.opcode == (JMP | 0x80) and s.src == 1
-
-
-def is_pseudo_func(s: Slot) -> bool:
-    return s.opcode == OPCODE_LDDW and s.src == 4
-
-
 def check_opcodes(slots: list[Slot]) -> None:
     """``resolve_pseudo_ldimm64``'s per-instruction checks."""
     i = 0
     n = len(slots)
+    valid = VALID_OPCODES
     while i < n:
-        s = slots[i]
-        if s.opcode == OPCODE_LDDW:
-            if i == n - 1 or slots[i + 1].opcode or slots[i + 1].dst or slots[i + 1].src \
-                    or slots[i + 1].off:
+        code, _dst, src, _off, _imm = slots[i]
+        if code == OPCODE_LDDW:
+            if i == n - 1:
                 raise CfgError("invalid bpf_ld_imm64 insn", i)
-            if s.src not in (0, 1, 2, 3, 4, 5, 6):
+            code2, dst2, src2, off2, imm2 = slots[i + 1]
+            if code2 or dst2 or src2 or off2:
+                raise CfgError("invalid bpf_ld_imm64 insn", i)
+            if src not in (0, 1, 2, 3, 4, 5, 6):
                 raise CfgError("unrecognized bpf_ld_imm64 insn", i)
-            if s.src in (1, 5) and slots[i + 1].imm != 0:
+            if src in (1, 5) and imm2 != 0:
                 raise CfgError("unrecognized bpf_ld_imm64 insn", i)
             i += 2
             continue
-        if s.opcode not in VALID_OPCODES or s.opcode == (JMP | 0x88):   # no callx
-            raise CfgError(f"unknown opcode {s.opcode:02x}", i)
+        if code not in valid or code == _CALLX:
+            raise CfgError(f"unknown opcode {code:02x}", i)
         i += 1
 
 
@@ -65,11 +62,11 @@ def find_subprogs(slots: list[Slot]) -> list[int]:
     """``add_subprog_and_kfunc`` + ``check_subprogs``: start index of each subprogram."""
     starts = {0}
     n = len(slots)
-    for i, s in enumerate(slots):
-        if is_pseudo_call(s) or is_pseudo_func(s):
-            target = i + s.imm + 1
+    for i, (code, _dst, src, _off, imm) in enumerate(slots):
+        if (code == _CALL and src == 1) or (code == OPCODE_LDDW and src == 4):
+            target = i + imm + 1
             if target < 0 or target >= n:
-                raise CfgError("call to invalid destination" if is_pseudo_call(s)
+                raise CfgError("call to invalid destination" if code == _CALL
                                else "invalid bpf_ld_imm64 insn", i)
             starts.add(target)
     subs = sorted(starts)
@@ -79,39 +76,44 @@ def find_subprogs(slots: list[Slot]) -> list[int]:
     for k in range(len(subs)):
         start, end = bounds[k], bounds[k + 1]
         for i in range(start, end):
-            s = slots[i]
-            cls = s.opcode & 7
-            if cls not in (JMP, JMP32):
+            code, _dst, _src, off, imm = slots[i]
+            cls = code & 7
+            if cls != JMP and cls != JMP32:
                 continue
-            op = s.opcode & 0xF0
-            if op in (0x80, 0x90):   # call, exit
+            op = code & 0xF0
+            if op == 0x80 or op == 0x90:   # call, exit
                 continue
-            off = s.imm if (cls == JMP32 and op == 0x00) else s.off
+            if cls == JMP32 and op == 0x00:
+                off = imm
             target = i + off + 1
             if target < start or target >= end:
                 raise CfgError(f"jump out of range from insn {i} to {target}", i)
-        last = slots[end - 1]
-        if last.opcode not in (JMP | 0x90, JMP | 0x00, JMP32 | 0x00):
+        last = slots[end - 1].opcode
+        if last != JMP | 0x90 and last != JMP | 0x00 and last != JMP32 | 0x00:
             raise CfgError("last insn is not an exit or jmp", end - 1)
     return subs
 
 
 def successors(slots: list[Slot], i: int) -> list[int]:
-    s = slots[i]
-    cls = s.opcode & 7
-    if s.opcode == OPCODE_LDDW:
-        return [i + 2]
-    if cls in (JMP, JMP32):
-        op = s.opcode & 0xF0
+    code, _dst, _src, off, imm = slots[i]
+    return list(_targets(code, off, imm, i))
+
+
+def _targets(code: int, off: int, imm: int, i: int) -> tuple[int, ...]:
+    """Where control goes after instruction ``i`` (calls fall through)."""
+    cls = code & 7
+    if code == OPCODE_LDDW:
+        return (i + 2,)
+    if cls == JMP or cls == JMP32:
+        op = code & 0xF0
         if op == 0x90:
-            return []
+            return ()
         if op == 0x80:
-            return [i + 1]
+            return (i + 1,)
         if op == 0x00:
-            off = s.imm if cls == JMP32 else s.off
-            return [i + off + 1]
-        return [i + 1, i + s.off + 1]
-    return [i + 1]
+            return (i + (imm if cls == JMP32 else off) + 1,)
+        return (i + 1, i + off + 1)
+    return (i + 1,)
 
 
 def check_cfg(slots: list[Slot], subprogs: list[int]) -> tuple[set[int], set[int]]:
@@ -126,19 +128,30 @@ def check_cfg(slots: list[Slot], subprogs: list[int]) -> tuple[set[int], set[int
         seen[start] = True
         while stack:
             i = stack.pop()
-            s = slots[i]
-            cls = s.opcode & 7
-            succ = successors(slots, i)
-            if cls in (JMP, JMP32) and s.opcode & 0xF0 not in (0x80, 0x90, 0x00):
-                prune.add(i)
-                prune.add(succ[1])
-            elif cls in (JMP, JMP32) and s.opcode & 0xF0 == 0x00:
-                prune.add(succ[0])
-            elif cls == JMP and s.opcode & 0xF0 == 0x80:
-                # visit_func_call_insn: after any call, and a bpf-to-bpf call itself
-                prune.add(i + 1)
-                if is_pseudo_call(s):
+            code, _dst, src, off, imm = slots[i]
+            cls = code & 7
+            if code == OPCODE_LDDW:
+                succ: tuple[int, ...] = (i + 2,)
+            elif cls == JMP or cls == JMP32:
+                op = code & 0xF0
+                if op == 0x90:
+                    succ = ()
+                elif op == 0x80:
+                    succ = (i + 1,)
+                    if cls == JMP:
+                        # visit_func_call_insn: after any call, and a bpf-to-bpf call itself
+                        prune.add(i + 1)
+                        if code == _CALL and src == 1:
+                            prune.add(i)
+                elif op == 0x00:
+                    succ = (i + (imm if cls == JMP32 else off) + 1,)
+                    prune.add(succ[0])
+                else:
+                    succ = (i + 1, i + off + 1)
                     prune.add(i)
+                    prune.add(succ[1])
+            else:
+                succ = (i + 1,)
             for t in succ:
                 if t <= i:
                     back.add(t)
@@ -163,11 +176,11 @@ def check_cfg(slots: list[Slot], subprogs: list[int]) -> tuple[set[int], set[int
 _CALLER_SAVED = 0x3F          # r0-r5
 
 
-def _use_def(slots: list[Slot], i: int) -> tuple[int, int]:
-    """Registers instruction ``i`` reads and writes, as bit masks."""
-    s = slots[i]
-    code, cls = s.opcode, s.opcode & 7
-    dst, src = 1 << s.dst, 1 << s.src
+def _use_def(s: Slot) -> tuple[int, int]:
+    """Registers instruction ``s`` reads and writes, as bit masks."""
+    code, dst_reg, src_reg, _off, imm = s
+    cls = code & 7
+    dst, src = 1 << dst_reg, 1 << src_reg
     if cls in (4, 7):                                  # ALU, ALU64
         op = code & 0xF0
         if op == 0xB0:                                 # mov
@@ -181,7 +194,6 @@ def _use_def(slots: list[Slot], i: int) -> tuple[int, int]:
         return dst, 0
     if cls == 3:                                       # STX
         if code & 0xE0 == 0xC0:                        # atomic
-            imm = s.imm
             if imm == 0x100:                           # load-acquire
                 return src, dst
             if imm == 0xF1:                            # cmpxchg
@@ -202,9 +214,8 @@ def _use_def(slots: list[Slot], i: int) -> tuple[int, int]:
         return 1, 0
     if op == 0x80:
         use = _CALLER_SAVED & ~1
-        if s.src == 0:
-            from pybpf.vm.helpers.protos import PROTOS
-            proto = PROTOS.get(s.imm)
+        if src_reg == 0:
+            proto = PROTOS.get(imm)
             if proto is not None:
                 use = ((1 << (len(proto.args) + 1)) - 1) & ~1
         return use, _CALLER_SAVED
@@ -216,16 +227,28 @@ def _use_def(slots: list[Slot], i: int) -> tuple[int, int]:
 def live_registers(slots: list[Slot]) -> list[int]:
     """For each slot, the registers live before it (read on some path before being
     written), as a bit mask: a backward data-flow over each subprogram's control flow
-    (calls fall through to the next instruction, exits end the function)."""
+    (calls fall through to the next instruction, exits end the function). One pass in
+    reverse order is exact without backward jumps; with them it repeats until stable."""
     n = len(slots)
     use = [0] * n
-    defs = [0] * n
-    succ: list[list[int]] = [[] for _ in range(n)]
+    keep = [-1] * n                  # registers an instruction does not write
+    succ: list[tuple[int, ...]] = [()] * n
+    backward = False
     i = 0
     while i < n:
-        use[i], defs[i] = _use_def(slots, i)
-        succ[i] = [t for t in successors(slots, i) if 0 <= t < n]
-        i += 2 if slots[i].opcode == OPCODE_LDDW else 1
+        s = slots[i]
+        use[i], defs = _use_def(s)
+        keep[i] = ~defs
+        targets = _targets(s[0], s[3], s[4], i)
+        for t in targets:
+            if not 0 <= t < n:
+                targets = tuple(t for t in targets if 0 <= t < n)
+                break
+        for t in targets:
+            if t <= i:
+                backward = True
+        succ[i] = targets
+        i += 2 if s[0] == OPCODE_LDDW else 1
     live = [0] * n
     changed = True
     while changed:
@@ -234,8 +257,9 @@ def live_registers(slots: list[Slot]) -> list[int]:
             out = 0
             for t in succ[i]:
                 out |= live[t]
-            new = use[i] | (out & ~defs[i])
+            new = use[i] | (out & keep[i])
             if new != live[i]:
                 live[i] = new
                 changed = True
+        changed = changed and backward
     return live

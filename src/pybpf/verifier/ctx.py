@@ -6,6 +6,7 @@ which types may touch packet data directly.
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Callable
 
 from pybpf.isa.uapi import AttachType as AT, ProgType as PT
@@ -20,7 +21,8 @@ _SKB_TYPES = (PT.SOCKET_FILTER, PT.SCHED_CLS, PT.SCHED_ACT, PT.CGROUP_SKB, PT.LW
 
 
 class CtxRules:
-    """What the verifier needs to know about one program type's context."""
+    """What the verifier needs to know about one program type's context (immutable:
+    :func:`ctx_rules` shares one per program and attach type)."""
 
     def __init__(self, prog_type: int, attach_type: int):
         from pybpf.vm.progtypes import program_type
@@ -42,9 +44,25 @@ class CtxRules:
             self.pointers = _XDP_POINTERS
         else:
             self.pointers = {}
+        t = self.prog_type
+        self._pkt_read = t in (PT.LWT_IN, PT.LWT_OUT, PT.LWT_SEG6LOCAL, PT.SK_REUSEPORT,
+                               PT.FLOW_DISSECTOR, PT.CGROUP_SKB, PT.SCHED_CLS, PT.SCHED_ACT,
+                               PT.XDP, PT.LWT_XMIT, PT.SK_SKB, PT.SK_MSG, PT.CGROUP_SOCKOPT)
+        self._pkt_write = t in (PT.SCHED_CLS, PT.SCHED_ACT, PT.XDP, PT.LWT_XMIT, PT.SK_SKB,
+                                PT.SK_MSG, PT.CGROUP_SOCKOPT)
+        self._ld_abs = t in (PT.SOCKET_FILTER, PT.SCHED_CLS, PT.SCHED_ACT)
+        self._return_range = self._compute_return_range()
+        self._accesses: dict[tuple[int, int, bool], tuple[bool, str | None]] = {}
 
     def access(self, off: int, size: int, write: bool) -> tuple[bool, str | None]:
-        """(allowed, pointer type the load gives or None for a scalar)."""
+        """(allowed, pointer type the load gives or None for a scalar), remembered."""
+        key = (off, size, write)
+        out = self._accesses.get(key)
+        if out is None:
+            out = self._accesses[key] = self._access(off, size, write)
+        return out
+
+    def _access(self, off: int, size: int, write: bool) -> tuple[bool, str | None]:
         if self.valid is None or off < 0:
             return False, None
         try:
@@ -57,20 +75,19 @@ class CtxRules:
 
     # --- direct packet access (may_access_direct_pkt_data) ---------------------------------
     def pkt_read(self) -> bool:
-        return self.prog_type in (PT.LWT_IN, PT.LWT_OUT, PT.LWT_SEG6LOCAL, PT.SK_REUSEPORT,
-                                  PT.FLOW_DISSECTOR, PT.CGROUP_SKB, PT.SCHED_CLS,
-                                  PT.SCHED_ACT, PT.XDP, PT.LWT_XMIT, PT.SK_SKB, PT.SK_MSG,
-                                  PT.CGROUP_SOCKOPT)
+        return self._pkt_read
 
     def pkt_write(self) -> bool:
-        return self.prog_type in (PT.SCHED_CLS, PT.SCHED_ACT, PT.XDP, PT.LWT_XMIT, PT.SK_SKB,
-                                  PT.SK_MSG, PT.CGROUP_SOCKOPT)
+        return self._pkt_write
 
     def ld_abs(self) -> bool:
-        return self.prog_type in (PT.SOCKET_FILTER, PT.SCHED_CLS, PT.SCHED_ACT)
+        return self._ld_abs
 
     def return_range(self) -> tuple[int, int] | None:
         """``check_return_code``'s range for R0 at program exit, or None (anything)."""
+        return self._return_range
+
+    def _compute_return_range(self) -> tuple[int, int] | None:
         t, a = self.prog_type, self.attach_type
         if t == PT.CGROUP_SOCK_ADDR:
             if a in (AT.CGROUP_UDP4_RECVMSG, AT.CGROUP_UDP6_RECVMSG, AT.CGROUP_UNIX_RECVMSG,
@@ -91,3 +108,9 @@ class CtxRules:
         if t == PT.SK_LOOKUP:
             return (0, 1)
         return None
+
+
+@lru_cache(maxsize=None)
+def ctx_rules(prog_type: int, attach_type: int) -> CtxRules:
+    """The (shared) :class:`CtxRules` of a program type and attach type."""
+    return CtxRules(prog_type, attach_type)

@@ -61,15 +61,20 @@ _HINTS: list[tuple[str, str]] = [
      "prototype asks for (a stack buffer, a map, the context...)."),
 ]
 
+_COMPILED_HINTS = [(re.compile(pattern), hint) for pattern, hint in _HINTS]
+# does any pattern match (one search instead of all of them for most errors)
+_ANY_HINT = re.compile("|".join(f"(?:{pattern})" for pattern, _ in _HINTS))
+
 
 def explain(result: Any, slots: list, verifier: Any) -> None:
     """Fill ``result.hint`` (and keep ``result.path``) for a rejection."""
     if result.accepted or not result.error:
         return
-    for pattern, hint in _HINTS:
-        if re.search(pattern, result.error):
-            result.hint = hint
-            return
+    if _ANY_HINT.search(result.error):
+        for pattern, hint in _COMPILED_HINTS:
+            if pattern.search(result.error):
+                result.hint = hint
+                return
     result.hint = ("The kernel's verifier rejects this instruction for the reason given; "
                    "see the register states in the log (--log-level 2) for the values it "
                    "assumed on this path.")

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from pybpf.verifier import tnum as tn
 from pybpf.verifier.regs import (
-    BPF_MAX_VAR_OFF, PTR_TO_CTX, PTR_TO_MAP_KEY, PTR_TO_MAP_VALUE,
+    BPF_MAX_VAR_OFF, NOT_INIT_REG, PTR_TO_CTX, PTR_TO_MAP_KEY, PTR_TO_MAP_VALUE,
     PTR_TO_MEM, PTR_TO_PACKET_END, PTR_TO_STACK, S64_MIN, SCALAR, Reg, coerce_to_size,
     coerce_to_size_sx, known_scalar, mark_unknown, pointer,
 )
@@ -76,9 +76,12 @@ def check_packet(v: "Verifier", reg: Reg, regno: int, off: int, size: int,
 
 # --- stack ------------------------------------------------------------------------------------
 
+_ACCESS_WORDS = {READ: " read from", WRITE: " write to"}
+
+
 def stack_bounds(v: "Verifier", reg: Reg, regno: int, off: int, size: int, kind: str) -> None:
     """``check_stack_access_within_bounds``: ``off`` already includes ``reg.off``."""
-    extra = {READ: " read from", WRITE: " write to"}.get(kind, " indirect access to")
+    extra = _ACCESS_WORDS.get(kind, " indirect access to")
     if reg.var_off.is_const():
         min_off = s64v(reg.var_off.value) + off
         max_off = min_off + size
@@ -119,7 +122,7 @@ def stack_write(v: "Verifier", reg: Reg, regno: int, off: int, size: int, value:
             spi, idx = (-a - 1) // 8, (-a - 1) % 8
             slot = frame.slot(spi)
             if slot.is_spill:
-                slot.spilled = _not_init()
+                slot.spilled = NOT_INIT_REG
                 slot.types = [MISC if t != INVALID else t for t in slot.types]
             if slot.types[idx] == ZERO and zero:
                 continue
@@ -157,17 +160,13 @@ def stack_write(v: "Verifier", reg: Reg, regno: int, off: int, size: int, value:
         kind = MISC
         if slot.is_spill or any(t == SPILL for t in slot.types):
             slot.types = [MISC if t == SPILL else t for t in slot.types]
-        slot.spilled = _not_init()
+        slot.spilled = NOT_INIT_REG
         if (value is not None and value.is_const() and value.var_off.value == 0) or \
                 (value is None and imm == 0):
             kind = ZERO
         first = (-addr - 1) % 8
         for i in range(size):
             slot.types[first - i] = kind
-
-
-def _not_init() -> Reg:
-    return Reg()
 
 
 def _width(r: Reg) -> int:

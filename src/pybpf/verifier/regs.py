@@ -139,6 +139,23 @@ def _straight_line_copiers() -> None:
 
 
 _straight_line_copiers()
+
+
+class _FrozenReg(Reg):
+    """A register no one may change (a write raises): :data:`NOT_INIT_REG`."""
+
+    __slots__ = ()
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"NOT_INIT_REG is shared and read only (set {name})")
+
+
+# The one not-initialised register that fresh frames, cleared registers and fresh stack
+# slots share instead of each holding a copy (copying registers is what states spend
+# their time on). Code that writes a register in place first replaces this one with a
+# copy (``Verifier.write_reg``), or replaces the register as a whole.
+NOT_INIT_REG = Reg()
+NOT_INIT_REG.__class__ = _FrozenReg
 _NOT_INIT = Reg()
 _UNKNOWN_SCALAR = Reg()
 _UNKNOWN_SCALAR.type = SCALAR
@@ -184,9 +201,8 @@ def mark_unknown(r: Reg) -> None:
 
 
 def pointer(type_: str, **fields: object) -> Reg:
-    r = Reg()
+    r = _KNOWN_ZERO.copy()
     r.type = type_
-    set_known(r, 0)
     for name, value in fields.items():
         setattr(r, name, value)
     return r
@@ -304,6 +320,12 @@ def bounds_sync(r: Reg) -> None:
             return
     elif vm == U64 and umin == 0 and umax == U64 and smin == S64_MIN and smax == S64_MAX \
             and u32min == 0 and u32max == U32 and s32min == S32_MIN and s32max == S32_MAX:
+        return
+    key = (vv, vm, smin, smax, umin, umax, s32min, s32max, u32min, u32max)
+    done = _SYNCED.get(key)
+    if done is not None:
+        (r.var_off, r.smin, r.smax, r.umin, r.umax,
+         r.s32min, r.s32max, r.u32min, r.u32max) = done
         return
     for rnd in (0, 1):
         # __update_reg_bounds (32 then 64) from the tnum
@@ -448,14 +470,24 @@ def bounds_sync(r: Reg) -> None:
         lv &= ~lm
         vv = (vv & _HI32) | lv
         vm = ((vm & _HI32) | lm) & ~vv & U64
-    r.var_off = _tnum(Tnum, (vv, vm))
+    var_off = r.var_off = _tnum(Tnum, (vv, vm))
     r.smin, r.smax, r.umin, r.umax = smin, smax, umin, umax
     r.s32min, r.s32max, r.u32min, r.u32max = s32min, s32max, u32min, u32max
+    if len(_SYNCED) >= _SYNCED_MAX:
+        _SYNCED.clear()
+    _SYNCED[key] = (var_off, smin, smax, umin, umax, s32min, s32max, u32min, u32max)
 
 
+# bounds_sync's results by its inputs (tnum and the eight bounds): a pure function whose
+# general case costs a few microseconds, while the same inputs recur (loop iterations,
+# the same loads in every program), so a bounded memo pays for itself.
+_SYNCED: dict[tuple, tuple] = {}
+_SYNCED_MAX = 1 << 14
 _2_64, _2_32, _BIT63, _HI32 = 1 << 64, 1 << 32, 1 << 63, U64 & ~U32
 _SB32 = 1 << 31
 _tnum = tuple.__new__
+_KNOWN_ZERO = Reg()        # a known zero (type NOT_INIT): the template of pointer()
+set_known(_KNOWN_ZERO, 0)
 
 
 def _s32(x: int) -> int:

@@ -9,10 +9,16 @@ address, as the kernel stores ``slot_type``.
 
 from __future__ import annotations
 
+from array import array
+
 from pybpf.verifier import tnum as tn
 from pybpf.verifier.regs import (
-    NOT_INIT, PTR_TO_STACK, SCALAR, Reg, mark_unknown, not_init, pointer,
+    NOT_INIT, NOT_INIT_REG, PTR_TO_STACK, SCALAR, Reg, mark_unknown, pointer,
 )
+
+_new = object.__new__
+_copy_reg = Reg.copy
+_reg_key = Reg.key
 
 INVALID, SPILL, MISC, ZERO = "?", "r", "m", "0"
 MAX_BPF_STACK = 512
@@ -23,12 +29,13 @@ class Slot:
 
     def __init__(self) -> None:
         self.types = [INVALID] * 8
-        self.spilled = not_init()
+        self.spilled = NOT_INIT_REG
 
     def copy(self) -> "Slot":
-        s = Slot.__new__(Slot)
-        s.types = list(self.types)
-        s.spilled = self.spilled.copy()
+        s = _new(Slot)
+        s.types = self.types[:]
+        sp = self.spilled
+        s.spilled = sp if sp is NOT_INIT_REG else _copy_reg(sp)
         return s
 
     @property
@@ -45,7 +52,7 @@ class Frame:
                  "callback_ret", "callback_depth")
 
     def __init__(self, frameno: int = 0, callsite: int = -1, subprog: int = 0) -> None:
-        self.regs = [not_init() for _ in range(11)]
+        self.regs = [NOT_INIT_REG] * 11
         self.stack: dict[int, Slot] = {}
         self.frameno = frameno
         self.callsite = callsite
@@ -57,9 +64,9 @@ class Frame:
         self.callback_depth = 0
 
     def copy(self) -> "Frame":
-        f = Frame.__new__(Frame)
-        f.regs = [r.copy() for r in self.regs]
-        f.stack = {k: v.copy() for k, v in self.stack.items()}
+        f = _new(Frame)
+        f.regs = [r if r is NOT_INIT_REG else _copy_reg(r) for r in self.regs]
+        f.stack = {k: v.copy() for k, v in self.stack.items()} if self.stack else {}
         f.frameno, f.callsite, f.subprog = self.frameno, self.callsite, self.subprog
         f.allocated = self.allocated
         f.callback_ret, f.callback_depth = self.callback_ret, self.callback_depth
@@ -78,9 +85,13 @@ class Frame:
             self.allocated = size
 
 
+_FP = pointer(PTR_TO_STACK)     # template of R10, never changed
+
+
 def entry_frame(frameno: int = 0, callsite: int = -1, subprog: int = 0) -> Frame:
     f = Frame(frameno, callsite, subprog)
-    f.regs[10] = pointer(PTR_TO_STACK, frameno=frameno)
+    fp = f.regs[10] = _copy_reg(_FP)
+    fp.frameno = frameno
     return f
 
 
@@ -91,14 +102,36 @@ class Ref:
         self.id, self.insn, self.kind = id, insn, kind
 
 
-def path_list(path: tuple | None) -> list[tuple[int, bool]]:
-    """The branch decisions of a state's ``path`` (a linked list, newest first) in order."""
-    out = []
-    while path is not None:
-        out.append((path[0], path[1]))
-        path = path[2]
-    out.reverse()
-    return out
+class Paths:
+    """The branch decisions of all paths, as a tree kept in one flat array of integers:
+    decision ``k`` is ``insn * 2 + taken`` at ``2k`` and the index of the decision before
+    it on its path (-1: none) at ``2k + 1``. A state's ``path`` is the index of its latest
+    decision. (A linked list of tuples would keep one object per decision alive, hundreds
+    of thousands in long walks, for the garbage collector to go through again and again.)"""
+
+    __slots__ = ("nodes",)
+
+    def __init__(self) -> None:
+        self.nodes = array("q")
+
+    def add(self, path: int, insn: int, taken: bool) -> int:
+        """The path ``path`` continued by the decision at ``insn``."""
+        nodes = self.nodes
+        k = len(nodes) >> 1
+        nodes.append(insn << 1 | taken)
+        nodes.append(path)
+        return k
+
+    def decisions(self, path: int) -> list[tuple[int, bool]]:
+        """The branch decisions of ``path``, in order."""
+        nodes = self.nodes
+        out = []
+        while path >= 0:
+            code = nodes[2 * path]
+            out.append((code >> 1, bool(code & 1)))
+            path = nodes[2 * path + 1]
+        out.reverse()
+        return out
 
 
 class State:
@@ -112,7 +145,7 @@ class State:
         self.frames: list[Frame] = []
         self.refs: list[Ref] = []
         self.active_lock: tuple | None = None
-        self.path: tuple | None = None   # branch decisions: (insn, taken, earlier) or None
+        self.path = -1             # branch decisions: an index into Paths (-1: none yet)
         self.insn_idx = 0
         self.prev_insn_idx = -1
         self.log_pos = 0
@@ -133,9 +166,9 @@ class State:
         return self.frames[-1].regs
 
     def copy(self) -> "State":
-        s = State.__new__(State)
+        s = _new(State)
         s.frames = [f.copy() for f in self.frames]
-        s.refs = [Ref(r.id, r.insn, r.kind) for r in self.refs]
+        s.refs = [Ref(r.id, r.insn, r.kind) for r in self.refs] if self.refs else []
         s.active_lock = self.active_lock
         s.path = self.path
         s.insn_idx, s.prev_insn_idx = self.insn_idx, self.prev_insn_idx
@@ -259,12 +292,20 @@ def frame_key(st: State) -> tuple:
 
 def maybe_looping(key: tuple, cur: State) -> bool:
     """``states_maybe_looping``: ``cur``'s current frame matches a checkpoint's
-    :func:`frame_key` (register by register, stopping at the first difference)."""
+    :func:`frame_key`. Compares each register's type and tnum (items 0 and 2 of its key)
+    first, as in a loop some register's tnum nearly always differs, then whole keys."""
     if key[0] != len(cur.frames):
         return False
+    regs = cur.frames[-1].regs
     i = 1
-    for r in cur.frames[-1].regs:
-        if key[i] != r.key():
+    for r in regs:
+        k = key[i]
+        if k[2] != r.var_off or k[0] != r.type:
+            return False
+        i += 1
+    i = 1
+    for r in regs:
+        if key[i] != _reg_key(r):
             return False
         i += 1
     return True

@@ -15,19 +15,20 @@ from pybpf.verifier import tnum as tn
 from pybpf.verifier.alu import byteswap, neg, scalar_alu
 from pybpf.verifier.calls import check_helper_call
 from pybpf.verifier.cfg import Slot, live_registers
-from pybpf.verifier.ctx import CtxRules
+from pybpf.verifier.ctx import ctx_rules
 from pybpf.verifier.log import Log, alignment, format_insn, format_state, stats_line
 from pybpf.verifier.mem import READ, WRITE, VerifyFail, check_mem_access, fail
 from pybpf.verifier.regs import (
-    BPF_MAX_VAR_OFF, CONST_PTR_TO_MAP, MAX_PACKET_OFF, NOT_INIT, PTR_TO_CTX, PTR_TO_FUNC,
-    PTR_TO_MAP_KEY, PTR_TO_MAP_VALUE, PTR_TO_MEM, PTR_TO_PACKET, PTR_TO_PACKET_END,
+    BPF_MAX_VAR_OFF, CONST_PTR_TO_MAP, MAX_PACKET_OFF, NOT_INIT, NOT_INIT_REG, PTR_TO_CTX,
+    PTR_TO_FUNC, PTR_TO_MAP_KEY, PTR_TO_MAP_VALUE, PTR_TO_MEM, PTR_TO_PACKET, PTR_TO_PACKET_END,
     PTR_TO_PACKET_META, PTR_TO_STACK, S32_MAX, S32_MIN, S64_MAX, S64_MIN, SCALAR, U32, U64, Reg,
     bounds_sane, bounds_sync, coerce_to_size_sx, known_scalar, mark_unknown, not_init,
-    pointer, s32, s64, set_known, zext_32_to_64,
+    pointer, s32, s64, unknown_scalar, zext_32_to_64,
 )
 from pybpf.verifier.state import (
-    State, entry_frame, frame_key, maybe_looping, states_equal, widen_imprecise_scalars,
+    Paths, State, entry_frame, frame_key, maybe_looping, states_equal, widen_imprecise_scalars,
 )
+from pybpf.vm.progtypes import _TABLE
 
 COMPLEXITY_LIMIT = 1_000_000
 CALLBACK_HELPERS = {164: "for_each_map_elem", 181: "loop"}
@@ -78,11 +79,23 @@ class Checkpoint:
 class Insn:
     """One instruction at a slot index: the raw fields, lddw's 64-bit imm joined."""
 
-    __slots__ = ("opcode", "dst", "src", "off", "imm", "imm2")
+    __slots__ = ("opcode", "dst", "src", "off", "imm", "imm2", "operand", "alu_name")
 
     def __init__(self, s: Slot, imm2: int = 0):
         self.opcode, self.dst, self.src, self.off, self.imm = s
         self.imm2 = imm2
+        self.operand: Reg | None = None
+        # an ALU op's name for scalar_alu, set once its fields have passed the checks
+        self.alu_name: str | None = None
+
+    def imm_reg(self) -> Reg:
+        """The immediate as a constant scalar source operand (zero-extended for a 32-bit
+        ALU op, sign-extended otherwise), made on the first visit and shared by the later
+        ones: the checks only read a source operand, never write it."""
+        r = self.operand
+        if r is None:
+            r = self.operand = known_scalar(self.imm & U32 if self.opcode & 7 == 4 else self.imm)
+        return r
 
 
 class Verifier:
@@ -91,18 +104,22 @@ class Verifier:
                  log_level: int = 1, gpl: bool = True, prune: set[int] | None = None,
                  subprogs: list[int] | None = None, source_lines: list | None = None):
         self.slots = slots
-        self.insns: list[Insn | None] = []
-        for i, s in enumerate(slots):
-            if s.opcode == 0x18 and i + 1 < len(slots):
-                imm = (s.imm & U32) | ((slots[i + 1].imm & U32) << 32)
-                self.insns.append(Insn(Slot(s.opcode, s.dst, s.src, s.off, imm),
-                                       slots[i + 1].imm))
-            else:
-                self.insns.append(Insn(s))
+        self.insns: list[Insn] = list(map(Insn, slots))
+        # helper calls that call a callback (bpf_loop, bpf_for_each_map_elem): prune
+        # points where a checkpoint is always made (the kernel's force checkpoints)
+        self.callback_calls: set[int] = set()
+        last = len(slots) - 1
+        for i, (code, _dst, src, _off, imm) in enumerate(slots):
+            if code == 0x18:
+                if i < last:
+                    insn = self.insns[i]
+                    insn.imm = (imm & U32) | ((slots[i + 1].imm & U32) << 32)
+                    insn.imm2 = slots[i + 1].imm
+            elif code == 0x85 and src == 0 and imm in CALLBACK_HELPERS:
+                self.callback_calls.add(i)
         self.prog_type = int(prog_type)
         self.attach_type = int(attach_type or 0)
-        self.ctx = CtxRules(prog_type, attach_type)
-        from pybpf.vm.progtypes import _TABLE
+        self.ctx = ctx_rules(self.prog_type, self.attach_type)
         self.known_prog_type = self.prog_type in _TABLE
         self.maps = maps or {}
         self.priv = priv
@@ -112,12 +129,7 @@ class Verifier:
         self.bypass_spec_v1 = self.perfmon
         self.gpl = gpl
         self.log = Log(log_level)
-        self.prune_points = prune or set()
-        # helper calls that call a callback (bpf_loop, bpf_for_each_map_elem): prune
-        # points where a checkpoint is always made (the kernel's force checkpoints)
-        self.callback_calls = {i for i, s in enumerate(slots)
-                               if s.opcode == 0x85 and s.src == 0 and s.imm in CALLBACK_HELPERS}
-        self.prune_points = self.prune_points | self.callback_calls
+        self.prune_points = (prune or set()) | self.callback_calls
         self.subprogs = subprogs or [0]
         self.source_lines = source_lines
         self.id_gen = 0
@@ -142,11 +154,13 @@ class Verifier:
         # Spectre v1/v4 (cap_bpf): instructions a speculative path must not execute
         # (``nospec``: it would fail there) or go past (``nospec_result``)
         self.func_info = True    # the program has BTF func_info (set by the caller)
-        self.live_regs = live_registers(slots)     # registers live before each insn
+        # registers live before each insn, computed when pruning first compares states
+        self.live_regs: list[int] | None = None
         self.stack_depth: dict[int, int] = {}     # deepest stack byte used, by subprog
         self.nospec: set[int] = set()
         self.nospec_result: set[int] = set()
         self.error: VerifyFail | None = None
+        self.paths = Paths()
         self.prev_linfo = None
 
     # --- small services used by the check modules -----------------------------------------
@@ -196,8 +210,8 @@ class Verifier:
     def read_reg(self, r: int) -> Reg:
         if r > 10:
             raise fail(f"R{r} is invalid", 22)
-        reg = self.state.regs[r]
-        self.scratch_reg(r)
+        reg = self.state.frames[-1].regs[r]
+        self.scratched_regs.add(r)
         if reg.type == NOT_INIT:
             raise fail(f"R{r} !read_ok")
         return reg
@@ -207,8 +221,12 @@ class Verifier:
             raise fail(f"R{r} is invalid", 22)
         if r == 10:
             raise fail("frame pointer is read only")
-        self.scratch_reg(r)
-        return self.state.regs[r]
+        self.scratched_regs.add(r)
+        regs = self.state.frames[-1].regs
+        reg = regs[r]
+        if reg is NOT_INIT_REG:       # about to be written in place: make it its own
+            reg = regs[r] = not_init()
+        return reg
 
     # --- the walk -----------------------------------------------------------------------------
     def run(self) -> None:
@@ -220,13 +238,15 @@ class Verifier:
         st.parent = None
         do_print_state = False
         log = self.log
+        prune_points, nospec, nospec_result = self.prune_points, self.nospec, self.nospec_result
+        step = self._step
         while True:
             idx = self.insn_idx
             self.insn_processed += 1
             if self.insn_processed > COMPLEXITY_LIMIT:
                 raise VerifyFail(f"BPF program is too large. Processed {self.insn_processed} "
                                  f"insn", idx, 7)
-            if idx in self.prune_points:
+            if idx in prune_points:
                 if self._is_state_visited(idx):
                     if log.level:
                         if do_print_state:
@@ -237,12 +257,12 @@ class Verifier:
                         break
                     do_print_state = True
                     continue
-            if log.level >= 2 and do_print_state:
-                log(f"\nfrom {self.prev_insn_idx} to {idx}:")
-                log(format_state(self.state, True) + "\n")
-                self._clean()
-                do_print_state = False
             if log.level:
+                if log.level >= 2 and do_print_state:
+                    log(f"\nfrom {self.prev_insn_idx} to {idx}:")
+                    log(format_state(self.state, True) + "\n")
+                    self._clean()
+                    do_print_state = False
                 if self._scratched():
                     self._print_insn_state()
                 self._linfo(idx)
@@ -252,23 +272,29 @@ class Verifier:
                 log.prev_insn_print_pos = len(line)
                 log.prev_log_pos = log.pos
             self.prev_insn_idx = idx
-            speculative = self.state.speculative
-            if speculative and idx in self.nospec:
-                nxt = None        # a barrier stops this speculative path here
+            if self.state.speculative:
+                if idx in nospec:
+                    nxt = None        # a barrier stops this speculative path here
+                else:
+                    try:
+                        nxt = step(idx)
+                    except VerifyFail as e:
+                        if e.errno not in _NOSPEC_RECOVERABLE:
+                            if e.insn is None:
+                                e.insn = idx
+                            raise
+                        # under speculation only: put a barrier before this instruction
+                        nospec.add(idx)
+                        nxt = None
+                    if idx in nospec_result:
+                        nxt = None
             else:
                 try:
-                    nxt = self._step(idx)
+                    nxt = step(idx)
                 except VerifyFail as e:
-                    if speculative and e.errno in _NOSPEC_RECOVERABLE:
-                        # under speculation only: put a barrier before this instruction
-                        self.nospec.add(idx)
-                        nxt = None
-                    else:
-                        if e.insn is None:
-                            e.insn = idx
-                        raise
-                if speculative and idx in self.nospec_result:
-                    nxt = None
+                    if e.insn is None:
+                        e.insn = idx
+                    raise
             if nxt is None:       # path done
                 self.all_scratched = True
                 if not self._pop():
@@ -352,11 +378,16 @@ class Verifier:
             lst = self.explored[idx] = []
         calls_callback = idx in self.callback_calls
         force_new = calls_callback or cur.jmp_history > 40
-        add = force_new or (self.jmps_processed - self.prev_jmps_processed >= 2
-                            and self.insn_processed - self.prev_insn_processed >= 8)
+        jmps = self.jmps_processed - self.prev_jmps_processed
+        insns = self.insn_processed - self.prev_insn_processed
+        add = force_new or (jmps >= 2 and insns >= 8)
+        # in a loop: add checkpoints only every 20 jumps or 100 instructions
+        loop_add = force_new or jmps >= 20 or insns >= 100
         states_cnt = 0
         evict = None
         live = self.live_regs
+        if live is None and lst:
+            live = self.live_regs = live_registers(self.slots)
         pruned = False
         # newest first, as the kernel's list (new states are added at its head)
         for i in range(len(lst) - 1, -1, -1):
@@ -376,10 +407,7 @@ class Verifier:
                     if maybe_looping(cp.key, cur) and states_equal(
                             cp.state, cur, exact=True, live=live, idx=idx):
                         raise fail(f"infinite loop detected at insn {idx}", 22)
-                # in a loop: add checkpoints only every 20 jumps or 100 instructions
-                if not force_new and \
-                        self.jmps_processed - self.prev_jmps_processed < 20 and \
-                        self.insn_processed - self.prev_insn_processed < 100:
+                if not loop_add:
                     add = False
             elif states_equal(cp.state, cur, live=live, idx=idx):
                 cp.hit += 1
@@ -394,6 +422,8 @@ class Verifier:
                 evict.append(i)
         if evict:
             for i in evict:           # descending indices
+                # the parent chain may keep the checkpoint, never its key: drop that
+                lst[i].key = None
                 del lst[i]
             self.cur_states -= len(evict)
         if pruned:
@@ -469,36 +499,37 @@ class Verifier:
         if op == 0xB0:
             self._mov(insn, wide, is_x)
             return
-        if op > 0xD0:
-            raise fail(f"invalid BPF_ALU opcode {op:x}", 22)
-        if is_x:
-            if insn.imm or insn.off not in (0, 1) or (insn.off == 1 and op not in (0x30, 0x90)):
+        name = insn.alu_name
+        if name is None:
+            # the checks of the instruction's own fields: the same on every visit
+            if op > 0xD0:
+                raise fail(f"invalid BPF_ALU opcode {op:x}", 22)
+            if is_x:
+                if insn.imm or insn.off not in (0, 1) or \
+                        (insn.off == 1 and op not in (0x30, 0x90)):
+                    raise fail("BPF_ALU uses reserved fields", 22)
+            elif insn.src or insn.off not in (0, 1) or (insn.off == 1 and op not in (0x30, 0x90)):
                 raise fail("BPF_ALU uses reserved fields", 22)
-            self.read_reg(insn.src)
-        elif insn.src or insn.off not in (0, 1) or (insn.off == 1 and op not in (0x30, 0x90)):
-            raise fail("BPF_ALU uses reserved fields", 22)
-        self.read_reg(insn.dst)
-        if op in (0x30, 0x90) and not is_x and insn.imm == 0:
-            raise fail("div by zero", 22)
-        if op in (0x60, 0x70, 0xC0) and not is_x and not 0 <= insn.imm < width:
-            raise fail(f"invalid shift {insn.imm}", 22)
-        dst = self.write_reg(insn.dst)
-        name = _ALU_NAMES[op]
-        if op in (0x30, 0x90) and insn.off == 1:
-            name = "s" + name
+            name = _ALU_NAMES[op]
+            if op in (0x30, 0x90) and insn.off == 1:
+                name = "s" + name
+            insn.alu_name = name
         if is_x:
-            src = regs[insn.src]
-        else:
-            src = known_scalar(insn.imm if wide else insn.imm & U32)
-            if wide:
-                set_known(src, insn.imm)
+            self.read_reg(insn.src)
+        self.read_reg(insn.dst)
+        if not is_x:
+            if op in (0x30, 0x90) and insn.imm == 0:
+                raise fail("div by zero", 22)
+            if op in (0x60, 0x70, 0xC0) and not 0 <= insn.imm < width:
+                raise fail(f"invalid shift {insn.imm}", 22)
+        dst = self.write_reg(insn.dst)
+        src = regs[insn.src] if is_x else insn.imm_reg()
         if dst.type != SCALAR or src.type != SCALAR:
             self._ptr_alu(insn, dst, src, op, wide, is_x)
             return
         scalar_alu(name, dst, src.copy() if src is dst else src, width)
 
     def _mov(self, insn: Insn, wide: bool, is_x: bool) -> None:
-        regs = self.state.regs
         if is_x:
             if not wide:
                 if insn.off not in (0, 8, 16) or insn.imm:
@@ -514,7 +545,7 @@ class Verifier:
             src = None
         dst = self.write_reg(insn.dst)
         if src is None:
-            dst.assign(known_scalar(insn.imm if wide else insn.imm & U32))
+            dst.assign(insn.imm_reg())
             return
         if wide:
             if insn.off == 0:
@@ -836,9 +867,9 @@ class Verifier:
             raise fail(f"dereference of modified ctx ptr R6 off={r6.off} disallowed")
         regs = self.state.regs
         for r in range(1, 6):
-            regs[r].assign(not_init())
+            regs[r] = NOT_INIT_REG
             self.scratch_reg(r)
-        mark_unknown(regs[0])
+        regs[0] = unknown_scalar()
         self.scratch_reg(0)
 
     # --- jumps, calls, exit --------------------------------------------------------------
@@ -891,7 +922,7 @@ class Verifier:
         else:
             if insn.src:
                 raise fail("BPF_JMP/JMP32 uses reserved fields", 22)
-            src = known_scalar(insn.imm)
+            src = insn.imm_reg()
         dst = self.read_reg(insn.dst)
         same = bool(insn.opcode & 0x08) and insn.src == insn.dst and dst.type == SCALAR
         pred = self._branch_taken(dst, src, op, is32)
@@ -934,13 +965,13 @@ class Verifier:
         elif not self._match_pkt(insn, op, dst, regs[insn.src] if insn.opcode & 0x08 else None,
                                  self.state, other) and self.is_pointer_value(dst):
             raise fail(f"R{insn.dst} pointer comparison prohibited")
-        other.path = (idx, True, self.state.path)
-        self.state.path = (idx, False, self.state.path)
+        other.path = self.paths.add(self.state.path, idx, True)
+        self.state.path = self.paths.add(self.state.path, idx, False)
         self._push(target, idx, other)
         return idx + 1
 
     def _record(self, idx: int, taken: bool) -> None:
-        self.state.path = (idx, taken, self.state.path)
+        self.state.path = self.paths.add(self.state.path, idx, taken)
 
     def _mark_ptr_or_null(self, st: State, rid: int, is_null: bool) -> None:
         ref = None
@@ -1014,6 +1045,8 @@ class Verifier:
                 r.range = max(r.range, new_range)
 
     def _branch_taken(self, d: Reg, s: Reg, op: int, is32: bool) -> int:
+        if d.type == SCALAR and s.type == SCALAR:
+            return _scalar_branch_taken(d, s, op, is32)
         if (d.is_pkt or d.type == PTR_TO_PACKET_END) and (s.is_pkt or s.type == PTR_TO_PACKET_END):
             return -1
         if d.is_pointer or s.is_pointer:
@@ -1052,8 +1085,8 @@ class Verifier:
                              if target in self.subprogs else 0)
         for r in range(1, 6):
             callee.regs[r] = caller.regs[r].copy()
-        for r in range(0, 6):
-            caller.regs[r] = not_init() if r else caller.regs[r]
+        for r in range(1, 6):
+            caller.regs[r] = NOT_INIT_REG
         st.frames.append(callee)
         self.all_scratched = True
         return target
@@ -1073,7 +1106,7 @@ class Verifier:
         regs = callee.regs
         if CALLBACK_HELPERS[helper] == "loop":
             # callback(u32 index, void *ctx)
-            mark_unknown(regs[1])
+            regs[1] = unknown_scalar()
             regs[2] = caller.regs[3].copy()
         else:
             # callback(map, key, value, ctx)
@@ -1123,7 +1156,7 @@ class Verifier:
             caller = st.cur
             caller.regs[0] = r0.copy()
             for r in range(1, 6):
-                caller.regs[r] = not_init()
+                caller.regs[r] = NOT_INIT_REG
             self.all_scratched = True
             return callee.callsite + 1
         if st.active_lock is not None:
@@ -1206,9 +1239,9 @@ def _scalar_branch_taken(r1: Reg, r2: Reg, op: int, is32: bool) -> int:
         t1, t2 = r1.var_off, r2.var_off
         umin1, umax1, umin2, umax2 = r1.umin, r1.umax, r2.umin, r2.umax
         smin1, smax1, smin2, smax2 = r1.smin, r1.smax, r2.smin, r2.smax
-    if op in (JEQ, JNE):
+    if op == JEQ or op == JNE:
         eq = op == JEQ
-        if t1.is_const() and t2.is_const():
+        if t1.mask == 0 and t2.mask == 0:
             return int((t1.value == t2.value) == eq)
         if umin1 > umax2 or umax1 < umin2 or smin1 > smax2 or smax1 < smin2:
             return 0 if eq else 1
