@@ -80,7 +80,7 @@ def check_helper_call(v: "Verifier", insn, idx: int) -> None:
     proto = P.func_proto(hid, v.prog_type, perfmon=v.perfmon, bpf_capable=True)
     if proto is None:
         raise fail(f"program of this type cannot use helper {_func(hid)}"
-                   if hid in P.PROTOS and hid not in P.BASE and v.known_prog_type
+                   if hid in P.PROTOS and v.known_prog_type
                    else f"unknown func {_func(hid)}", 22)
     if proto.gpl_only and not v.gpl:
         raise fail("cannot call GPL-restricted function from non-GPL compatible program", 22)

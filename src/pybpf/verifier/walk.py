@@ -199,12 +199,20 @@ class Verifier:
             raise fail("verifier internal error: reference not found", 14)
         for reg in self.state.all_regs():
             if reg.ref_obj_id == rid:
-                mark_unknown(reg)
+                self.mark_invalid(reg)
 
     def clear_pkt_pointers(self) -> None:
         for reg in self.state.all_regs():
             if reg.is_pkt or reg.type == PTR_TO_PACKET_END:
-                mark_unknown(reg)
+                self.mark_invalid(reg)
+
+    def mark_invalid(self, reg: Reg) -> None:
+        """mark_reg_invalid: a pointer that is no longer valid becomes unreadable, or an
+        unknown scalar for a loader allowed to leak pointers."""
+        if self.allow_ptr_leaks:
+            mark_unknown(reg)
+        else:
+            reg.assign(not_init())
 
     # --- register operands (check_reg_arg) ---------------------------------------------------
     def read_reg(self, r: int) -> Reg:
