@@ -60,7 +60,7 @@ def xdp_case(rng: random.Random) -> tuple[bytes, list[bytes]]:
     packet = bytes(rng.getrandbits(8) for _ in range(size))
     ops = []
     for _ in range(rng.randint(1, MAX_OPS)):
-        kind = rng.choice((1, 1, 2, 2, 3, 4, 4, 5, 6))
+        kind = rng.choice((1, 1, 2, 2, 3, 4, 4, 5, 6, 7))
         if kind == 1:
             offset = rng.choice((-300, -216, -64, -9, -8, -4, -1, 0, 4, 14, size - 14,
                                  size - 13, size))
@@ -69,7 +69,7 @@ def xdp_case(rng: random.Random) -> tuple[bytes, list[bytes]]:
                                  4000))
         elif kind == 3:
             offset = rng.choice((-256, -32, -8, -4, -3, 0, 4, 8))
-        elif kind in (4, 5):
+        elif kind in (4, 5, 7):
             offset = rng.choice((0, 1, 2, 3, 4, M32))
         else:
             offset = rng.choice((0, 0, 1))

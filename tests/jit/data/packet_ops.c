@@ -16,6 +16,7 @@
  *   3: bpf_xdp_adjust_meta((int)offset)   4: bpf_redirect_map(&devs, offset, flags)
  *   5: bpf_redirect_map(&cpus, offset, flags)
  *   6: bpf_tail_call(&jump, offset) (result -1 when it returns): xdp_tail trims 4 bytes
+ *   7: bpf_map_lookup_elem(&devs, &offset): the slot's ifindex, or -1 when it is empty
  *   after each, seen[i] = (data_end - data) | (data - data_meta) << 16 | first byte << 32
  * Each op's result goes to results[i]; xdp_ops returns the last redirect's result or
  * XDP_PASS.
@@ -155,6 +156,12 @@ int xdp_ops(struct xdp_md *ctx)
 		case 5:
 			r = verdict = bpf_redirect_map(&cpus, o->offset, o->flags);
 			break;
+		case 7: {               /* a devmap slot: its ifindex, or -1 when empty */
+			__u32 *ifindex = bpf_map_lookup_elem(&devs, &o->offset);
+
+			r = ifindex ? *ifindex : -1;
+			break;
+		}
 		default:                /* returns only when it fails (no value) */
 			bpf_tail_call(ctx, &jump, o->offset);
 			r = -1;
