@@ -10,7 +10,8 @@ from pybpf.isa.uapi import HELPER_NAMES, HelperId as H, MapType as MT
 from pybpf.verifier.mem import READ, WRITE, check_mem_access, fail, helper_mem_access
 from pybpf.verifier.regs import (
     CONST_PTR_TO_MAP, NOT_INIT, NOT_INIT_REG, PTR_TO_CTX, PTR_TO_FUNC, PTR_TO_MAP_KEY,
-    PTR_TO_MAP_VALUE, PTR_TO_MEM, PTR_TO_PACKET, PTR_TO_PACKET_META, PTR_TO_STACK, SCALAR,
+    PTR_TO_MAP_VALUE, PTR_TO_MEM, PTR_TO_PACKET, PTR_TO_PACKET_META, PTR_TO_SOCK_COMMON,
+    PTR_TO_SOCKET, PTR_TO_STACK, SCALAR,
     BPF_MAX_VAR_OFF, bounds_sync, mark_unknown, not_init, pointer, s64,
 )
 from pybpf.vm.helpers import protos as P
@@ -35,6 +36,9 @@ _COMPATIBLE = {
     P.ARG_PTR_TO_UNINIT_MEM: _MEM_TYPES,
     P.ARG_PTR_TO_CTX: ("ctx",),
     P.ARG_PTR_TO_RINGBUF_MEM: ("ringbuf_mem",),
+    # btf_id_sock_common_types; a possibly-NULL socket matches none of them
+    P.ARG_PTR_TO_SOCK_COMMON_RELEASE: (PTR_TO_SOCK_COMMON, PTR_TO_SOCKET, "tcp_sock", "xdp_sock",
+                                       "ptr_", "trusted_ptr_"),
     P.ARG_PTR_TO_FUNC: ("func",),
     P.ARG_PTR_TO_STACK_OR_NULL: ("fp",),
     P.ARG_PTR_TO_SPIN_LOCK: ("map_value", "ptr_"),
@@ -42,6 +46,8 @@ _COMPATIBLE = {
     P.ARG_CONST_SIZE_OR_ZERO: ("scalar",),
     P.ARG_CONST_ALLOC_SIZE_OR_ZERO: ("scalar",),
 }
+_SOCKET_RETS = {P.RET_PTR_TO_SOCKET_OR_NULL: PTR_TO_SOCKET,
+                P.RET_PTR_TO_SOCK_COMMON_OR_NULL: PTR_TO_SOCK_COMMON}
 _NULLABLE = (P.ARG_PTR_TO_MEM_OR_NULL, P.ARG_PTR_TO_STACK_OR_NULL)
 _READONLY_ARGS = (P.ARG_PTR_TO_MEM, P.ARG_PTR_TO_MEM_OR_NULL, P.ARG_PTR_TO_MAP_KEY,
                   P.ARG_PTR_TO_MAP_VALUE)
@@ -149,6 +155,11 @@ def check_helper_call(v: "Verifier", insn, idx: int) -> None:
     elif proto.ret == P.RET_PTR_TO_RINGBUF_MEM_OR_NULL:
         r0.assign(pointer(PTR_TO_MEM, ringbuf=True, maybe_null=True, mem_size=meta["mem_size"]))
         r0.id = v.new_id()
+    elif proto.ret in _SOCKET_RETS:
+        r0.assign(pointer(_SOCKET_RETS[proto.ret], maybe_null=True))
+        r0.id = v.new_id()
+    if proto.acquire:
+        # the new reference's id doubles as the null-check id (mark_ptr_or_null_reg)
         rid = v.acquire_reference(v.insn_idx)
         r0.id = rid
         r0.ref_obj_id = rid
@@ -235,19 +246,17 @@ def _check_arg(v: "Verifier", proto, i: int, arg: str, meta: dict) -> None:
     skip = arg in _NULLABLE and _is_null(reg)
     if not skip:
         _check_type(v, reg, regno, arg)
-        if arg == P.ARG_PTR_TO_RINGBUF_MEM or arg == P.ARG_PTR_TO_CTX or \
-                arg == P.ARG_CONST_MAP_PTR:
-            if arg == P.ARG_PTR_TO_RINGBUF_MEM and (reg.off or not reg.var_off.is_const()
-                                                    or reg.var_off.value):
-                raise fail(f"R{regno} must have zero offset when passed to release func or "
-                           f"trusted arg to kfunc")
-            if arg == P.ARG_PTR_TO_CTX:
-                if reg.off:
-                    raise fail(f"dereference of modified ctx ptr R{regno} off={reg.off} "
-                               f"disallowed")
-                if not reg.var_off.is_const() or reg.var_off.value:
-                    raise fail(f"variable ctx access var_off={reg.var_off} disallowed")
-    if arg == P.ARG_PTR_TO_RINGBUF_MEM:
+        if arg in P.RELEASE_ARGS and (reg.off or not reg.var_off.is_const()
+                                      or reg.var_off.value):
+            raise fail(f"R{regno} must have zero offset when passed to release func or "
+                       f"trusted arg to kfunc")
+        if arg == P.ARG_PTR_TO_CTX:
+            if reg.off:
+                raise fail(f"dereference of modified ctx ptr R{regno} off={reg.off} "
+                           f"disallowed")
+            if not reg.var_off.is_const() or reg.var_off.value:
+                raise fail(f"variable ctx access var_off={reg.var_off} disallowed")
+    if arg in P.RELEASE_ARGS:
         if not reg.ref_obj_id and not _is_null(reg):
             raise fail(f"R{regno} must be referenced when passed to release function", 22)
         meta["release_regno"] = regno

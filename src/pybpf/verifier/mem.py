@@ -8,15 +8,20 @@ from typing import TYPE_CHECKING
 from pybpf.verifier import tnum as tn
 from pybpf.verifier.regs import (
     BPF_MAX_VAR_OFF, NOT_INIT_REG, PTR_TO_CTX, PTR_TO_MAP_KEY, PTR_TO_MAP_VALUE,
-    PTR_TO_MEM, PTR_TO_PACKET_END, PTR_TO_STACK, S64_MIN, SCALAR, Reg, coerce_to_size,
-    coerce_to_size_sx, known_scalar, mark_unknown, pointer,
+    PTR_TO_MEM, PTR_TO_PACKET_END, PTR_TO_SOCK_COMMON, PTR_TO_SOCKET, PTR_TO_STACK, S64_MIN,
+    SCALAR, Reg, coerce_to_size, coerce_to_size_sx, known_scalar, mark_unknown, pointer,
 )
 from pybpf.verifier.state import INVALID, MAX_BPF_STACK, MISC, SPILL, ZERO
+from pybpf.vm.progtypes.sock import sock_common_valid, sock_valid
 
 if TYPE_CHECKING:
     from pybpf.verifier.walk import Verifier
 
 READ, WRITE = "read", "write"
+
+# Which ``bpf_sock`` fields a socket pointer may read (bpf_sock_is_valid_access,
+# bpf_sock_common_is_valid_access).
+_SOCK_ACCESS = {PTR_TO_SOCKET: sock_valid, PTR_TO_SOCK_COMMON: sock_common_valid}
 
 
 class VerifyFail(Exception):
@@ -370,6 +375,17 @@ def check_mem_access(v: "Verifier", regno: int, off: int, size: int, kind: str,
             return
         stack_write(v, reg, regno, off, size, value, imm)
         return
+    elif t in _SOCK_ACCESS and not reg.maybe_null:
+        # check_sock_access: socket fields are read only, with the bpf_sock access rules
+        if kind == WRITE:
+            raise fail(f"R{regno} cannot write into {reg.type_str()}")
+        if reg.smin < 0:
+            raise fail(f"R{regno} min value is negative, either use unsigned index or do a if "
+                       f"(index >=0) check.")
+        if not _SOCK_ACCESS[t](off, size, False):
+            raise fail(f"R{regno} invalid {reg.type_str()} access off={off} size={size}")
+        if dst is not None:
+            mark_unknown(regs[dst])
     elif reg.is_pkt:
         if kind == WRITE and not v.ctx.pkt_write():
             raise fail("cannot write into packet")

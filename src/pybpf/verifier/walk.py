@@ -21,9 +21,9 @@ from pybpf.verifier.mem import READ, WRITE, VerifyFail, check_mem_access, fail
 from pybpf.verifier.regs import (
     BPF_MAX_VAR_OFF, CONST_PTR_TO_MAP, MAX_PACKET_OFF, NOT_INIT, NOT_INIT_REG, PTR_TO_CTX,
     PTR_TO_FUNC, PTR_TO_MAP_KEY, PTR_TO_MAP_VALUE, PTR_TO_MEM, PTR_TO_PACKET, PTR_TO_PACKET_END,
-    PTR_TO_PACKET_META, PTR_TO_STACK, S32_MAX, S32_MIN, S64_MAX, S64_MIN, SCALAR, U32, U64, Reg,
-    bounds_sane, bounds_sync, coerce_to_size_sx, known_scalar, mark_unknown, not_init,
-    pointer, s32, s64, unknown_scalar, zext_32_to_64,
+    PTR_TO_PACKET_META, PTR_TO_SOCK_COMMON, PTR_TO_SOCKET, PTR_TO_STACK, S32_MAX, S32_MIN,
+    S64_MAX, S64_MIN, SCALAR, U32, U64, Reg, bounds_sane, bounds_sync, coerce_to_size_sx,
+    known_scalar, mark_unknown, not_init, pointer, s32, s64, unknown_scalar, zext_32_to_64,
 )
 from pybpf.verifier.state import (
     Paths, State, entry_frame, frame_key, maybe_looping, states_equal, widen_imprecise_scalars,
@@ -33,6 +33,8 @@ from pybpf.vm.progtypes import _TABLE
 COMPLEXITY_LIMIT = 1_000_000
 CALLBACK_HELPERS = {164: "for_each_map_elem", 181: "loop"}
 _NOSPEC_RECOVERABLE = (1, 13, 22)
+# type_is_sk_pointer: atomics may not touch what these point to
+_SK_TYPES = (PTR_TO_SOCK_COMMON, PTR_TO_SOCKET)
 # pointers known not to be NULL, so that comparing one with 0 decides the branch
 _NOT_NULL_TYPES = frozenset({PTR_TO_MAP_VALUE, PTR_TO_MAP_KEY, PTR_TO_MEM, CONST_PTR_TO_MAP,
                              "sock", "sock_common", "tcp_sock"})    # EPERM, EACCES, EINVAL (error_recoverable_with_nospec)
@@ -778,7 +780,7 @@ class Verifier:
         if imm == 0x100:              # load-acquire: dst = *(src + off)
             self.read_reg(insn.src)
             self.write_reg(insn.dst)
-            if self.state.regs[insn.src].type in (PTR_TO_CTX, "flow_keys", "sock") or \
+            if self.state.regs[insn.src].type in (PTR_TO_CTX, "flow_keys", *_SK_TYPES) or \
                     self.state.regs[insn.src].is_pkt:
                 raise fail(f"BPF_ATOMIC loads from R{insn.src} "
                            f"{self.state.regs[insn.src].type_str()} is not allowed")
@@ -787,7 +789,7 @@ class Verifier:
         if imm == 0x110:              # store-release: *(dst + off) = src
             self.read_reg(insn.src)
             self.read_reg(insn.dst)
-            if self.state.regs[insn.dst].type in (PTR_TO_CTX, "flow_keys", "sock") or \
+            if self.state.regs[insn.dst].type in (PTR_TO_CTX, "flow_keys", *_SK_TYPES) or \
                     self.state.regs[insn.dst].is_pkt:
                 raise fail(f"BPF_ATOMIC stores into R{insn.dst} "
                            f"{self.state.regs[insn.dst].type_str()} is not allowed")
@@ -805,7 +807,8 @@ class Verifier:
                 raise fail("R0 leaks addr into mem")
         if self.is_pointer_value(src):
             raise fail(f"R{insn.src} leaks addr into mem")
-        if dst.type in (PTR_TO_CTX, PTR_TO_PACKET, PTR_TO_PACKET_META, "flow_keys", "sock"):
+        if dst.type in (PTR_TO_CTX, PTR_TO_PACKET, PTR_TO_PACKET_META, "flow_keys",
+                        *_SK_TYPES):
             raise fail(f"BPF_ATOMIC stores into R{insn.dst} {dst.type_str()} is not allowed")
         load_reg = 0 if imm == 0xF1 else (insn.src if imm & 1 else None)
         check_mem_access(self, insn.dst, insn.off, size, READ, load_reg, strict=True)
@@ -990,8 +993,7 @@ class Verifier:
                     reg.assign(known_scalar(0))
                 else:
                     reg.maybe_null = False
-                    if not reg.ref_obj_id:
-                        reg.id = 0
+                    reg.id = 0      # a reference lives on in ref_obj_id
         if is_null and ref:
             st.refs = [r for r in st.refs if r.id != ref]
 

@@ -15,3 +15,4 @@ __all__ = [
 
 # Importing the implementations registers them in DEFAULT_HELPERS.
 from pybpf.vm.helpers import core as _core, maps as _maps, net as _net, net_shape as _net_shape  # noqa: E402,F401,E501
+from pybpf.vm.helpers import sockets as _sockets  # noqa: E402,F401

@@ -30,18 +30,23 @@ ARG_CONST_SIZE_OR_ZERO = "const_size_or_zero"
 ARG_CONST_ALLOC_SIZE_OR_ZERO = "const_alloc_size_or_zero"
 ARG_PTR_TO_CTX = "ctx"
 ARG_PTR_TO_RINGBUF_MEM = "ringbuf_mem"              # | OBJ_RELEASE
+# ARG_PTR_TO_BTF_ID_SOCK_COMMON | OBJ_RELEASE (bpf_sk_release)
+ARG_PTR_TO_SOCK_COMMON_RELEASE = "sock_common_release"
 ARG_PTR_TO_FUNC = "func"
 ARG_PTR_TO_STACK_OR_NULL = "stack_or_null"
 ARG_PTR_TO_SPIN_LOCK = "spin_lock"
 
 SIZE_ARGS = (ARG_CONST_SIZE, ARG_CONST_SIZE_OR_ZERO)
 MEM_ARGS = (ARG_PTR_TO_MEM, ARG_PTR_TO_MEM_OR_NULL, ARG_PTR_TO_WMEM, ARG_PTR_TO_UNINIT_MEM)
+RELEASE_ARGS = (ARG_PTR_TO_RINGBUF_MEM, ARG_PTR_TO_SOCK_COMMON_RELEASE)   # OBJ_RELEASE
 
 # Return types (``enum bpf_return_type``).
 RET_INTEGER = "integer"
 RET_VOID = "void"
 RET_PTR_TO_MAP_VALUE_OR_NULL = "map_value_or_null"
 RET_PTR_TO_RINGBUF_MEM_OR_NULL = "ringbuf_mem_or_null"
+RET_PTR_TO_SOCKET_OR_NULL = "sock_or_null"
+RET_PTR_TO_SOCK_COMMON_OR_NULL = "sock_common_or_null"
 
 
 @dataclass(frozen=True)
@@ -56,6 +61,8 @@ class FuncProto:
     bpf_capable: bool = False      # only for a loader with CAP_BPF
     pkt_access: bool = False       # may take packet pointers for its memory arguments
     changes_pkt_data: bool = False
+    acquire: bool = False          # returns a reference the program must release
+                                   # (the kernel's is_acquire_function)
 
     @property
     def name(self) -> str:
@@ -142,10 +149,19 @@ PROTOS: dict[int, FuncProto] = {p.id: p for p in (
     _p(H.spin_lock, RET_VOID, ARG_PTR_TO_SPIN_LOCK, bpf_capable=True),
     _p(H.spin_unlock, RET_VOID, ARG_PTR_TO_SPIN_LOCK, bpf_capable=True),
     _p(H.ringbuf_output, I, MAP, ARG_PTR_TO_MEM, ARG_CONST_SIZE_OR_ZERO, A),
-    _p(H.ringbuf_reserve, RET_PTR_TO_RINGBUF_MEM_OR_NULL, MAP, ARG_CONST_ALLOC_SIZE_OR_ZERO, A),
+    _p(H.ringbuf_reserve, RET_PTR_TO_RINGBUF_MEM_OR_NULL, MAP, ARG_CONST_ALLOC_SIZE_OR_ZERO, A,
+       acquire=True),
     _p(H.ringbuf_submit, RET_VOID, ARG_PTR_TO_RINGBUF_MEM, A),
     _p(H.ringbuf_discard, RET_VOID, ARG_PTR_TO_RINGBUF_MEM, A),
     _p(H.ringbuf_query, I, MAP, A),
+    # the socket lookups: the tuple is read (ARG_PTR_TO_MEM | MEM_RDONLY), its size constant
+    _p(H.sk_lookup_tcp, RET_PTR_TO_SOCKET_OR_NULL, CTX, ARG_PTR_TO_MEM, ARG_CONST_SIZE, A, A,
+       pkt_access=True, acquire=True),
+    _p(H.sk_lookup_udp, RET_PTR_TO_SOCKET_OR_NULL, CTX, ARG_PTR_TO_MEM, ARG_CONST_SIZE, A, A,
+       pkt_access=True, acquire=True),
+    _p(H.skc_lookup_tcp, RET_PTR_TO_SOCK_COMMON_OR_NULL, CTX, ARG_PTR_TO_MEM, ARG_CONST_SIZE,
+       A, A, pkt_access=True, acquire=True),
+    _p(H.sk_release, I, ARG_PTR_TO_SOCK_COMMON_RELEASE),
     _p(H.for_each_map_elem, I, MAP, ARG_PTR_TO_FUNC, ARG_PTR_TO_STACK_OR_NULL, A),
     _p(H.loop, I, A, ARG_PTR_TO_FUNC, ARG_PTR_TO_STACK_OR_NULL, A),
 )}
@@ -170,7 +186,10 @@ _SK_FILTER = frozenset(int(h) for h in (
     H.skb_load_bytes, H.skb_load_bytes_relative, H.get_socket_cookie, H.get_socket_uid,
     H.perf_event_output,
 ))
-_TC = frozenset(int(h) for h in (
+# The socket lookups and bpf_sk_release (CONFIG_INET), which tc, xdp, sk_skb and
+# cgroup/sock_addr programs get; sk_lookup programs get only the release.
+_SK_LOOKUP_HELPERS = (H.sk_lookup_tcp, H.sk_lookup_udp, H.skc_lookup_tcp, H.sk_release)
+_TC = frozenset(int(h) for h in _SK_LOOKUP_HELPERS + (
     H.skb_store_bytes, H.skb_load_bytes, H.skb_load_bytes_relative, H.skb_pull_data,
     H.csum_diff, H.csum_update, H.csum_level, H.l3_csum_replace, H.l4_csum_replace,
     H.clone_redirect, H.get_cgroup_classid, H.skb_vlan_push, H.skb_vlan_pop,
@@ -179,7 +198,7 @@ _TC = frozenset(int(h) for h in (
     H.set_hash_invalid, H.set_hash, H.perf_event_output, H.get_socket_cookie, H.get_socket_uid,
     H.fib_lookup, H.skb_ecn_set_ce, H.skb_cgroup_id,
 ))
-_XDP = frozenset(int(h) for h in (
+_XDP = frozenset(int(h) for h in _SK_LOOKUP_HELPERS + (
     H.perf_event_output, H.csum_diff, H.xdp_adjust_head, H.xdp_adjust_meta, H.xdp_adjust_tail,
     H.redirect, H.redirect_map, H.fib_lookup, H.xdp_get_buff_len, H.xdp_load_bytes,
     H.xdp_store_bytes,
@@ -188,11 +207,13 @@ _CG_SKB = frozenset(int(h) for h in (
     H.skb_load_bytes, H.skb_load_bytes_relative, H.get_socket_cookie, H.get_socket_uid,
     H.perf_event_output, H.skb_cgroup_id, H.skb_ecn_set_ce, H.get_current_cgroup_id,
 ))
-_SOCK_ADDR = frozenset(int(h) for h in (
+_SOCK_ADDR = frozenset(int(h) for h in _SK_LOOKUP_HELPERS + (
     H.get_current_pid_tgid, H.get_current_uid_gid, H.get_current_comm,
     H.get_current_cgroup_id, H.get_socket_cookie, H.perf_event_output,
 ))
 _SOCK_OPS = frozenset(int(h) for h in (H.get_socket_cookie, H.perf_event_output))
+_SK_SKB = frozenset(int(h) for h in _SK_LOOKUP_HELPERS)
+_SK_LOOKUP = frozenset({int(H.sk_release)})
 
 PROG_TYPE_HELPERS: dict[int, frozenset[int]] = {
     PT.SOCKET_FILTER: _SK_FILTER,
@@ -206,6 +227,8 @@ PROG_TYPE_HELPERS: dict[int, frozenset[int]] = {
     PT.PERF_EVENT: _TRACING,
     PT.CGROUP_SOCK_ADDR: _SOCK_ADDR,
     PT.SOCK_OPS: _SOCK_OPS,
+    PT.SK_SKB: _SK_SKB,
+    PT.SK_LOOKUP: _SK_LOOKUP,
 }
 
 _TRACING_TYPES = frozenset({PT.TRACEPOINT, PT.RAW_TRACEPOINT, PT.KPROBE, PT.PERF_EVENT})
