@@ -110,6 +110,7 @@ class Verifier:
         # helper calls that call a callback (bpf_loop, bpf_for_each_map_elem): prune
         # points where a checkpoint is always made (the kernel's force checkpoints)
         self.callback_calls: set[int] = set()
+        self.may_gotos: set[int] = set()         # may_goto insns: force checkpoints too
         last = len(slots) - 1
         for i, (code, _dst, src, _off, imm) in enumerate(slots):
             if code == 0x18:
@@ -119,6 +120,8 @@ class Verifier:
                     insn.imm2 = slots[i + 1].imm
             elif code == 0x85 and src == 0 and imm in CALLBACK_HELPERS:
                 self.callback_calls.add(i)
+            elif code == 0xE5:
+                self.may_gotos.add(i)
         self.prog_type = int(prog_type)
         self.attach_type = int(attach_type or 0)
         self.ctx = ctx_rules(self.prog_type, self.attach_type)
@@ -387,7 +390,8 @@ class Verifier:
         if lst is None:
             lst = self.explored[idx] = []
         calls_callback = idx in self.callback_calls
-        force_new = calls_callback or cur.jmp_history > 40
+        may_goto = idx in self.may_gotos
+        force_new = calls_callback or may_goto or cur.jmp_history > 40
         jmps = self.jmps_processed - self.prev_jmps_processed
         insns = self.insn_processed - self.prev_insn_processed
         add = force_new or (jmps >= 2 and insns >= 8)
@@ -403,6 +407,13 @@ class Verifier:
         for i in range(len(lst) - 1, -1, -1):
             cp = lst[i]
             states_cnt += 1
+            if may_goto and cp.state.may_goto_depth != cur.may_goto_depth and \
+                    states_equal(cp.state, cur, live=live, idx=idx):
+                # one more trip round a may_goto loop, as general as one before: the
+                # loop converges (its runtime budget ends it)
+                cp.hit += 1
+                pruned = True
+                break
             if cp.branches > 0:
                 if calls_callback:
                     # another visit of the callback reached a state already seen
@@ -913,11 +924,28 @@ class Verifier:
             if code & 0x08 or insn.off or insn.src or insn.dst:
                 raise fail("BPF_JA uses reserved fields", 22)
             return idx + insn.imm + 1
-        if op == 0xE0:
-            raise fail("pybpf does not verify may_goto yet", 524)
+        if op == 0xE0 and cls == 5:
+            return self._may_goto(insn, idx)
         if op > 0xD0:
             raise fail(f"invalid BPF_JMP/JMP32 opcode {op:x}", 22)
         return self._cond_jmp(insn, idx, op, cls == 6)
+
+    def _may_goto(self, insn: Insn, idx: int) -> int:
+        """may_goto: the current state takes the jump, the fall-through (one more trip,
+        ``may_goto_depth`` deeper, its imprecise scalars widened against the last visit)
+        is explored later."""
+        if insn.src or insn.dst or insn.imm:
+            raise fail(f"invalid may_goto imm {insn.imm}", 22)
+        queued = self.state.copy()
+        queued.may_goto_depth += 1
+        # the previous trip's checkpoint here (this visit always made one: skip it)
+        this = self.parent_cp
+        prev = self._find_prev_entry(idx, this.parent) if this is not None and \
+            this.insn == idx else None
+        if prev is not None:
+            widen_imprecise_scalars(prev, queued)
+        self._push(idx + 1, idx, queued)
+        return idx + insn.off + 1
 
     def _cond_jmp(self, insn: Insn, idx: int, op: int, is32: bool) -> int | None:
         regs = self.state.regs
@@ -1131,10 +1159,11 @@ class Verifier:
         self._push(target, idx, cb)
         st.cur.callback_depth = 0
 
-    def _find_prev_entry(self, idx: int) -> State | None:
-        """The checkpoint at ``idx`` on the current path with the same call chain."""
+    def _find_prev_entry(self, idx: int, before: Any = None) -> State | None:
+        """The checkpoint at ``idx`` on the current path with the same call chain (the
+        first one from checkpoint ``before`` back, by default the newest)."""
         cur = self.state
-        cp = self.parent_cp
+        cp = self.parent_cp if before is None else before
         while cp is not None:
             old = cp.state
             if cp.insn == idx and len(old.frames) == len(cur.frames) and all(
