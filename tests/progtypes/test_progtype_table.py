@@ -116,7 +116,8 @@ def test_refused_context_access_kernel(prog_type, offset, size, write):
 # -- context-only types: the kernel has no test_run for them (ENOTSUPP) -----------------------
 
 NO_TEST_RUN = [(PT.CGROUP_SOCK, AT.CGROUP_INET_SOCK_CREATE), (PT.SOCK_OPS, 0), (PT.SK_SKB, 0),
-               (PT.KPROBE, 0), (PT.PERF_EVENT, 0), (PT.TRACEPOINT, 0)]
+               (PT.KPROBE, 0), (PT.PERF_EVENT, 0), (PT.TRACEPOINT, 0),
+               (PT.CGROUP_DEVICE, AT.CGROUP_DEVICE)]
 
 
 @pytest.mark.parametrize("prog_type,attach", NO_TEST_RUN)
@@ -129,8 +130,8 @@ def test_strict_prepare_is_enotsupp(prog_type, attach):
 @pytest.mark.kernel
 @pytest.mark.parametrize("prog_type,attach", NO_TEST_RUN)
 def test_kernel_has_no_test_run(prog_type, attach):
-    program = "r0 = 1\nexit" if prog_type in (PT.CGROUP_SOCK, PT.SOCK_OPS, PT.SK_SKB) \
-        else "r0 = 0\nexit"
+    program = "r0 = 1\nexit" if prog_type in (PT.CGROUP_SOCK, PT.SOCK_OPS, PT.SK_SKB,
+                                              PT.CGROUP_DEVICE) else "r0 = 0\nexit"
     assert krun(prog_type, program, None, bytes(8), attach=attach) == "ERR 524"
 
 
@@ -141,6 +142,17 @@ def test_cgroup_sock_reads_and_writes_its_bytes():
     assert retval == 1 and struct.unpack_from("<I", bytes.fromhex(ctx_out), 16)[0] == 2
     with pytest.raises(BpfMemoryError, match="off=16 size=4"):
         urun(PT.CGROUP_SOCK, prog, None, ctx, attach=AT.CGROUP_INET4_POST_BIND)
+
+
+def test_cgroup_device_reads_its_request():
+    """struct bpf_cgroup_dev_ctx: access_type (narrow reads too), major, minor; no writes."""
+    ctx = struct.pack("<3I", 2 << 16 | 1, 1, 3)          # BPF_DEVCG_ACC_READ, block 1:3
+    prog = "r0 = *(u16 *)(r1 + 2)\nr2 = *(u32 *)(r1 + 8)\nr0 += r2\nexit"
+    assert urun(PT.CGROUP_DEVICE, prog, None, ctx, attach=AT.CGROUP_DEVICE) == (5, None, None)
+    for bad in ("r0 = *(u16 *)(r1 + 4)\nexit", "r0 = *(u64 *)(r1 + 0)\nexit",
+                "r2 = 1\n*(u32 *)(r1 + 0) = r2\nr0 = 0\nexit"):
+        with pytest.raises(BpfMemoryError, match="invalid bpf_context access"):
+            urun(PT.CGROUP_DEVICE, bad, None, ctx, attach=AT.CGROUP_DEVICE)
 
 
 def test_sock_ops_reply_is_writable_only():

@@ -24,8 +24,8 @@ from pybpf.vm.progtypes.skb import (
     CG_SKB_ACTIONS, LWT_ACTIONS, SK_ACTIONS, TC_ACTIONS, SkbProgramType, SkbState,
 )
 from pybpf.vm.progtypes.sock import (
-    SA_SIZE, SOCK_OPS_SIZE, SOCK_SIZE, BytesProgramType, cgroup_sock_valid, sock_addr_valid,
-    sock_ops_valid,
+    CGROUP_DEV_SIZE, SA_SIZE, SOCK_OPS_SIZE, SOCK_SIZE, BytesProgramType, cgroup_dev_valid,
+    cgroup_sock_valid, sock_addr_valid, sock_ops_valid,
 )
 from pybpf.vm.progtypes.xdp import XdpProgramType, XdpState
 
@@ -61,6 +61,8 @@ _TABLE: dict[int, Callable[[int, str, int], ProgramType]] = {
     PT.CGROUP_SOCK_ADDR: lambda t, n, a: BytesProgramType(
         t, n, SA_SIZE, sock_addr_valid(a), _ALLOW, a),
     PT.SOCK_OPS: lambda t, n, a: BytesProgramType(t, n, SOCK_OPS_SIZE, sock_ops_valid, {}, a),
+    PT.CGROUP_DEVICE: lambda t, n, a: BytesProgramType(
+        t, n, CGROUP_DEV_SIZE, cgroup_dev_valid, _ALLOW, a, ctx_out=False),
 }
 
 

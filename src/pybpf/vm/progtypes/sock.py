@@ -175,5 +175,19 @@ class BytesProgramType(ProgramType):
         return inv
 
 
-__all__ = ["BytesProgramType", "SOCK_SIZE", "cgroup_sock_valid", "sock_addr_valid",
-           "sock_bytes", "sock_common_valid", "sock_ops_valid", "sock_valid"]
+# struct bpf_cgroup_dev_ctx: u32 access_type (BPF_DEVCG_ACC_* << 16 | BPF_DEVCG_DEV_*),
+# major, minor
+CGROUP_DEV_SIZE = 12
+
+
+def cgroup_dev_valid(off: int, size: int, write: bool) -> bool:
+    """``cgroup_dev_is_valid_access``: reads only; access_type narrowly, major and minor
+    as whole u32s."""
+    if write or off < 0 or off + size > CGROUP_DEV_SIZE or off % size:
+        return False
+    return narrow_ok(size) if off < 4 else size == 4
+
+
+__all__ = ["BytesProgramType", "CGROUP_DEV_SIZE", "SOCK_SIZE", "cgroup_dev_valid",
+           "cgroup_sock_valid", "sock_addr_valid", "sock_bytes", "sock_common_valid",
+           "sock_ops_valid", "sock_valid"]
