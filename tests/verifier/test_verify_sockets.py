@@ -33,6 +33,10 @@ def _prog(body: str, lookup: int = 84) -> bytes:
     return b"".join(insn.encode() for insn in assemble(text))
 
 
+def _code(text: str) -> bytes:
+    return b"".join(insn.encode() for insn in assemble(text))
+
+
 _SOCK_RO = ("R1 type=sock_or_null expected=sock_common, sock, tcp_sock, xdp_sock, ptr_, "
             "trusted_ptr_")
 
@@ -73,6 +77,14 @@ CASES = [
          "invalid read from stack R2 off=-16 size=20", PT.SCHED_CLS),
     Case("socket_filter", _prog("r0 = 0"),
          "program of this type cannot use helper bpf_sk_lookup_tcp#84", PT.SOCKET_FILTER),
+    # __sk_buff->sk: a sock_common that may be NULL (a u64 load only)
+    Case("skb_sk_checked", _code("r1 = *(u64 *)(r1 + 168)\nif r1 == 0 goto out\n"
+                                 "r0 = *(u32 *)(r1 + 4)\nexit\nout:\nr0 = 0\nexit"), None,
+         PT.SCHED_CLS),
+    Case("skb_sk_unchecked", _code("r1 = *(u64 *)(r1 + 168)\nr0 = *(u32 *)(r1 + 4)\nexit"),
+         "R1 invalid mem access 'sock_common_or_null'", PT.SCHED_CLS),
+    Case("skb_sk_narrow", _code("r0 = *(u32 *)(r1 + 168)\nexit"),
+         "invalid bpf_context access off=168 size=4", PT.SCHED_CLS),
 ]
 
 

@@ -10,11 +10,16 @@ from functools import lru_cache
 from typing import Callable
 
 from pybpf.isa.uapi import AttachType as AT, ProgType as PT
-from pybpf.verifier.regs import PTR_TO_PACKET, PTR_TO_PACKET_END, PTR_TO_PACKET_META
+from pybpf.verifier.regs import (
+    PTR_TO_PACKET, PTR_TO_PACKET_END, PTR_TO_PACKET_META, PTR_TO_SOCK_COMMON,
+)
 from pybpf.vm.progtypes import skb_layout as L
 
+# (a type ending in OR_NULL: the load gives a pointer that may be NULL, with an id for
+# its null check)
+OR_NULL = "_or_null"
 _SKB_POINTERS = {L.DATA: PTR_TO_PACKET, L.DATA_END: PTR_TO_PACKET_END,
-                 L.DATA_META: PTR_TO_PACKET_META}
+                 L.DATA_META: PTR_TO_PACKET_META, L.SK: PTR_TO_SOCK_COMMON + OR_NULL}
 _XDP_POINTERS = {0: PTR_TO_PACKET, 4: PTR_TO_PACKET_END, 8: PTR_TO_PACKET_META}
 _SKB_TYPES = (PT.SOCKET_FILTER, PT.SCHED_CLS, PT.SCHED_ACT, PT.CGROUP_SKB, PT.LWT_IN,
               PT.LWT_OUT, PT.LWT_XMIT, PT.SK_SKB)

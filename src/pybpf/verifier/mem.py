@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from pybpf.verifier import tnum as tn
+from pybpf.verifier.ctx import OR_NULL
 from pybpf.verifier.regs import (
     BPF_MAX_VAR_OFF, NOT_INIT_REG, PTR_TO_CTX, PTR_TO_MAP_KEY, PTR_TO_MAP_VALUE,
     PTR_TO_MEM, PTR_TO_PACKET_END, PTR_TO_SOCK_COMMON, PTR_TO_SOCKET, PTR_TO_STACK, S64_MIN,
@@ -366,6 +367,9 @@ def check_mem_access(v: "Verifier", regno: int, off: int, size: int, kind: str,
         if dst is not None:
             if ptype is None:
                 mark_unknown(regs[dst])
+            elif ptype.endswith(OR_NULL):        # e.g. __sk_buff->sk
+                regs[dst].assign(pointer(ptype[:-len(OR_NULL)], maybe_null=True))
+                regs[dst].id = v.new_id()
             else:
                 regs[dst].assign(pointer(ptype))
     elif t == PTR_TO_STACK:
