@@ -11,6 +11,7 @@ from pybpf.errors import VerifierError
 from pybpf.isa.uapi import ProgType
 from pybpf.verifier.cfg import CfgError, Slot, check_cfg, check_opcodes, find_subprogs
 from pybpf.verifier.explain import explain
+from pybpf.verifier.globals import GlobalFunc, global_functions
 from pybpf.verifier.log import stats_line
 from pybpf.verifier.mem import VerifyFail
 from pybpf.verifier.regs import (
@@ -162,6 +163,7 @@ def _slot_source_lines(prog: Any) -> list | None:
 def verify(prog: Any, log_level: int = 1, priv: str = "root", *, prog_type: int | None = None,
            attach_type: int | None = None, maps: Sequence[Any] | None = None,
            license: str | None = None, func_info: bool = False,
+           global_funcs: dict[int, GlobalFunc] | None = None,
            ) -> "VerifyResult | dict[str, VerifyResult]":
     """Verify a program as the kernel would.
 
@@ -170,7 +172,9 @@ def verify(prog: Any, log_level: int = 1, priv: str = "root", *, prog_type: int 
     ``prog_type`` overrides (or, for raw input, gives) the program type; ``maps`` are the
     maps an lddw with src_reg 5/6 refers to by index (MapSpecs or dicts); ``func_info``:
     raw input comes with BTF function info (a program from an ELF object has it when the
-    object has it), which the kernel requires of programs with callbacks.
+    object has it), which the kernel requires of programs with callbacks;
+    ``global_funcs``: for raw input, its global subprograms (see
+    :func:`pybpf.verifier.globals.global_functions`; an ELF program's come from its BTF).
     """
     if priv not in PRIVS:
         raise ValueError(f"priv must be one of {PRIVS}, not {priv!r}")
@@ -201,7 +205,7 @@ def verify(prog: Any, log_level: int = 1, priv: str = "root", *, prog_type: int 
                 infos[i] = listed[s.imm]
     return run(slots, int(prog_type if prog_type is not None else ProgType.SOCKET_FILTER),
                attach_type or 0, infos, log_level, priv, license is None or _gpl(license),
-               func_info=func_info)
+               func_info=func_info, global_funcs=global_funcs)
 
 
 def _gpl(license: str) -> bool:
@@ -215,8 +219,10 @@ def _verify_spec(prog: Any, obj: Any, log_level: int, priv: str, prog_type: int 
     maps = _program_maps(prog, obj)
     t = prog_type if prog_type is not None else prog.type
     a = attach_type if attach_type is not None else (prog.attach_type or 0)
+    btf = getattr(obj, "btf", None)
     result = run(slots, int(t), int(a), maps, log_level, priv, _gpl(prog.license),
-                 source_lines=_slot_source_lines(prog), func_info=bool(prog.func_info))
+                 source_lines=_slot_source_lines(prog), func_info=bool(prog.func_info),
+                 global_funcs=global_functions(btf, prog.func_info))
     result.program = prog.name
     if not result.accepted and result.insn is not None:
         lines = _slot_source_lines(prog)
@@ -246,9 +252,11 @@ _PERFMON_PROG_TYPES = frozenset({
 
 def run(slots: list[Slot], prog_type: int, attach_type: int, maps: dict[int, MapInfo],
         log_level: int = 1, priv: str = "root", gpl: bool = True,
-        source_lines: list | None = None, func_info: bool = False) -> VerifyResult:
+        source_lines: list | None = None, func_info: bool = False,
+        global_funcs: dict[int, GlobalFunc] | None = None) -> VerifyResult:
     """Verify raw slots: control flow first, then every path. ``func_info``: the program
-    comes with BTF function info (the kernel wants it for callbacks)."""
+    comes with BTF function info (the kernel wants it for callbacks); ``global_funcs``: its
+    global subprograms, verified on their own."""
     if not slots:
         return _reject("", None, 22, 0)
     if priv != "root" and prog_type in _PERFMON_PROG_TYPES:
@@ -256,14 +264,15 @@ def run(slots: list[Slot], prog_type: int, attach_type: int, maps: dict[int, Map
         res.hint = "this program type needs CAP_PERFMON to be loaded"
         return res
     res = _run(slots, prog_type, attach_type, maps, log_level, priv, gpl, source_lines,
-               func_info)
+               func_info, global_funcs)
     res.slots = slots
     return res
 
 
 def _run(slots: list[Slot], prog_type: int, attach_type: int, maps: dict[int, MapInfo],
          log_level: int, priv: str, gpl: bool, source_lines: list | None,
-         func_info: bool = False) -> VerifyResult:
+         func_info: bool = False,
+         global_funcs: dict[int, GlobalFunc] | None = None) -> VerifyResult:
     if len(slots) > MAX_INSNS:
         return _reject(f"BPF program is too large: {len(slots)} instructions (limit "
                        f"{MAX_INSNS})", None, 7, log_level)
@@ -276,7 +285,8 @@ def _run(slots: list[Slot], prog_type: int, attach_type: int, maps: dict[int, Ma
         explain(res, slots, None)
         return res
     v = Verifier(slots, prog_type, attach_type, maps=maps, priv=priv, log_level=log_level,
-                 gpl=gpl, prune=prune, subprogs=subprogs, source_lines=source_lines)
+                 gpl=gpl, prune=prune, subprogs=subprogs, source_lines=source_lines,
+                 global_funcs=global_funcs)
     v.func_info = func_info
     error = None
     try:

@@ -17,7 +17,10 @@ from pybpf.verifier.calls import check_helper_call
 from pybpf.verifier.cfg import Slot, live_registers
 from pybpf.verifier.ctx import ctx_rules
 from pybpf.verifier.log import Log, alignment, format_insn, format_state, stats_line
-from pybpf.verifier.mem import READ, WRITE, VerifyFail, check_mem_access, fail
+from pybpf.verifier.globals import CTX_ARG, SCALAR_ARG, GlobalFunc
+from pybpf.verifier.mem import (
+    READ, WRITE, VerifyFail, check_mem_access, fail, helper_mem_access,
+)
 from pybpf.verifier.regs import (
     BPF_MAX_VAR_OFF, CONST_PTR_TO_MAP, MAX_PACKET_OFF, NOT_INIT, NOT_INIT_REG, PTR_TO_CTX,
     PTR_TO_FUNC, PTR_TO_MAP_KEY, PTR_TO_MAP_VALUE, PTR_TO_MEM, PTR_TO_PACKET, PTR_TO_PACKET_END,
@@ -104,8 +107,13 @@ class Verifier:
     def __init__(self, slots: list[Slot], prog_type: int, attach_type: int = 0, *,
                  maps: dict[int, MapInfo] | None = None, priv: str = "root",
                  log_level: int = 1, gpl: bool = True, prune: set[int] | None = None,
-                 subprogs: list[int] | None = None, source_lines: list | None = None):
+                 subprogs: list[int] | None = None, source_lines: list | None = None,
+                 global_funcs: dict[int, GlobalFunc] | None = None):
         self.slots = slots
+        # global subprograms (by first insn): verified on their own, after the main program
+        self.global_funcs = global_funcs or {}
+        self.globals_called: set[int] = set()
+        self.in_global = False          # walking a global subprogram on its own
         self.insns: list[Insn] = list(map(Insn, slots))
         # helper calls that call a callback (bpf_loop, bpf_for_each_map_elem): prune
         # points where a checkpoint is always made (the kernel's force checkpoints)
@@ -243,9 +251,33 @@ class Verifier:
 
     # --- the walk -----------------------------------------------------------------------------
     def run(self) -> None:
+        """The main program, then each global subprogram it calls, on its own."""
+        self._walk(0)
+        done: set[int] = set()
+        while self.globals_called - done:
+            start = min(self.globals_called - done)
+            done.add(start)
+            self._walk(start, self.global_funcs[start])
+
+    def _walk(self, start: int, func: GlobalFunc | None = None) -> None:
+        """Every path from ``start``: the main program (R1 the context), or a global
+        subprogram with registers made from its parameters."""
         st = State()
-        st.frames.append(entry_frame())
-        st.regs[1] = pointer(PTR_TO_CTX)
+        st.frames.append(entry_frame(0, -1, self.subprogs.index(start)
+                                     if start in self.subprogs else 0))
+        if func is None:
+            st.regs[1] = pointer(PTR_TO_CTX)
+        else:
+            for regno, arg in enumerate(func.args, 1):
+                if arg == SCALAR_ARG:
+                    st.regs[regno] = unknown_scalar()
+                elif arg == CTX_ARG:
+                    st.regs[regno] = pointer(PTR_TO_CTX)
+                else:
+                    st.regs[regno] = pointer(PTR_TO_MEM, maybe_null=True, mem_size=arg)
+                    st.regs[regno].id = self.new_id()
+        self.in_global = func is not None
+        self.insn_idx, self.prev_insn_idx = start, -1
         self.state = st
         self.parent_cp: Checkpoint | None = None
         st.parent = None
@@ -1118,6 +1150,8 @@ class Verifier:
         target = idx + insn.imm + 1
         if st.active_lock is not None:
             raise fail("function calls are not allowed while holding a lock", 22)
+        if target in self.global_funcs:
+            return self._call_global(idx, target)
         caller = st.cur
         callee = entry_frame(len(st.frames), idx, self.subprogs.index(target)
                              if target in self.subprogs else 0)
@@ -1128,6 +1162,32 @@ class Verifier:
         st.frames.append(callee)
         self.all_scratched = True
         return target
+
+    def _call_global(self, idx: int, target: int) -> int:
+        """A call of a global subprogram (check_func_call): its arguments checked against
+        its parameters (btf_check_subprog_call), R0 an unknown scalar after it; the
+        function itself is verified on its own later."""
+        func = self.global_funcs[target]
+        if func.unsupported:
+            raise fail(func.unsupported, 22)
+        regs = self.state.regs
+        for regno, arg in enumerate(func.args, 1):
+            reg = self.read_reg(regno)
+            if arg == SCALAR_ARG:
+                if reg.type != SCALAR:
+                    raise fail(f"R{regno} is not a scalar", 22)
+            elif arg == CTX_ARG:
+                if reg.type != PTR_TO_CTX:
+                    raise fail(f"arg#{regno - 1} expects pointer to ctx", 22)
+            elif not (reg.type == SCALAR and reg.is_const() and reg.const_value() == 0):
+                helper_mem_access(self, regno, arg, READ, True, None)      # check_mem_reg
+                helper_mem_access(self, regno, arg, WRITE, True, None)
+        self.globals_called.add(target)
+        for r in range(1, 6):
+            regs[r] = NOT_INIT_REG
+        regs[0] = unknown_scalar()
+        self.all_scratched = True
+        return idx + 1
 
     def push_callback(self, idx: int, target: int, helper: int) -> None:
         """``push_callback_call``: queue a visit of the callback ``target`` as called by
@@ -1205,6 +1265,11 @@ class Verifier:
             r = st.refs[0]
             raise fail(f"Unreleased reference id={r.id} alloc_insn={r.insn}", 22)
         r0 = self.read_reg(0)
+        if self.in_global:
+            if r0.type != SCALAR:
+                raise fail(f"At subprogram exit the register R0 is not a scalar value "
+                           f"({r0.type_str()})", 22)
+            return None
         if self.is_pointer_value(r0):
             raise fail("R0 leaks addr as return value")
         rng = self.ctx.return_range()
