@@ -30,7 +30,7 @@ from array import array
 from typing import Any
 
 from pybpf.errors import BpfError, PacketRunError
-from pybpf.isa.uapi import AttachType, ProgType
+from pybpf.isa.uapi import AttachType, HelperId, ProgType
 from pybpf.jit import abi, drivers
 from pybpf.vm.helpers import ProgramExit, TailCall
 from pybpf.vm.memory import Region
@@ -38,7 +38,6 @@ from pybpf.vm.progtypes.base import ETH_HLEN
 from pybpf.vm.progtypes.xdp import DATA, DATA_END, DATA_META, TAILROOM
 
 _batch_fn: Any = None
-TAIL_CALL = 12      # bpf_tail_call
 
 
 def _driver() -> Any:
@@ -182,7 +181,7 @@ def cannot_write_packets(machine: Any) -> bool:
     packets where they lie, read-only, with results identical to a copy's."""
     from pybpf.isa.opcodes import CALL_HELPER, OPCODE_CALL
 
-    native = machine.native_helpers - abi.PACKET_HELPERS - {TAIL_CALL}
+    native = machine.native_helpers - abi.PACKET_HELPERS - {HelperId.tail_call}
     packet = machine.packet_access
     pc = 0
     for insn in machine.insns:

@@ -37,16 +37,11 @@ def load(spec: "ObjectSpec", env: "Env", target_btf: Any = None,
 
     options: dict[str, dict[str, Any]] = {}
     for name, result in (verified or {}).items():
-        options[name] = {"packet_access": frozenset(
-            pc for pc, types in result.access_types.items() if types & PACKET_MEMORY)}
+        options[name] = {"packet_access": result.packet_access}
         if unchecked:
             options[name]["trusted"] = result.native_access
     return interp.load(spec, env, target_btf, budget, machine_class=JitMachine,
                        runner_class=JitRunner, engine="jit", machine_options=options)
-
-
-# The pointer types of packet memory (pybpf.verifier.regs' names).
-PACKET_MEMORY = frozenset({"pkt", "pkt_meta"})
 
 
 class JitRunner(interp.InterpRunner):

@@ -510,7 +510,7 @@ class JitMachine:
     def _run_plain(self, args: tuple[int, ...]) -> RunResult:
         """``run(*args)`` with nothing else to set up: the same steps as ``_execute`` and
         ``_enter``, with as little Python as possible around the native call."""
-        limit = self.budget
+        limit = self._budget
         limit = _UNLIMITED if limit is None else min(limit, _UNLIMITED)
         self._hot -= 1
         if not self._hot:

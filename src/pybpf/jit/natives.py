@@ -25,7 +25,7 @@ from pybpf.isa.uapi import MapType
 from pybpf.jit import abi
 from pybpf.jit.abi import NATIVE_HELPERS
 from pybpf.jit.codegen import CTX_T, HELPER_T, I1, I8, I32, I64, c64
-from pybpf.jit.runtime import swap_bytes
+from pybpf.jit.runtime import READ, swap_bytes
 from pybpf.maps import _base as handle
 from pybpf.maps.arraymap import ProgArray
 from pybpf.vm.machine import MAX_TAIL_CALLS
@@ -134,15 +134,16 @@ class _Runtime:
         return b.call(callback, list(f.fn.args))
 
     def readable(self, f: _Fn, address: ir.Value, size: ir.Value, fallback: ir.Block,
-                 fault: ir.Block) -> None:
-        """Continue where [address, address + size) is native readable memory; a context
-        region goes to ``fallback`` (Python reads it), a bad pointer to ``fault``. (A
-        trusted helper's pointers are readable: nothing to check.)"""
+                 fault: ir.Block, mode: int = READ) -> None:
+        """Continue where [address, address + size) is native memory an access of ``mode``
+        (runtime.READ or WRITE) may touch; a context region goes to ``fallback`` (Python
+        accesses it), a bad pointer to ``fault``. (A trusted helper's pointers are
+        readable: nothing to check.)"""
         if self.trusted:
             return
         b = f.b
         ctx, pc = f.fn.args[0], f.fn.args[2]
-        status = b.call(self.check, [ctx, address, size, c64(0), pc, c64(0)])
+        status = b.call(self.check, [ctx, address, size, c64(mode), pc, c64(0)])
         ok = f.block("readable")
         switch = b.switch(status, fault)
         switch.add_case(ir.Constant(I32, 0), ok)

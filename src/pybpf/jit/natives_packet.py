@@ -28,7 +28,7 @@ from pybpf.jit import abi
 from pybpf.jit.abi import NATIVE_HELPERS
 from pybpf.jit.codegen import I1, I8, I32, I64, c64
 from pybpf.jit.natives import _err, _Fn, _Runtime
-from pybpf.jit.runtime import READ, WRITE, swap_bytes
+from pybpf.jit.runtime import WRITE, swap_bytes
 from pybpf.maps import _base as handle
 from pybpf.vm.helpers import net
 from pybpf.vm.progtypes import xdp
@@ -36,7 +36,6 @@ from pybpf.vm.progtypes.base import ETH_HLEN
 
 I16 = ir.IntType(16)
 _M32 = 0xFFFFFFFF
-XDP_REDIRECT = 4
 
 
 class _Packet:
@@ -72,19 +71,6 @@ class _Packet:
     def move(self, f: _Fn, dst: ir.Value, src: ir.Value, size: ir.Value) -> None:
         f.b.call(self.memmove, [f.ptr(dst, I8), f.ptr(src, I8), size, ir.Constant(I1, 0)])
 
-    def accessible(self, f: _Fn, address: ir.Value, size: ir.Value, mode: int,
-                   fallback: ir.Block, fault: ir.Block) -> None:
-        """Continue where [address, address + size) is native memory this access may
-        touch (``mode``: runtime.READ or WRITE); a context region goes to Python."""
-        b = f.b
-        ctx, pc = f.fn.args[0], f.fn.args[2]
-        status = b.call(self.rt.check, [ctx, address, size, c64(mode), pc, c64(0)])
-        ok = f.block("accessible")
-        switch = b.switch(status, fault)
-        switch.add_case(ir.Constant(I32, 0), ok)
-        switch.add_case(ir.Constant(I32, 1), fallback)
-        f.at(ok)
-
     def skb_bytes(self, f: _Fn, offset: ir.Value, size: ir.Value) -> tuple[ir.Value, ir.Value]:
         """(whether [offset, offset + size) lies in the skb's linear data, its address)."""
         b = f.b
@@ -103,7 +89,7 @@ class _Packet:
         _, sized = f.if_(b.icmp_unsigned("==", size, c64(0)), "empty")
         b.branch(fallback)
         f.at(sized)
-        self.accessible(f, r3, size, WRITE, fallback, fault)
+        self.rt.readable(f, r3, size, fallback, fault, WRITE)
         inside, source = self.skb_bytes(f, offset, size)
         copy, outside = f.block("copy"), f.block("outside")
         b.cbranch(inside, copy, outside)
@@ -134,7 +120,7 @@ class _Packet:
         _, fits = f.if_(b.not_(inside), "outside")
         b.ret(_err(errno.EFAULT))
         f.at(fits)
-        self.accessible(f, r3, size, READ, fallback, fault)
+        self.rt.readable(f, r3, size, fallback, fault)
         self.move(f, target, r3, size)
         b.ret(c64(0))
 
@@ -311,7 +297,7 @@ class _Packet:
         self.set_slot(f, abi.PKT_REDIRECT, c64(abi.REDIRECT_SET))
         self.set_slot(f, abi.PKT_REDIRECT + 1, target)
         self.set_slot(f, abi.PKT_CHANGED, c64(1))
-        b.ret(c64(XDP_REDIRECT))
+        b.ret(c64(net.XDP_REDIRECT))
 
 
 # -- the kernel's checksum arithmetic (include/net/checksum.h) on u32 / u16 ---------------

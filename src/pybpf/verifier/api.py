@@ -25,6 +25,7 @@ PRIVS = ("root", "cap_bpf")
 # answers for).
 NATIVE_MEMORY = frozenset({PTR_TO_STACK, PTR_TO_MAP_KEY, PTR_TO_MAP_VALUE, PTR_TO_PACKET,
                            PTR_TO_PACKET_META, PTR_TO_MEM})
+PACKET_MEMORY = frozenset({PTR_TO_PACKET, PTR_TO_PACKET_META})
 
 
 @dataclass
@@ -54,6 +55,11 @@ class VerifyResult:
         packet, ringbuf memory), proven in bounds: what ``unchecked`` JIT code accesses
         without checks."""
         return frozenset(i for i, types in self.access_types.items() if types <= NATIVE_MEMORY)
+
+    @property
+    def packet_access(self) -> frozenset[int]:
+        """The insns with an access that may be to packet memory."""
+        return frozenset(i for i, types in self.access_types.items() if types & PACKET_MEMORY)
 
     def __bool__(self) -> bool:
         return self.accepted
