@@ -121,18 +121,19 @@ class Compiled:
 
 
 # LLVM's -O2 function simplification passes, minus the loop and vectoriser passes code
-# translated from BPF has little use for. llvmlite's ready-made -O2 pipeline
+# translated from BPF has little use for, after the always-inliner (a program's main
+# function goes into its entry: see .codegen). llvmlite's ready-made -O2 pipeline
 # (PassBuilder.getModulePassManager) is not used: building it leaks about 30 KB each
 # time, and the fuzz bench compiles hundreds of thousands of programs. One pass manager
-# serves many modules, so it holds function passes only (module passes such as
-# dead-argument elimination keep state between runs and assert).
-_PASSES = ("sroa", "instruction_combine", "simplify_cfg", "sccp", "jump_threading",
-           "instruction_combine", "new_gvn", "dead_store_elimination", "aggressive_dce",
-           "simplify_cfg", "instruction_combine", "simplify_cfg")
+# serves many modules, so it holds function passes and stateless module passes only
+# (dead-argument elimination, for one, keeps state between runs and asserts).
+_PASSES = ("always_inliner", "sroa", "instruction_combine", "simplify_cfg", "sccp",
+           "jump_threading", "instruction_combine", "new_gvn", "dead_store_elimination",
+           "aggressive_dce", "simplify_cfg", "instruction_combine", "simplify_cfg")
 # For big programs (thousands of blocks) some of those passes (the second instcombine,
 # GVN) grow quadratically; a light pipeline keeps their compile time near linear.
-_LIGHT_PASSES = ("sroa", "instruction_combine", "simplify_cfg", "dead_store_elimination",
-                 "aggressive_dce", "simplify_cfg")
+_LIGHT_PASSES = ("always_inliner", "sroa", "instruction_combine", "simplify_cfg",
+                 "dead_store_elimination", "aggressive_dce", "simplify_cfg")
 # The fast tier: registers out of their allocas (code generation at -O0 keeps every
 # alloca in memory), nothing else; its code generator is the one that saves the time.
 _FAST_PASSES = ("sroa",)

@@ -125,8 +125,10 @@ class ModuleBuilder:
     """The LLVM module of one program."""
 
     def __init__(self, prog: Program, const_pcs: Iterable[int], name: str = "bpf",
-                 native_helpers: Iterable[int] = (), trusted: Iterable[int] | None = None):
+                 native_helpers: Iterable[int] = (), trusted: Iterable[int] | None = None,
+                 stack_used: int = MAX_STACK):
         self.prog = prog
+        self.stack_used = stack_used     # the bytes at the top of each frame a run clears
         self.name = name
         self.const_pcs = frozenset(const_pcs)
         self.native_helpers = frozenset(native_helpers)   # ids called natively (.natives)
@@ -143,6 +145,11 @@ class ModuleBuilder:
         # Function entries start blocks too (the interpreter's leaders miss a pseudo-func
         # target that follows a non-branching instruction).
         leaders = sorted(set(compiler._leaders(prog, False)) | set(prog.functions))
+        # The functions a call or a pseudo-func lddw may reach (other than by their entry).
+        self.callees = {at + 1 + (insn.imm if form.kind is Kind.CALL else to_signed(insn.imm, 32))
+                        for at, (insn, form) in prog.by_pc.items()
+                        if (form.kind is Kind.CALL and form.op == "local")
+                        or (form.kind is Kind.LDDW and form.op == "func")}
         self.stop = {start: (leaders[i + 1] if i + 1 < len(leaders) else prog.length)
                      for i, start in enumerate(leaders)}
         self.labels = 0
@@ -212,8 +219,9 @@ class ModuleBuilder:
         w.emit("%level = phi i64 [0, %clear], [%following, %clear_loop]")
         frame = w.op(f"getelementptr inbounds i64, ptr {stacks}, i64 %level")
         end = w.op(f"load i64, ptr {frame}")
-        base = w.op(f"inttoptr i64 {w.op(f'sub i64 {end}, {MAX_STACK}')} to ptr")
-        w.emit(f"call void @llvm.memset.p0.i64(ptr {base}, i8 0, i64 {MAX_STACK}, i1 false)")
+        base = w.op(f"inttoptr i64 {w.op(f'sub i64 {end}, {self.stack_used}')} to ptr")
+        w.emit(f"call void @llvm.memset.p0.i64(ptr {base}, i8 0, i64 {self.stack_used}, "
+               f"i1 false)")
         w.emit("%following = add i64 %level, 1")
         w.cbr(w.op(f"icmp ugt i64 %following, {deepest}"), "body", "clear_loop")
         self.declarations["llvm.memset.p0.i64"] = \
@@ -243,8 +251,11 @@ class FunctionBuilder(IRWriter):
         self.prog = mb.prog
         self.entry = entry
         args = ", ".join(f"i64 %a{i}" for i in range(10))
+        # A function only its entry calls is inlined there (the full tier's inliner): the
+        # entry's constant arguments then fold into it.
+        inline = " alwaysinline" if entry not in mb.callees else ""
         self.out.append(f"define internal {RET} @bpf_f{entry}(ptr noalias %ctx, {args}, "
-                        f"i64 %level, i64 %depth) nounwind {{")
+                        f"i64 %level, i64 %depth) nounwind{inline} {{")
         self.start("entry")
         for i in range(10):
             self.emit(f"%r{i} = alloca i64")

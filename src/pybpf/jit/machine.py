@@ -154,10 +154,12 @@ def _stack_set(memory: Memory, prefix: str) -> tuple[list[Region], ctypes.Array]
 
 def compile_program(program: compiler.Program, code: bytes, const_pcs: frozenset[int],
                     name: str = "bpf", native_helpers: frozenset[int] = frozenset(),
-                    tier: str = FULL, trusted: frozenset[int] | None = None) -> Compiled:
+                    tier: str = FULL, trusted: frozenset[int] | None = None,
+                    stack_used: int = _STACK) -> Compiled:
     """The native code of a program at ``tier`` or better (from the cache when the same
-    bytecode was compiled with the same native helpers and trusted accesses; ``trusted``
-    None: checked code)."""
+    bytecode was compiled with the same native helpers, trusted accesses and stack use;
+    ``trusted`` None: checked code; ``stack_used``: the bytes of each frame a run clears
+    first)."""
     def build(tier: str) -> Compiled:
         try:
             from pybpf.jit.codegen import ModuleBuilder
@@ -167,10 +169,10 @@ def compile_program(program: compiler.Program, code: bytes, const_pcs: frozenset
             raise BpfError(jit_available()[1] or str(e)) from e
 
         text, entries, messages = ModuleBuilder(program, const_pcs, name, native_helpers,
-                                                trusted).build()
+                                                trusted, stack_used).build()
         return compile_ir(text, entries, messages, program.length, tier)
 
-    return cached((code, const_pcs, native_helpers, trusted), build, tier)
+    return cached((code, const_pcs, native_helpers, trusted, stack_used), build, tier)
 
 
 def first_tier() -> str:
@@ -290,7 +292,7 @@ class JitMachine:
                  helpers: HelperRegistry | None = None, memory: Memory | None = None,
                  budget: int | None = DEFAULT_BUDGET, constants: dict[int, int] | None = None,
                  env: Any = None, name: str = "prog", trusted: Iterable[int] | None = None,
-                 packet_access: Iterable[int] | None = None):
+                 packet_access: Iterable[int] | None = None, stack_used: int | None = None):
         insns = decode(program) if isinstance(program, (bytes, bytearray, memoryview)) \
             else list(program)
         if not insns:
@@ -323,8 +325,13 @@ class JitMachine:
         # The pcs whose accesses the verifier found may be to packet memory (None: not
         # verified, any may): a batch runs a program storing to none on packets in place.
         self.packet_access = frozenset(packet_access) if packet_access is not None else None
+        # The bytes of each stack frame a run may touch (the verifier's stack depth; None:
+        # not verified, all of it): what a run zeroes before it starts, as each run starts
+        # on a zeroed stack (the rest stays zero, as nothing writes it).
+        self.stack_used = _STACK if stack_used is None else \
+            min(_STACK, -(-stack_used // 8) * 8)
         self.compiled = compile_program(self.program, code, frozenset(self.constants), name,
-                                        native, first_tier(), self.trusted)
+                                        native, first_tier(), self.trusted, self.stack_used)
         self._hot = HOT_RUNS if self.compiled.tier != FULL else -1
         self.code_region = self.memory.add(Region(f"{name}.text", code, writable=False,
                                                   kind="code"))
@@ -436,7 +443,8 @@ class JitMachine:
             if self.compiled.tier == FULL:
                 return
             full = compile_program(self.program, self._code, frozenset(self.constants),
-                                   self.name, self.native_helpers, FULL, self.trusted)
+                                   self.name, self.native_helpers, FULL, self.trusted,
+                                   self.stack_used)
             self._retired.append(self.compiled)
             self._use(full)
             self._hot = -1

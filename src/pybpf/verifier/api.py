@@ -48,6 +48,9 @@ class VerifyResult:
     # Accepted: the pointer types each memory access met (loads, stores, atomics, and
     # the memory helpers read and write), by insn: what the JIT relies on.
     access_types: dict = field(default_factory=dict, repr=False)
+    # Accepted: the deepest stack byte any function's frame uses (below it a run never
+    # reads or writes its stack).
+    stack_depth: int = 0
 
     @property
     def native_access(self) -> frozenset[int]:
@@ -309,7 +312,8 @@ def _run(slots: list[Slot], prog_type: int, attach_type: int, maps: dict[int, Ma
         if log_level == 1:
             text = v.stats()
         return VerifyResult(True, text, None, None, None, stats, access_types={
-            i: frozenset(types) for i, types in v.access_types.items()})
+            i: frozenset(types) for i, types in v.access_types.items()},
+            stack_depth=max(v.stack_depth.values(), default=0))
     if log_level:
         v.log.level = max(v.log.level, 1)
         v.log(error.message + "\n")
