@@ -137,9 +137,14 @@ class ModuleBuilder:
         # checks: see .memops), and the map helpers' arguments are proven (their trusted
         # variants).
         self.trusted = frozenset(trusted) if trusted is not None else None
-        from pybpf.jit.memops import access_sites     # (memops builds on this module)
+        from pybpf.jit.mapcalls import known_map_calls   # (they build on this module)
+        from pybpf.jit.memops import access_sites
 
-        self.sites = access_sites(prog, self.trusted)   # checked accesses: cache entries
+        # Map helper calls on a resolved map, checked inline (see .mapcalls): unchecked
+        # code calls the trusted helpers anyway.
+        self.map_calls = known_map_calls(prog, self.const_pcs) if self.trusted is None \
+            else {}
+        self.sites = access_sites(prog, self.trusted, self.map_calls)   # access cache
         self.messages: list[tuple[type, str]] = []
         self._message_index: dict[tuple[type, str], int] = {}
         # Function entries start blocks too (the interpreter's leaders miss a pseudo-func
@@ -179,6 +184,13 @@ class ModuleBuilder:
             return None
         trusted = self.trusted is not None and hid in abi.TRUSTED_HELPERS
         name = (abi.TRUSTED_HELPERS if trusted else abi.NATIVE_HELPERS)[hid]
+        if name not in self.declarations:
+            self.declarations[name] = declaration(name, HELPER_T, "nounwind")
+        return name
+
+    def trusted_helper(self, hid: int) -> str:
+        """The trusted variant of map helper ``hid`` (abi.TRUSTED_HELPERS), declared."""
+        name = abi.TRUSTED_HELPERS[hid]
         if name not in self.declarations:
             self.declarations[name] = declaration(name, HELPER_T, "nounwind")
         return name
@@ -411,7 +423,13 @@ class FunctionBuilder(IRWriter):
                                  f"kfunc call (btf id {insn.imm}) needs the kernel", pc)
                 return False
             hid = insn.imm & 0xFFFFFFFF
-            self.helper_call(str(hid), pc, self.mb.native_helper(hid))
+            native = self.mb.native_helper(hid)
+            if pc in self.mb.map_calls and native is not None:
+                from pybpf.jit import mapcalls
+
+                mapcalls.emit(self, hid, pc, self.mb.trusted_helper(hid), native)
+            else:
+                self.helper_call(str(hid), pc, native)
         elif kind is Kind.ADDR_SPACE_CAST:
             self.fail_static(BpfRuntimeError,
                              f"addr_space_cast (imm {insn.imm:#x}) needs an arena map", pc)

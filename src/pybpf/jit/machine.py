@@ -729,9 +729,11 @@ class JitMachine:
         """The access cache (see abi.ACCESS_CACHE), one entry per checked access site, and
         what resets it: every entry names stack 0, which is always there and so a safe
         region to remember (an access elsewhere just misses it)."""
+        from pybpf.jit.mapcalls import known_map_calls
         from pybpf.jit.memops import access_sites
 
-        sites = max(len(access_sites(self.program, self.trusted)), 1)
+        calls = known_map_calls(self.program, self.constants) if self.trusted is None else {}
+        sites = max(len(access_sites(self.program, self.trusted, calls)), 1)
         home = self.stacks[0]
         self._access_cache = (ctypes.c_uint64 * (2 * sites))()
         self._access_reset = (ctypes.c_uint64 * (2 * sites))(*[home.address, home.size] * sites)

@@ -26,12 +26,13 @@ interpreter does every access.
 from __future__ import annotations
 
 import sys
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING, Callable, Iterable
 
 from pybpf.isa import Instruction, Kind
 from pybpf.isa.opcodes import Form
 from pybpf.jit import abi
 from pybpf.jit.codegen import LIKELY, M64
+from pybpf.jit.mapcalls import argument_sites
 from pybpf.jit.runtime import CHECK, LOAD, STORE, UPDATE
 from pybpf.vm.compiler import MAX_STACK
 
@@ -63,17 +64,22 @@ def unchecked(insn: Instruction, form: Form, pc: int, trusted: frozenset[int] | 
         (trusted is not None and pc in trusted)
 
 
-def access_sites(prog: "Program", trusted: frozenset[int] | None) -> dict[int, int]:
-    """The checked access sites, by pc: each one's entry in the access cache (pc order)."""
-    pcs = [pc for pc, (insn, form) in sorted(prog.by_pc.items())
-           if form.kind in MEMORY_KINDS and not unchecked(insn, form, pc, trusted)]
-    return {pc: index for index, pc in enumerate(pcs)}
+def access_sites(prog: "Program", trusted: frozenset[int] | None,
+                 map_calls: Iterable[int] = ()) -> dict[int | tuple[int, int], int]:
+    """The checked access sites: each one's entry in the access cache. A load, store or
+    atomic's is keyed by its pc (pc order); then the pointer arguments of the map helper
+    calls ``map_calls`` (see .mapcalls), keyed (pc, register)."""
+    sites: list[int | tuple[int, int]] = [
+        pc for pc, (insn, form) in sorted(prog.by_pc.items())
+        if form.kind in MEMORY_KINDS and not unchecked(insn, form, pc, trusted)]
+    sites += argument_sites(prog, map_calls)
+    return {key: index for index, key in enumerate(sites)}
 
 
-def _site(fb: "FunctionBuilder", pc: int) -> str:
-    """The address of the access cache entry of the site at ``pc``."""
+def site_address(fb: "FunctionBuilder", key: int | tuple[int, int]) -> str:
+    """The address of the access cache entry of site ``key`` (see access_sites)."""
     cache = fb.op(f"inttoptr i64 {fb.load_slot(abi.ACCESS_CACHE)} to ptr")
-    entry = fb.op(f"getelementptr inbounds i64, ptr {cache}, i64 {2 * fb.mb.sites[pc]}")
+    entry = fb.op(f"getelementptr inbounds i64, ptr {cache}, i64 {2 * fb.mb.sites[key]}")
     return fb.op(f"ptrtoint ptr {entry} to i64")
 
 
@@ -153,7 +159,7 @@ def emit(fb: "FunctionBuilder", insn: Instruction, form: Form, pc: int) -> None:
     base = insn.src if loading else insn.dst
     addr = fb.reg(base) if insn.off == 0 else fb.op(f"add i64 {fb.reg(base)}, {insn.off & M64}")
     stack = unchecked(insn, form, pc, fb.mb.trusted)
-    site = "0" if stack else _site(fb, pc)
+    site = "0" if stack else site_address(fb, pc)
     if kind is Kind.ATOMIC:
         _atomic(fb, insn, form, pc, addr, stack, site)
         return

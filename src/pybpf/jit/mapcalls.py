@@ -1,0 +1,141 @@
+"""Map helper calls on a map the loader resolved: checked inline, then the trusted helper.
+
+A checked ``bpf_map_{lookup,update,delete}_elem`` call costs more in its checks than in
+the map operation: the native helper first makes sure r1 is a map's handle (a region
+lookup), then that the key (and value) are readable (another each). Where r1 holds, at
+the call, what a map ``lddw`` in the same block loaded (``r1 = map ll``, as clang
+emits it before every such call), it is a map's handle by construction: only the
+pointer arguments need checking, and those go through the access cache as a load does
+(:mod:`.memops`: one access cache entry per argument, and the runtime's ``bpf_check``
+when the region differs from last time). Then the helper's trusted variant does the
+work, with nothing left to check.
+
+Everything else is as the checked helper does it, in the same order: a map whose kind
+the native helper does not handle goes to the checked helper (hence to Python) before
+anything is checked; a key or value in a context region too (Python reads it); an
+unreadable one faults as the checked helper's check would.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Iterable
+
+from pybpf.isa import Kind
+from pybpf.jit import abi
+from pybpf.jit.codegen import LIKELY
+from pybpf.jit.runtime import CHECK, READ
+from pybpf.maps._base import HANDLE_KIND, NATIVE_ARRAY, NATIVE_HASH, NATIVE_LPM
+from pybpf.vm import compiler, semantics
+
+if TYPE_CHECKING:
+    from pybpf.jit.codegen import FunctionBuilder
+    from pybpf.vm.compiler import Program
+
+# By helper: the map kinds its native implementation handles, and its pointer arguments
+# with the offset in the map handle of the u32 giving their size (key_size, value_size).
+NATIVE_KINDS = {1: (NATIVE_ARRAY, NATIVE_HASH, NATIVE_LPM), 2: (NATIVE_ARRAY, NATIVE_HASH),
+                3: (NATIVE_ARRAY, NATIVE_HASH)}
+POINTER_ARGS = {1: ((2, 4),), 2: ((2, 4), (3, 8)), 3: ((2, 4),)}
+_MAP_LDDW = ("map_fd", "map_idx")
+
+
+def known_map_calls(prog: "Program", const_pcs: Iterable[int]) -> dict[int, int]:
+    """The map helper calls whose r1 is, in the same block, what a resolved map ``lddw``
+    loaded: the pc of the call -> the pc of the ``lddw``."""
+    consts = frozenset(const_pcs)
+    leaders = sorted(set(compiler._leaders(prog, False)) | set(prog.functions))
+    ends = leaders[1:] + [prog.length]
+    calls: dict[int, int] = {}
+    for start, end in zip(leaders, ends):
+        holds: dict[int, int] = {}       # register -> the map lddw whose value it holds
+        for pc in range(start, end):
+            item = prog.by_pc.get(pc)
+            if item is None:
+                continue
+            insn, form = item
+            kind = form.kind
+            if kind is Kind.LDDW and form.op in _MAP_LDDW and pc in consts:
+                holds[insn.dst] = pc
+                continue
+            if kind is Kind.ALU and form.op == "mov" and form.width == 64 and \
+                    form.source_is_reg and insn.off == 0:
+                if insn.src in holds:
+                    holds[insn.dst] = holds[insn.src]
+                else:
+                    holds.pop(insn.dst, None)
+                continue
+            if kind in (Kind.CALL, Kind.CALLX):
+                if kind is Kind.CALL and form.op == "helper" and insn.imm in NATIVE_KINDS \
+                        and 1 in holds:
+                    calls[pc] = holds[1]
+                for r in range(6):          # a call's r0..r5 are its own afterwards
+                    holds.pop(r, None)
+                continue
+            for r in semantics.writes_register(insn, form):
+                holds.pop(r, None)
+    return calls
+
+
+def argument_sites(prog: "Program", calls: Iterable[int]) -> list[tuple[int, int]]:
+    """The access cache entries the calls' pointer arguments need: (call pc, register)."""
+    return [(pc, reg) for pc in sorted(calls)
+            for reg, _ in POINTER_ARGS[prog.by_pc[pc][0].imm]]
+
+
+def emit(fb: "FunctionBuilder", hid: int, pc: int, trusted: str, checked: str) -> None:
+    """r0 = the map helper ``hid`` at ``pc``: the trusted variant (symbol ``trusted``)
+    after the inline checks, or the checked one (``checked``) for what they leave."""
+    from pybpf.jit.memops import site_address
+
+    regs = [fb.reg(i) for i in range(1, 6)]
+    handle = regs[0]
+    args = f"(ptr %ctx, i64 {hid}, i64 {pc}, " + ", ".join(f"i64 {r}" for r in regs) + ")"
+
+    def field(offset: int) -> str:
+        at = fb.op(f"inttoptr i64 {fb.op(f'add i64 {handle}, {offset}')} to ptr")
+        return fb.zext(fb.op(f"load i32, ptr {at}, align 4"), 32)
+
+    known = _any(fb, field(HANDLE_KIND), NATIVE_KINDS[hid])
+    inline, generic, done = fb.new_label(), fb.new_label(), fb.new_label()
+    fb.cbr(known, inline, generic, LIKELY)
+    fb.start(inline)
+    for reg, size_at in POINTER_ARGS[hid]:
+        address, size = regs[reg - 1], field(size_at)
+        site = site_address(fb, (pc, reg))
+        ready, miss = fb.new_label(), fb.new_label()
+        fb.cbr(_span_hit(fb, address, size, site), ready, miss, LIKELY)
+        fb.start(miss)
+        status = fb.op(f"call i32 {fb.mb.runtime(CHECK)}(ptr %ctx, i64 {address}, i64 {size}, "
+                       f"i64 {READ}, i64 {pc}, i64 {site})")
+        fb.emit(f"switch i32 {status}, label %{fb.bail} [i32 0, label %{ready} "
+                f"i32 1, label %{generic}]")
+        fb.start(ready)
+    fb.set_reg(0, fb.op(f"call i64 @{trusted}{args}"))
+    fb.br(done)
+    fb.start(generic)
+    fb.sync_out()
+    r0 = fb.op(f"call i64 @{checked}{args}")
+    fb.check_status()
+    fb.sync_in()
+    fb.set_reg(0, r0)
+    fb.br(done)
+    fb.start(done)
+
+
+def _any(fb: "FunctionBuilder", value: str, constants: Iterable[int]) -> str:
+    """Whether ``value`` is one of ``constants``."""
+    result = "false"
+    for k in constants:
+        result = fb.op(f"or i1 {result}, {fb.op(f'icmp eq i64 {value}, {k}')}")
+    return result
+
+
+def _span_hit(fb: "FunctionBuilder", address: str, size: str, site: str) -> str:
+    """Whether [address, address + size) lies inside the region the site hit last (any
+    size: the offset is checked against the region's size before the room is)."""
+    entry = fb.op(f"inttoptr i64 {site} to ptr")
+    span = fb.op(f"load i64, ptr {fb.op(f'getelementptr inbounds i64, ptr {entry}, i64 1')}")
+    offset = fb.op(f"sub i64 {address}, {fb.op(f'load i64, ptr {entry}')}")
+    inside = fb.op(f"icmp ule i64 {offset}, {span}")
+    room = fb.op(f"icmp uge i64 {fb.op(f'sub i64 {span}, {offset}')}, {size}")
+    return fb.op(f"and i1 {inside}, {room}")
