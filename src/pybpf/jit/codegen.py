@@ -140,10 +140,9 @@ class ModuleBuilder:
         from pybpf.jit.mapcalls import known_map_calls   # (they build on this module)
         from pybpf.jit.memops import access_sites
 
-        # Map helper calls on a resolved map, checked inline (see .mapcalls): unchecked
-        # code calls the trusted helpers anyway.
-        self.map_calls = known_map_calls(prog, self.const_pcs) if self.trusted is None \
-            else {}
+        # Map helper calls on a resolved map (see .mapcalls), their arguments checked
+        # inline (unless proven: unchecked code).
+        self.map_calls = known_map_calls(prog, self.const_pcs)
         self.sites = access_sites(prog, self.trusted, self.map_calls)   # access cache
         self.messages: list[tuple[type, str]] = []
         self._message_index: dict[tuple[type, str], int] = {}

@@ -116,25 +116,36 @@ def _define_repeat(module: ir.Module) -> ir.Function:
                                      for n in ("start", "loop", "body", "step", "done"))
     b = ir.IRBuilder(start)
     args = [b.load(_slot(b, ctx, abi.ARGS + i)) for i in range(5)]
+    for index in (abi.STATUS, abi.PC, abi.TAIL_COUNT, abi.CALLER_CTX):
+        b.store(c64(0), _slot(b, ctx, index))
     b.branch(loop)
     b.position_at_end(loop)
     i = b.phi(I64, "i")
     i.add_incoming(c64(0), start)
     b.cbranch(b.icmp_unsigned("<", i, count), body, done)
     b.position_at_end(body)
-    # Slots 0..8 as Python's _enter sets them (the CPU slot stays as it is).
-    for index, value in ((abi.STATUS, c64(abi.ST_OK)), (abi.PC, c64(0)),
-                         (abi.BUDGET, budget), (abi.CLEAR, c64(1)), (abi.TAIL_COUNT, c64(0)),
-                         (abi.CALLER_CTX, c64(0))):
-        b.store(value, _slot(b, ctx, index))
-    for k, value in enumerate(args):
-        b.store(value, _slot(b, ctx, abi.ARGS + k))
+    # The slots Python's _enter sets, as it sets them (the CPU slot stays as it is): the
+    # status is still ST_OK and the pc unused after a run that ended well, and only a
+    # native tail call changes the tail call slots and the arguments (its target's
+    # context may be this one), so a run stores no more than it must (every store
+    # pending makes the program's atomics wait).
+    b.store(budget, _slot(b, ctx, abi.BUDGET))
+    b.store(c64(1), _slot(b, ctx, abi.CLEAR))
     b.call(entry_fn, [ctx])
     failed = b.icmp_unsigned("!=", b.load(_slot(b, ctx, abi.STATUS)), c64(abi.ST_OK))
     b.cbranch(failed, done, step)
     b.position_at_end(step)
     following = b.add(i, c64(1))
-    i.add_incoming(following, step)
+    tailed = b.icmp_unsigned("!=", b.load(_slot(b, ctx, abi.TAIL_COUNT)), c64(0))
+    restore, next_run = fn.append_basic_block("restore"), fn.append_basic_block("next")
+    b.cbranch(tailed, restore, next_run)
+    b.position_at_end(restore)
+    for index, value in ((abi.TAIL_COUNT, c64(0)), (abi.CALLER_CTX, c64(0)),
+                         *((abi.ARGS + k, value) for k, value in enumerate(args))):
+        b.store(value, _slot(b, ctx, index))
+    b.branch(next_run)
+    b.position_at_end(next_run)
+    i.add_incoming(following, next_run)
     b.branch(loop)
     b.position_at_end(done)
     b.ret(i)

@@ -732,7 +732,7 @@ class JitMachine:
         from pybpf.jit.mapcalls import known_map_calls
         from pybpf.jit.memops import access_sites
 
-        calls = known_map_calls(self.program, self.constants) if self.trusted is None else {}
+        calls = known_map_calls(self.program, self.constants)
         sites = max(len(access_sites(self.program, self.trusted, calls)), 1)
         home = self.stacks[0]
         self._access_cache = (ctypes.c_uint64 * (2 * sites))()

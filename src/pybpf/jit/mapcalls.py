@@ -8,7 +8,9 @@ emits it before every such call), it is a map's handle by construction: only the
 pointer arguments need checking, and those go through the access cache as a load does
 (:mod:`.memops`: one access cache entry per argument, and the runtime's ``bpf_check``
 when the region differs from last time). Then the helper's trusted variant does the
-work, with nothing left to check.
+work, with nothing left to check; an array's lookup is done inline (the kernel inlines
+it too: ``array_map_gen_lookup``). Unchecked code (``unchecked=True``: the verifier
+proved the arguments) has no checks to make, only the array lookup to inline.
 
 Everything else is as the checked helper does it, in the same order: a map whose kind
 the native helper does not handle goes to the checked helper (hence to Python) before
@@ -18,13 +20,15 @@ unreadable one faults as the checked helper's check would.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Iterable
+from typing import TYPE_CHECKING, Callable, Iterable
 
 from pybpf.isa import Kind
 from pybpf.jit import abi
 from pybpf.jit.codegen import LIKELY
 from pybpf.jit.runtime import CHECK, READ
-from pybpf.maps._base import HANDLE_KIND, NATIVE_ARRAY, NATIVE_HASH, NATIVE_LPM
+from pybpf.isa.uapi import MapType
+from pybpf.maps._base import (HANDLE_CPUS, HANDLE_KIND, HANDLE_STRIDE, HANDLE_VALUES,
+                              NATIVE_ARRAY, NATIVE_HASH, NATIVE_LPM)
 from pybpf.vm import compiler, semantics
 
 if TYPE_CHECKING:
@@ -36,6 +40,7 @@ if TYPE_CHECKING:
 NATIVE_KINDS = {1: (NATIVE_ARRAY, NATIVE_HASH, NATIVE_LPM), 2: (NATIVE_ARRAY, NATIVE_HASH),
                 3: (NATIVE_ARRAY, NATIVE_HASH)}
 POINTER_ARGS = {1: ((2, 4),), 2: ((2, 4), (3, 8)), 3: ((2, 4),)}
+HANDLE_TYPE, HANDLE_MAX_ENTRIES = 0, 12     # (u32s at the handle's start: see pybpf.maps)
 _MAP_LDDW = ("map_fd", "map_idx")
 
 
@@ -84,7 +89,8 @@ def argument_sites(prog: "Program", calls: Iterable[int]) -> list[tuple[int, int
 
 def emit(fb: "FunctionBuilder", hid: int, pc: int, trusted: str, checked: str) -> None:
     """r0 = the map helper ``hid`` at ``pc``: the trusted variant (symbol ``trusted``)
-    after the inline checks, or the checked one (``checked``) for what they leave."""
+    after the inline checks, or ``checked`` (the helper unchecked code calls otherwise:
+    the trusted variant there) for what they leave."""
     from pybpf.jit.memops import site_address
 
     regs = [fb.reg(i) for i in range(1, 6)]
@@ -95,11 +101,12 @@ def emit(fb: "FunctionBuilder", hid: int, pc: int, trusted: str, checked: str) -
         at = fb.op(f"inttoptr i64 {fb.op(f'add i64 {handle}, {offset}')} to ptr")
         return fb.zext(fb.op(f"load i32, ptr {at}, align 4"), 32)
 
-    known = _any(fb, field(HANDLE_KIND), NATIVE_KINDS[hid])
+    kind = field(HANDLE_KIND)
+    known = _any(fb, kind, NATIVE_KINDS[hid])
     inline, generic, done = fb.new_label(), fb.new_label(), fb.new_label()
     fb.cbr(known, inline, generic, LIKELY)
     fb.start(inline)
-    for reg, size_at in POINTER_ARGS[hid]:
+    for reg, size_at in POINTER_ARGS[hid] if fb.mb.trusted is None else ():
         address, size = regs[reg - 1], field(size_at)
         site = site_address(fb, (pc, reg))
         ready, miss = fb.new_label(), fb.new_label()
@@ -110,6 +117,13 @@ def emit(fb: "FunctionBuilder", hid: int, pc: int, trusted: str, checked: str) -
         fb.emit(f"switch i32 {status}, label %{fb.bail} [i32 0, label %{ready} "
                 f"i32 1, label %{generic}]")
         fb.start(ready)
+    if hid == 1:                   # an array's lookup is inline (as the kernel's is)
+        array, other = fb.new_label(), fb.new_label()
+        fb.cbr(fb.op(f"icmp eq i64 {kind}, {NATIVE_ARRAY}"), array, other)
+        fb.start(array)
+        fb.set_reg(0, _array_value(fb, handle, regs[1], field))
+        fb.br(done)
+        fb.start(other)
     fb.set_reg(0, fb.op(f"call i64 @{trusted}{args}"))
     fb.br(done)
     fb.start(generic)
@@ -120,6 +134,25 @@ def emit(fb: "FunctionBuilder", hid: int, pc: int, trusted: str, checked: str) -
     fb.set_reg(0, r0)
     fb.br(done)
     fb.start(done)
+
+
+def _array_value(fb: "FunctionBuilder", handle: str, key: str,
+                 field: Callable[[int], str]) -> str:
+    """The address of an array map's value for the u32 index at ``key``, or 0 past the
+    end (a per-CPU array's value for the run's CPU): the native lookup's array case."""
+    from pybpf.jit.memops import _swap
+
+    index = fb.zext(_swap(fb, fb.op(f"load i32, ptr {fb.op(f'inttoptr i64 {key} to ptr')}, "
+                                    f"align 1"), 32), 32)
+    inside = fb.op(f"icmp ult i64 {index}, {field(HANDLE_MAX_ENTRIES)}")
+    percpu = fb.op(f"icmp eq i64 {field(HANDLE_TYPE)}, {int(MapType.PERCPU_ARRAY)}")
+    cpu_slot = fb.op(f"add i64 {fb.op(f'mul i64 {index}, {field(HANDLE_CPUS)}')}, "
+                     f"{fb.load_slot(abi.CPU)}")
+    slot = fb.op(f"select i1 {percpu}, i64 {cpu_slot}, i64 {index}")
+    values_at = fb.op(f"inttoptr i64 {fb.op(f'add i64 {handle}, {HANDLE_VALUES}')} to ptr")
+    values = fb.op(f"load i64, ptr {values_at}, align 8")
+    value = fb.op(f"add i64 {values}, {fb.op(f'mul i64 {slot}, {field(HANDLE_STRIDE)}')}")
+    return fb.op(f"select i1 {inside}, i64 {value}, i64 0")
 
 
 def _any(fb: "FunctionBuilder", value: str, constants: Iterable[int]) -> str:

@@ -67,12 +67,13 @@ def unchecked(insn: Instruction, form: Form, pc: int, trusted: frozenset[int] | 
 def access_sites(prog: "Program", trusted: frozenset[int] | None,
                  map_calls: Iterable[int] = ()) -> dict[int | tuple[int, int], int]:
     """The checked access sites: each one's entry in the access cache. A load, store or
-    atomic's is keyed by its pc (pc order); then the pointer arguments of the map helper
-    calls ``map_calls`` (see .mapcalls), keyed (pc, register)."""
+    atomic's is keyed by its pc (pc order); then, in checked code, the pointer arguments
+    of the map helper calls ``map_calls`` (see .mapcalls), keyed (pc, register)."""
     sites: list[int | tuple[int, int]] = [
         pc for pc, (insn, form) in sorted(prog.by_pc.items())
         if form.kind in MEMORY_KINDS and not unchecked(insn, form, pc, trusted)]
-    sites += argument_sites(prog, map_calls)
+    if trusted is None:
+        sites += argument_sites(prog, map_calls)
     return {key: index for index, key in enumerate(sites)}
 
 

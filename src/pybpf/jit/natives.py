@@ -18,6 +18,7 @@ refuses it as the interpreter does.
 from __future__ import annotations
 
 import errno
+import sys
 
 from llvmlite import ir
 
@@ -277,7 +278,19 @@ class _Runtime:
         e = self.elem(f, elems, ctl, i)
         b.cbranch(b.icmp_unsigned("==", f.u32(e, _HASH), h), compare, nxt_bb)
         f.at(compare)
-        same = b.call(self.memcmp, [f.ptr(b.add(e, c64(_KEY)), I8), f.ptr(key, I8), ks])
+        # 4- and 8-byte keys (the usual ones) compared in one load each; others by memcmp
+        stored = b.add(e, c64(_KEY))
+        four, eight, other = f.block("same4"), f.block("same8"), f.block("same")
+        switch = b.switch(ks, other)
+        switch.add_case(c64(4), four)
+        switch.add_case(c64(8), eight)
+        for block, ty in ((four, I32), (eight, I64)):
+            f.at(block)
+            same = b.icmp_unsigned("==", b.load(f.ptr(stored, ty), align=1),
+                                   b.load(f.ptr(key, ty), align=1))
+            b.cbranch(same, hit, nxt_bb)
+        f.at(other)
+        same = b.call(self.memcmp, [f.ptr(stored, I8), f.ptr(key, I8), ks])
         b.cbranch(b.icmp_unsigned("==", same, ir.Constant(I32, 0)), hit, nxt_bb)
         f.at(nxt_bb)
         i.add_incoming(f.u32(e, _NEXT), nxt_bb)
@@ -525,8 +538,22 @@ class _Runtime:
         b.cbranch(b.icmp_unsigned("==", i, c64(0)), done, body)
         f.at(body)
         node = b.add(nodes, b.mul(b.sub(i, c64(1)), nstride))
-        b.branch(bits)
-        # The leading bits the node's data and the key's share.
+        # The leading bits the node's data and the key's share: an IPv4 address's in one
+        # 32-bit compare, others byte by byte.
+        word = f.block("word")
+        b.cbranch(b.icmp_unsigned("==", data_size, c64(4)), word, bits)
+        f.at(word)
+        be32 = self.module.declare_intrinsic("llvm.bswap", [I32]) if sys.byteorder == "little" \
+            else None
+        words = [b.load(f.ptr(b.add(address, c64(offset)), I32), align=1)
+                 for address, offset in ((node, _LPM_HDR), (key, 4))]
+        if be32 is not None:
+            words = [b.call(be32, [w]) for w in words]
+        x32 = b.xor(*words)
+        ctlz32 = self.module.globals.get("llvm.ctlz.i32") or \
+            ir.Function(self.module, ir.FunctionType(I32, [I32, I1]), "llvm.ctlz.i32")
+        same32 = b.zext(b.call(ctlz32, [x32, ir.Constant(I1, 0)]), I64)   # 32 when equal
+        b.branch(bits_done)
         f.at(bits)
         k = b.phi(I64, "k")
         k.add_incoming(c64(0), body)
@@ -545,6 +572,7 @@ class _Runtime:
         same = b.phi(I64, "same")
         same.add_incoming(max_plen, bits)
         same.add_incoming(first_differing, differ)
+        same.add_incoming(same32, word)
         node_plen = f.u32(node, _LPM_PLEN)
         m = b.select(b.icmp_unsigned("<", same, node_plen), same, node_plen)
         m = b.select(b.icmp_unsigned("<", m, plen), m, plen)
