@@ -152,12 +152,16 @@ def test_a_key_in_the_context_goes_to_python():
     assert results == {"interp": 1234, "jit": 1234}
 
 
-def test_checked_code_calls_the_trusted_helper_after_its_checks():
-    text = SETUP + POINTERS["stack"] + "call 1\nmov %r1, %r6\ncall 1\nexit\n"
-    machine = jit_support.MACHINES["jit"](assemble(text, syntax="ubpf"), constants={0: 0})
+def test_checked_code_goes_to_the_map_after_its_checks():
+    text = SETUP + POINTERS["stack"] + "call 1\nmov %r1, %r6\ncall 1\n" + MAP + "call 2\nexit\n"
+    machine = jit_support.MACHINES["jit"](assemble(text, syntax="ubpf"), constants={0: 0, 13: 0})
     source = machine.source()
-    # the first call: trusted after the checks (or checked, for what they leave); the
-    # second's r1 (r6, never set) is not known to be a map: checked
-    assert source.count("call i64 @bpf_native_map_lookup_elem_trusted(") == 1
+    # the first lookup: to the map kind's own code after the checks (or the checked
+    # helper, for what they leave); the second's r1 (r6, never set) is not known to be a
+    # map: checked. The update: its trusted variant after the checks.
+    assert source.count("call i64 @bpf_lookup_hash(") == 1
+    assert source.count("call i64 @bpf_lookup_lpm(") == 1
     assert source.count("call i64 @bpf_native_map_lookup_elem(") == 2
+    assert source.count("call i64 @bpf_native_map_update_elem_trusted(") == 1
+    assert source.count("call i64 @bpf_native_map_update_elem(") == 1
     assert "@bpf_check(" in source

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Callable, Iterable
 from pybpf.isa import Kind
 from pybpf.jit import abi
 from pybpf.jit.codegen import LIKELY
+from pybpf.jit.natives import LOOKUP_HASH, LOOKUP_LPM
 from pybpf.jit.runtime import CHECK, READ
 from pybpf.isa.uapi import MapType
 from pybpf.maps._base import (HANDLE_CPUS, HANDLE_KIND, HANDLE_STRIDE, HANDLE_VALUES,
@@ -117,15 +118,27 @@ def emit(fb: "FunctionBuilder", hid: int, pc: int, trusted: str, checked: str) -
         fb.emit(f"switch i32 {status}, label %{fb.bail} [i32 0, label %{ready} "
                 f"i32 1, label %{generic}]")
         fb.start(ready)
-    if hid == 1:                   # an array's lookup is inline (as the kernel's is)
-        array, other = fb.new_label(), fb.new_label()
-        fb.cbr(fb.op(f"icmp eq i64 {kind}, {NATIVE_ARRAY}"), array, other)
+    if hid == 1:
+        # A lookup goes straight to its kind's code: an array's is inline (as the
+        # kernel's is), a hash table's and an LPM trie's the runtime's.
+        array, hash_, lpm = fb.new_label(), fb.new_label(), fb.new_label()
+        fb.emit(f"switch i64 {kind}, label %{lpm} [i64 {NATIVE_ARRAY}, label %{array} "
+                f"i64 {NATIVE_HASH}, label %{hash_}]")
         fb.start(array)
         fb.set_reg(0, _array_value(fb, handle, regs[1], field))
         fb.br(done)
-        fb.start(other)
-    fb.set_reg(0, fb.op(f"call i64 @{trusted}{args}"))
-    fb.br(done)
+        for label, name in ((hash_, LOOKUP_HASH), (lpm, LOOKUP_LPM)):
+            fb.start(label)
+            operands = [handle, regs[1]] + \
+                ([fb.load_slot(abi.CPU)] if name == LOOKUP_HASH else [])
+            types = ", ".join("i64" for _ in operands)
+            fb.mb.declarations.setdefault(name, f"declare i64 @{name}({types}) nounwind")
+            listed = ", ".join(f"i64 {a}" for a in operands)
+            fb.set_reg(0, fb.op(f"call i64 @{name}({listed})"))
+            fb.br(done)
+    else:
+        fb.set_reg(0, fb.op(f"call i64 @{trusted}{args}"))
+        fb.br(done)
     fb.start(generic)
     fb.sync_out()
     r0 = fb.op(f"call i64 @{checked}{args}")

@@ -48,6 +48,9 @@ _LPM_PLEN, _LPM_FLAGS, _LPM_HDR, _LPM_IM = 4 * lpm.PLEN, 4 * lpm.FLAGS, lpm.NODE
 
 
 # bpf_csum_diff: the most both buffers may hold together (MAX_BPF_STACK, as the helper).
+# Map lookups by kind, exported for known map calls (see .mapcalls): (map, key, cpu) and
+# (map, key) -> the value's address or 0.
+LOOKUP_HASH, LOOKUP_LPM = "bpf_lookup_hash", "bpf_lookup_lpm"
 CSUM_MAX = 512
 # ``bpf_csum_diff`` is offered to some program types only, which the run's state (Python)
 # knows: the first call of a run goes to the Python helper, which checks; when it passes,
@@ -488,19 +491,8 @@ class _Runtime:
         b.ret(b.add(f.u64(r1, handle.HANDLE_VALUES), b.mul(slot, stride)))
         f.at(miss)
         b.ret(c64(0))
-        # hash: find; LRU maps mark the element used
         f.at(hash_)
-        i = b.call(self.table_find(), [r1, r2])
-        found = f.block("found")
-        b.cbranch(b.icmp_unsigned("==", i, c64(0)), miss, found)
-        f.at(found)
-        _, after = f.if_(b.icmp_unsigned("!=", f.u32(r1, handle.HANDLE_LRU), c64(0)), "lru")
-        self.touch(f, r1, i)
-        b.branch(after)
-        f.at(after)
-        value = self.value_of(f, r1, i, self.per_elem(f, r1))
-        stride = f.u32(r1, handle.HANDLE_STRIDE)
-        b.ret(b.select(self.percpu(f, r1), b.add(value, b.mul(cpu, stride)), value))
+        b.ret(b.call(self.hash_lookup(), [r1, r2, cpu]))
         # lpm
         f.at(lpm)
         b.ret(b.call(self.lpm_find(), [r1, r2]))
@@ -509,12 +501,38 @@ class _Runtime:
         f.at(fault)
         b.ret(c64(0))
 
+    def hash_lookup(self) -> ir.Function:
+        """``u64 bpf_lookup_hash(map, key, cpu)`` (exported: see .mapcalls): the address of
+        a hash map's value for ``key`` (for ``cpu`` in a per-CPU map), or 0; an LRU map's
+        element found becomes the most recently used."""
+        if LOOKUP_HASH in self._hash_fns:
+            return self._hash_fns[LOOKUP_HASH]
+        f = _Fn(self.module, ir.FunctionType(I64, [I64, I64, I64]), LOOKUP_HASH, internal=False)
+        self._hash_fns[LOOKUP_HASH] = f.fn
+        b = f.b
+        map_, key, cpu = f.fn.args
+        i = b.call(self.table_find(), [map_, key])
+        found, miss = f.block("found"), f.block("miss")
+        b.cbranch(b.icmp_unsigned("==", i, c64(0)), miss, found)
+        f.at(miss)
+        b.ret(c64(0))
+        f.at(found)
+        _, after = f.if_(b.icmp_unsigned("!=", f.u32(map_, handle.HANDLE_LRU), c64(0)), "lru")
+        self.touch(f, map_, i)
+        b.branch(after)
+        f.at(after)
+        value = self.value_of(f, map_, i, self.per_elem(f, map_))
+        stride = f.u32(map_, handle.HANDLE_STRIDE)
+        b.ret(b.select(self.percpu(f, map_), b.add(value, b.mul(cpu, stride)), value))
+        return f.fn
+
     def lpm_find(self) -> ir.Function:
-        """``u64 lpm_find(map, key)``: the value address of the longest matching prefix."""
-        if "lpm" in self._hash_fns:
-            return self._hash_fns["lpm"]
-        f = _Fn(self.module, ir.FunctionType(I64, [I64, I64]), "bpf_lpm_find")
-        self._hash_fns["lpm"] = f.fn
+        """``u64 bpf_lookup_lpm(map, key)`` (exported: see .mapcalls): the value address
+        of the longest matching prefix, or 0."""
+        if LOOKUP_LPM in self._hash_fns:
+            return self._hash_fns[LOOKUP_LPM]
+        f = _Fn(self.module, ir.FunctionType(I64, [I64, I64]), LOOKUP_LPM, internal=False)
+        self._hash_fns[LOOKUP_LPM] = f.fn
         b = f.b
         map_, key = f.fn.args
         data_size = b.sub(f.u32(map_, 4), c64(4))
@@ -1203,6 +1221,11 @@ class _Csum:
         return b.zext(b.lshr(b.add(csum, rotated), ir.Constant(I32, 16)), I64)
 
 
+def exported() -> list[str]:
+    """The runtime functions besides the helpers that generated code calls."""
+    return [LOOKUP_HASH, LOOKUP_LPM]
+
+
 def define(module: ir.Module, find: ir.Function, check: ir.Function) -> None:
     """Add every native helper to the runtime module."""
     from pybpf.jit import natives_packet     # it builds on this module's pieces
@@ -1228,4 +1251,4 @@ def define(module: ir.Module, find: ir.Function, check: ir.Function) -> None:
     natives_packet.define(rt)
 
 
-__all__ = ["define"]
+__all__ = ["LOOKUP_HASH", "LOOKUP_LPM", "define", "exported"]

@@ -43,10 +43,10 @@ def declare(module: ir.Module) -> dict[str, ir.Function]:
 
 def exported() -> list[str]:
     """The runtime's symbols that programs link to."""
-    from pybpf.jit import drivers
+    from pybpf.jit import drivers, natives
 
     return list(SIGNATURES) + list(abi.NATIVE_HELPERS.values()) + \
-        list(abi.TRUSTED_HELPERS.values()) + drivers.exported()
+        list(abi.TRUSTED_HELPERS.values()) + natives.exported() + drivers.exported()
 
 
 def module_ir() -> str:
