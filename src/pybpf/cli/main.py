@@ -181,12 +181,13 @@ def _cmd_run_capture(args: argparse.Namespace) -> int:
                        f"raw instructions have no program type")
     from pybpf.cli.render import capture_report, run_with_progress
     from pybpf.net.mapjson import drain_ring_buffers, dump_maps
-    from pybpf.net.pcap import read_packets
+    from pybpf.net.batch import PacketBatch
     from pybpf.net.session import (cflags_from, choose_program, fill_maps, load_object,
                                    parse_rodata)
 
     rodata = parse_rodata(args.rodata)
-    packets = list(read_packets(args.pcap))   # read it all first: errors before the run
+    # All of it indexed (a pcap file, mapped) or read first: errors before the run.
+    packets = PacketBatch.from_pcap(args.pcap)
     budget = None if args.budget == 0 else args.budget
     obj = load_object(args.file, engine=args.engine, cflags=cflags_from(args.cflags),
                       rodata=rodata, budget=budget, unchecked=args.unchecked)

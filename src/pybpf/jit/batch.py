@@ -67,7 +67,13 @@ def run_xdp_batch(runner: Any, batch: Any, *, data_out: bool = True,
     result = BatchResult(batch, array("I", bytes(4 * count)))
     in_place = count > 0 and cannot_write_packets(machine)
     result.unchanged = in_place
-    out = result.out = bytearray(batch.buffer) if data_out and not in_place else None
+    out = None
+    if data_out and not in_place:
+        # The packets as the program leaves them, laid out as in the batch's buffer (with
+        # whatever lies between them: a pcap file's record headers), over the batch's span
+        # only: a batch may be a slice of a much bigger buffer (a mapped capture).
+        result.out_base, end = batch.span()
+        out = result.out = bytearray(batch.buffer[result.out_base:end])
     if not count:
         return result
     inv = runner.program_type.prepare(machine.memory, env, bytes(ETH_HLEN), None,
@@ -85,7 +91,7 @@ def run_xdp_batch(runner: Any, batch: Any, *, data_out: bool = True,
     job[drivers.J_OFFSETS] = batch.offsets.buffer_info()[0]
     job[drivers.J_LENGTHS] = batch.lengths.buffer_info()[0]
     job[drivers.J_VERDICTS] = result.verdicts.buffer_info()[0]
-    job[drivers.J_OUT] = buffer_address(out) if out is not None else 0
+    job[drivers.J_OUT] = (buffer_address(out) - result.out_base) % (1 << 64) if out is not None else 0
     job[drivers.J_CLOCKS] = clocks.buffer_info()[0] if clocks is not None else 0
     job[drivers.J_MIN] = ETH_HLEN
     job[drivers.J_META], job[drivers.J_META + 1], job[drivers.J_META + 2] = \

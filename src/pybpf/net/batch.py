@@ -19,10 +19,11 @@ import os
 import struct
 import sys
 from array import array
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Iterator
 
-from pybpf.errors import BpfError, PacketRunError
+from pybpf.errors import BpfError, PacketRunError, PcapError
 from pybpf.net.pcap import LINKTYPE_ETHERNET, Packet, read_packets
 
 
@@ -35,6 +36,7 @@ def buffer_address(buffer: Any) -> int:
 
 # Packets per batch when a capture file is read a batch at a time.
 PCAP_CHUNK = 1 << 16
+RECORD_HEADER = 16      # a pcap record's header, before its packet
 
 
 @dataclass
@@ -63,6 +65,21 @@ class PacketBatch:
             self.shortest = min(self.lengths, default=0)
         return self.shortest
 
+    def span(self) -> tuple[int, int]:
+        """(start, end) of the part of the buffer the batch's packets lie in, with what
+        lies before each (a mapped pcap file's record headers) - at most."""
+        if not len(self):
+            return 0, 0
+        before = RECORD_HEADER if self.pcap_header is not None else 0
+        return (max(0, min(self.offsets) - before),
+                min(len(self.buffer), max(self.offsets) + max(self.lengths)))
+
+    def slice(self, start: int, stop: int) -> "PacketBatch":
+        """Packets ``start`` to ``stop``, in a batch over the same buffer."""
+        return PacketBatch(self.buffer, self.offsets[start:stop], self.lengths[start:stop],
+                           self.ts_ns[start:stop], self.orig_lengths[start:stop],
+                           self.linktype, self.pcap_header)
+
     def packet(self, index: int) -> bytes:
         start = self.offsets[index]
         return bytes(self.buffer[start:start + self.lengths[index]])
@@ -84,13 +101,17 @@ class PacketBatch:
             return self.write_records(f, verdicts, value, limit)
 
     def write_records(self, file: Any, verdicts: array, value: int,
-                      limit: int | None = None) -> int:
+                      limit: int | None = None, result: "BatchResult | None" = None) -> int:
         """Write the pcap records of the packets whose verdict is ``value`` (the first
-        ``limit``) to ``file``, as they are; how many."""
+        ``limit``) to ``file``, as they are (or with the packets as ``result`` left them,
+        when it has them laid out as the buffer); how many."""
         from pybpf.net.pcapindex import gather_records
 
+        source = None
+        if result is not None and result.out is not None:
+            source = (buffer_address(result.out) - result.out_base) % (1 << 64)
         return gather_records(self, verdicts, value, len(self) if limit is None else limit,
-                              file.write)
+                              file.write, source)
 
     def select(self, indices: Iterable[int]) -> "PacketBatch":
         """The packets at ``indices``, in a batch over the same buffer."""
@@ -142,7 +163,11 @@ class PacketBatch:
         from pybpf.net.pcapindex import HEADER, index_pcap, native_indexer
 
         mapped = None
-        with open(path, "rb") as f:
+        try:
+            f = open(path, "rb")
+        except OSError as e:
+            raise PcapError(os.fspath(path), f"cannot read: {e.strerror}") from None
+        with f:
             head = f.read(4)
             magic = struct.unpack("<I", head)[0] if len(head) == 4 else None
             if magic in _PCAP_MAGICS and os.fstat(f.fileno()).st_size >= HEADER and \
@@ -182,6 +207,7 @@ class BatchResult:
     batch: PacketBatch
     verdicts: array
     out: Any = None                                  # laid out as batch.buffer, or None
+    out_base: int = 0                                # ... from this offset in it on
     changed: dict[int, bytes] = field(default_factory=dict)   # packets Python finished
     redirects: dict[int, int] = field(default_factory=dict)
     duration_ns: int = 0
@@ -201,7 +227,7 @@ class BatchResult:
             return self.batch.packet(index)
         if self.out is None:
             return None
-        start = self.batch.offsets[index]
+        start = self.batch.offsets[index] - self.out_base
         return bytes(self.out[start:start + self.batch.lengths[index]])
 
 
@@ -229,6 +255,20 @@ def indices_of(verdicts: array, value: int, limit: int | None = None) -> list[in
         out.append(at)
         at = low.find(byte, at + 1)
     return out
+
+
+def verdict_counts(verdicts: array) -> dict[int, int]:
+    """How many times each verdict occurs (at C speed when they fit in a byte: one count
+    and one removal per distinct verdict)."""
+    low = _low_bytes(verdicts)
+    if low is None:
+        return dict(Counter(verdicts))
+    counts = {}
+    while low:
+        value = bytes([low[0]])
+        counts[low[0]] = low.count(value)
+        low = low.replace(value, b"")
+    return counts
 
 
 def count_of(verdicts: array, value: int) -> int:

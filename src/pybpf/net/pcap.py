@@ -14,7 +14,7 @@ import os
 import struct
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, Iterable, Iterator
+from typing import IO, Any, Callable, Iterable, Iterator
 
 import dpkt
 from dpkt import pcap as _pcap
@@ -238,19 +238,30 @@ class CaptureWriter:
     """
 
     def __init__(self, path: str | os.PathLike, linktype: int = LINKTYPE_ETHERNET,
-                 format: str | None = None, *, nano: bool = False, snaplen: int = 262144):
+                 format: str | None = None, *, nano: bool = False, snaplen: int = 262144,
+                 header: bytes | None = None):
         self.path = str(path)
         self.format = format or ("pcapng" if self.path.endswith(".pcapng") else "pcap")
         if self.format not in ("pcap", "pcapng"):
             raise BpfError(f"{self.path}: unknown capture format {self.format!r}")
         self.linktype = linktype
         self.nano = nano
+        self.little = True
+        # Records in another pcap file's format may be appended (append_records): this
+        # file has its header.
+        self.copies_records = header is not None
+        if header is not None:      # another pcap file's header: its byte order and clock
+            if self.format != "pcap":
+                raise BpfError(f"{self.path}: a pcap file header makes a pcap file")
+            self.little, self.nano = _PCAP_MAGICS[struct.unpack_from("<I", header)[0]]
         self.written = 0
         try:
             self._f: IO[bytes] = open(path, "wb")
         except OSError as e:
             raise PcapError(self.path, f"cannot write: {e.strerror}") from None
-        if self.format == "pcap":
+        if header is not None:
+            self._f.write(header)
+        elif self.format == "pcap":
             magic = _pcap.TCPDUMP_MAGIC_NANO if nano else _pcap.TCPDUMP_MAGIC
             self._f.write(bytes(_pcap.LEFileHdr(magic=magic, snaplen=snaplen,
                                                 linktype=linktype)))
@@ -276,8 +287,8 @@ class CaptureWriter:
             sec, frac = divmod(ts_ns, 1_000_000_000)
             if not self.nano:
                 frac //= 1000
-            self._f.write(bytes(_pcap.LEPktHdr(tv_sec=sec, tv_usec=frac, caplen=len(data),
-                                               len=orig)) + data)
+            self._f.write(struct.pack("<IIII" if self.little else ">IIII", sec & 0xFFFFFFFF,
+                                      frac, len(data), orig) + data)
         else:
             epb = _pcapng.EnhancedPacketBlockLE(
                 iface_id=0, ts_high=ts_ns >> 32, ts_low=ts_ns & 0xFFFFFFFF,
@@ -288,6 +299,13 @@ class CaptureWriter:
             struct.pack_into("<I", block, 24, orig)
             self._f.write(block)
         self.written += 1
+
+    def append_records(self, copy: "Callable[[Callable[[Any], Any]], int]") -> int:
+        """Records made elsewhere, in this file's format: ``copy(write)`` writes them and
+        says how many (see :meth:`PacketBatch.write_records`); that many."""
+        count = copy(self._f.write)
+        self.written += count
+        return count
 
     def close(self) -> None:
         self._f.close()

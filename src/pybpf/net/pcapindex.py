@@ -67,16 +67,18 @@ GATHER_ROOM = 1 << 22       # bytes of records copied per call (at least one rec
 
 
 def gather_records(batch: Any, verdicts: Any, value: int, limit: int,
-                   write: Callable[[memoryview], Any]) -> int:
+                   write: Callable[[memoryview], Any], source: int | None = None) -> int:
     """``write`` the records of ``batch``'s mapped pcap file whose packet's verdict is
-    ``value`` (the first ``limit``), in order, a chunk at a time; how many there were."""
+    ``value`` (the first ``limit``), in order, a chunk at a time; how many there were.
+    ``source``: the address of a copy of the file laid out as it is (where the batch's
+    offsets count from), to take the records from instead."""
     from pybpf.jit import abi, drivers
     from pybpf.jit.backend import runtime_symbols
 
     gather = abi.IndexFunction(runtime_symbols()[drivers.PCAP_GATHER])
     count = min(len(verdicts), len(batch))
     job = (ctypes.c_uint64 * drivers.GATHER_WORDS)()
-    job[drivers.G_BUF] = batch.address
+    job[drivers.G_BUF] = batch.address if source is None else source
     job[drivers.G_OFFSETS] = batch.offsets.buffer_info()[0]
     job[drivers.G_LENGTHS] = batch.lengths.buffer_info()[0]
     job[drivers.G_VERDICTS] = verdicts.buffer_info()[0]

@@ -31,7 +31,8 @@ from typing import Any, Callable, Iterable, Iterator
 
 from pybpf.errors import BpfError, PacketRunError
 from pybpf.isa.uapi import ProgType
-from pybpf.net.batch import BatchResult, PacketBatch, capture_clocks, run_batch
+from pybpf.net.batch import (BatchResult, PacketBatch, capture_clocks, indices_of, run_batch,
+                             verdict_counts)
 from pybpf.net.pcap import LINKTYPE_ETHERNET, CaptureWriter, Packet, interface_path
 
 ETH_HLEN = 14
@@ -139,13 +140,16 @@ class CaptureSummary:
 
 
 class _Outputs:
-    """The output capture and the per-interface ones, opened when first needed."""
+    """The output capture and the per-interface ones, opened when first needed: pcap
+    files with ``header`` (the capture's, when it is a mapped pcap file: its records can
+    then be copied as they are) or pcap's usual one, or pcapng by the name."""
 
     def __init__(self, out: str | os.PathLike | None, per_interface_dir: str | os.PathLike | None,
-                 linktype: int):
+                 linktype: int, header: bytes | None = None):
         self.out = out
         self.dir = per_interface_dir
         self.linktype = linktype
+        self.header = header
         self.writers: dict[str, CaptureWriter] = {}
         self.main: CaptureWriter | None = None
         if out is not None:
@@ -154,7 +158,8 @@ class _Outputs:
     def _open(self, path: Path) -> CaptureWriter:
         key = str(path)
         if key not in self.writers:
-            self.writers[key] = CaptureWriter(path, self.linktype)
+            header = self.header if not key.endswith(".pcapng") else None
+            self.writers[key] = CaptureWriter(path, self.linktype, header=header)
         return self.writers[key]
 
     def interface(self, tag: str) -> CaptureWriter | None:
@@ -177,10 +182,18 @@ class _Outputs:
 
 
 BATCH = 4096       # packets run per batch
+PCAP_BATCH = 1 << 16   # ... of a PacketBatch (its packets need no copying to batch them)
 
 
-def _batches(packets: Iterable[Packet | bytes]) -> Iterator[PacketBatch]:
+def _batches(packets: Iterable[Packet | bytes] | PacketBatch) -> Iterator[PacketBatch]:
     """The packets in batches of Ethernet frames (another link type is an error)."""
+    if isinstance(packets, PacketBatch):
+        if packets.linktype != LINKTYPE_ETHERNET:
+            raise BpfError(f"packet 0: link type {packets.linktype}: programs run on "
+                           f"Ethernet frames (link type {LINKTYPE_ETHERNET})")
+        for start in range(0, len(packets), PCAP_BATCH):
+            yield packets.slice(start, start + PCAP_BATCH)
+        return
     chunk: list[Packet] = []
     for index, item in enumerate(packets):
         packet = item if isinstance(item, Packet) else Packet(bytes(item), index=index)
@@ -205,34 +218,99 @@ def _sort(summary: "CaptureSummary", outputs: "_Outputs", names: dict[int, str],
     name, fate, keep = verdict(prog_type, retval, length - ETH_HLEN)
     name = names.get(retval, name) if summary.prog_type in ("xdp", "tc") else name
     summary.verdicts[name] = summary.verdicts.get(name, 0) + 1
-    ts = batch.ts_ns[i]
+    if fate is Fate.DROP:
+        summary.dropped += 1
+    elif fate is Fate.OUT:
+        summary.written += 1
+        if outputs.main is not None:
+            data, orig = _packet(summary, batch, results, i)
+            if keep is not None:     # socket filter: keep the L2 header + keep bytes
+                orig = max(len(data), batch.orig_lengths[i])
+                data = data[:ETH_HLEN + keep]
+            outputs.main.write(data, batch.ts_ns[i], orig)
+    else:
+        _send(summary, outputs, name, batch, results, i)
+
+
+def _packet(summary: "CaptureSummary", batch: PacketBatch, results: BatchResult,
+            i: int) -> tuple[bytes, int | None]:
+    """Packet ``i`` as it continues, and its wire length (the captured one, while the
+    program kept its length; else its own)."""
     data = results.data(i) if summary.prog_type in ("xdp", "tc") else None
     if data is None:
         # Only XDP and tc may rewrite packets. Socket and cgroup programs read them,
         # and the kernel's test_run hands their frame back with the L2 header zeroed,
         # so the frame as captured is the one that continues.
         data = batch.packet(i)
-    if fate is Fate.DROP:
-        summary.dropped += 1
-    elif fate is Fate.OUT:
-        orig = None
-        if keep is not None:     # socket filter: keep the L2 header + keep bytes
-            orig = max(len(data), batch.orig_lengths[i])
-            data = data[:ETH_HLEN + keep]
-        summary.written += 1
-        if outputs.main is not None:
-            outputs.main.write(data, ts, orig)
-    else:
-        ifindex = results.redirects.get(i)
-        tag = (f"if{ifindex}" if ifindex is not None else
-               "tx" if name.endswith("TX") else "redirect")
-        summary.interfaces[tag] = summary.interfaces.get(tag, 0) + 1
-        writer = outputs.interface(tag)
-        if writer is not None:
-            writer.write(data, ts)
+    return data, batch.orig_lengths[i] if len(data) == batch.lengths[i] else None
 
 
-def run_capture(prog: Any, packets: Iterable[Packet | bytes], *,
+def _send(summary: "CaptureSummary", outputs: "_Outputs", name: str, batch: PacketBatch,
+          results: BatchResult, i: int) -> None:
+    """Packet ``i`` (verdict ``name``, counted) to the interface its verdict chose."""
+    ifindex = results.redirects.get(i)
+    tag = (f"if{ifindex}" if ifindex is not None else
+           "tx" if name.endswith("TX") else "redirect")
+    summary.interfaces[tag] = summary.interfaces.get(tag, 0) + 1
+    writer = outputs.interface(tag)
+    if writer is not None:
+        data, orig = _packet(summary, batch, results, i)
+        writer.write(data, batch.ts_ns[i], orig)
+
+
+def _sort_batch(summary: "CaptureSummary", outputs: "_Outputs", names: dict[int, str],
+                prog_type: int, batch: PacketBatch, results: BatchResult) -> bool:
+    """Sort a whole batch at once where its verdicts allow (False: packet by packet):
+    verdicts counted at C speed, the packets that continue copied into the output as
+    pcap records in native code (all of one verdict, as the program left them, the
+    output's format the capture's), only those sent to interfaces one by one. A socket
+    filter's verdict depends on each packet's length: it goes packet by packet."""
+    if summary.prog_type == "socket":
+        return False
+    completed = results.completed
+    verdicts = results.verdicts if completed == len(results.verdicts) else \
+        results.verdicts[:completed]
+    counts = verdict_counts(verdicts)
+    fates = {v: verdict(prog_type, v, 0) for v in counts}
+    out_values = [v for v in counts if fates[v][1] is Fate.OUT]
+    main = outputs.main
+    if main is not None and out_values:
+        copied = len(out_values) == 1 and main.copies_records and \
+            (results.unchanged or results.out is not None) and \
+            not any(results.verdicts[i] == out_values[0] for i in results.changed)
+        if not copied:
+            return False
+    summary.packets += completed
+    summary.bytes += sum(batch.lengths[:completed]) if completed < len(batch) else \
+        sum(batch.lengths)
+    sent = []
+    for value, n in counts.items():
+        name, fate, _ = fates[value]
+        name = names.get(value, name) if summary.prog_type in ("xdp", "tc") else name
+        summary.verdicts[name] = summary.verdicts.get(name, 0) + n
+        if fate is Fate.DROP:
+            summary.dropped += n
+        elif fate is Fate.OUT:
+            summary.written += n
+        else:
+            sent += [(i, name) for i in indices_of(verdicts, value)]
+    if main is not None and out_values:
+        main.append_records(lambda write: batch.write_records(
+            _Writer(write), verdicts, out_values[0], completed,
+            None if results.unchanged else results))
+    for i, name in sorted(sent):
+        _send(summary, outputs, name, batch, results, i)
+    return True
+
+
+class _Writer:
+    """A file-like ``write`` (what PacketBatch.write_records writes to)."""
+
+    def __init__(self, write: Callable[[Any], Any]):
+        self.write = write
+
+
+def run_capture(prog: Any, packets: Iterable[Packet | bytes] | PacketBatch, *,
                 out: str | os.PathLike | None = None,
                 per_interface_dir: str | os.PathLike | None = None,
                 progress: Callable[[int], None] | None = None,
@@ -241,12 +319,15 @@ def run_capture(prog: Any, packets: Iterable[Packet | bytes], *,
     packet and write the packets that continue to ``out``, and those sent to another
     interface to one capture per interface beside it (or in ``per_interface_dir``).
 
-    ``packets`` are :class:`~pybpf.net.pcap.Packet` (Ethernet frames) or plain bytes.
-    ``progress(n)`` is called with the packets done so far every ``progress_every``
-    packets and at the end. With ``capture_clock`` (and an engine whose clock pybpf
-    sets, i.e. the program has an ``env``), ``bpf_ktime_get_ns`` follows the capture:
-    the Env's clock plus the time since the first packet, so rate limits see the real
-    spacing of the traffic.
+    ``packets`` are :class:`~pybpf.net.pcap.Packet` (Ethernet frames) or plain bytes, or
+    a :class:`~pybpf.net.batch.PacketBatch` (:meth:`PacketBatch.from_pcap`: a mapped pcap
+    file, whose records the outputs then copy as they are, in native code, wherever the
+    program left its packets as they came: the files get its header, byte order and
+    clock). ``progress(n)`` is called with the packets done so far every
+    ``progress_every`` packets and at the end. With ``capture_clock`` (and an engine
+    whose clock pybpf sets, i.e. the program has an ``env``), ``bpf_ktime_get_ns``
+    follows the capture: the Env's clock plus the time since the first packet, so rate
+    limits see the real spacing of the traffic.
     """
     env = getattr(prog, "env", None) if capture_clock else None
     clock_base = env.clock_ns if env is not None else 0
@@ -263,20 +344,25 @@ def run_capture(prog: Any, packets: Iterable[Packet | bytes], *,
     try:
         for batch in _batches(packets):
             if outputs is None:
-                outputs = _Outputs(out, per_interface_dir, batch.linktype)
+                outputs = _Outputs(out, per_interface_dir, batch.linktype, batch.pcap_header)
             clocks = None
             if env is not None:
-                if first_ts is None:
-                    first_ts = next((t for t in batch.ts_ns if t), None)
+                if first_ts is None:       # the first time known (0: unknown), found in C
+                    raw = batch.ts_ns.tobytes()
+                    at = (len(raw) - len(raw.lstrip(b"\0"))) // batch.ts_ns.itemsize
+                    first_ts = batch.ts_ns[at] if at < len(batch.ts_ns) else None
                 if first_ts is not None:
                     clocks = capture_clocks(batch, clock_base, first_ts)
             done = summary.packets
             results = run_batch(prog, batch, clocks=clocks, partial=True)
             summary.program_ns += results.duration_ns
-            for i in range(results.completed):
-                _sort(summary, outputs, names, prog_type, batch, results, i)
-                if progress is not None and (done + i + 1) % progress_every == 0:
-                    progress(done + i + 1)
+            if not _sort_batch(summary, outputs, names, prog_type, batch, results):
+                for i in range(results.completed):
+                    _sort(summary, outputs, names, prog_type, batch, results, i)
+            if progress is not None:
+                every = progress_every
+                for n in range((done // every + 1) * every, summary.packets + 1, every):
+                    progress(n)
             if results.error is not None:   # the packets before it are written
                 raise PacketRunError(done + results.error.index, results.error.cause)
     finally:
