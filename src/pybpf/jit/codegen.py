@@ -278,6 +278,9 @@ class FunctionBuilder(IRWriter):
         stacks = self.op(f"inttoptr i64 {self.load_slot(abi.STACKS)} to ptr")
         frame = self.op(f"getelementptr inbounds i64, ptr {stacks}, i64 %level")
         self.emit(f"%r10 = load i64, ptr {frame}")
+        # The access cache stays where it is for a run (its entries change: each access
+        # loads its own): its address is loaded once.
+        self.emit(f"%cache = inttoptr i64 {self.load_slot(abi.ACCESS_CACHE)} to ptr")
         self.sync_in()
         # Blocks made out of line (a branch to a place that faults) go after the rest.
         self.tail: list[str] = ["bail:", f"  ret {RET} undef"]     # callers see the status

@@ -43,43 +43,48 @@ NATIVE_KINDS = {1: (NATIVE_ARRAY, NATIVE_HASH, NATIVE_LPM), 2: (NATIVE_ARRAY, NA
 POINTER_ARGS = {1: ((2, 4),), 2: ((2, 4), (3, 8)), 3: ((2, 4),)}
 HANDLE_TYPE, HANDLE_MAX_ENTRIES = 0, 12     # (u32s at the handle's start: see pybpf.maps)
 _MAP_LDDW = ("map_fd", "map_idx")
+_JUMPS = (Kind.JUMP, Kind.JA, Kind.GOTOL, Kind.MAY_GOTO)
 
 
 def known_map_calls(prog: "Program", const_pcs: Iterable[int]) -> dict[int, int]:
-    """The map helper calls whose r1 is, in the same block, what a resolved map ``lddw``
-    loaded: the pc of the call -> the pc of the ``lddw``."""
+    """The map helper calls whose r1 is what a resolved map ``lddw`` loaded, in straight
+    code before the call (no jump lands between them): the pc of the call -> the pc of
+    the ``lddw``. Each call's instructions are walked back from it (code generation pays
+    for this: the program is not walked whole)."""
     consts = frozenset(const_pcs)
-    leaders = sorted(set(compiler._leaders(prog, False)) | set(prog.functions))
-    ends = leaders[1:] + [prog.length]
-    calls: dict[int, int] = {}
-    for start, end in zip(leaders, ends):
-        holds: dict[int, int] = {}       # register -> the map lddw whose value it holds
-        for pc in range(start, end):
-            item = prog.by_pc.get(pc)
-            if item is None:
-                continue
-            insn, form = item
+    calls = [pc for pc, (insn, form) in prog.by_pc.items()
+             if form.kind is Kind.CALL and form.op == "helper" and insn.imm in NATIVE_KINDS]
+    if not calls or not consts:
+        return {}
+    # where control may arrive other than from the instruction before
+    landings = set(prog.functions)
+    for pc, (insn, form) in prog.by_pc.items():
+        if form.kind in _JUMPS:
+            landings.update(compiler._targets(pc, insn, form))
+    pcs = list(prog.by_pc)              # in order
+    position = {pc: k for k, pc in enumerate(pcs)}
+    found: dict[int, int] = {}
+    for call in calls:
+        reg = 1
+        k = position[call]
+        while k > 0 and pcs[k] not in landings:
+            k -= 1
+            insn, form = prog.by_pc[pcs[k]]
             kind = form.kind
-            if kind is Kind.LDDW and form.op in _MAP_LDDW and pc in consts:
-                holds[insn.dst] = pc
-                continue
-            if kind is Kind.ALU and form.op == "mov" and form.width == 64 and \
-                    form.source_is_reg and insn.off == 0:
-                if insn.src in holds:
-                    holds[insn.dst] = holds[insn.src]
-                else:
-                    holds.pop(insn.dst, None)
-                continue
             if kind in (Kind.CALL, Kind.CALLX):
-                if kind is Kind.CALL and form.op == "helper" and insn.imm in NATIVE_KINDS \
-                        and 1 in holds:
-                    calls[pc] = holds[1]
-                for r in range(6):          # a call's r0..r5 are its own afterwards
-                    holds.pop(r, None)
+                if reg <= 5:                # a call's r0..r5 are its own afterwards
+                    break
                 continue
-            for r in semantics.writes_register(insn, form):
-                holds.pop(r, None)
-    return calls
+            if reg not in semantics.writes_register(insn, form):
+                continue
+            if kind is Kind.LDDW and form.op in _MAP_LDDW and pcs[k] in consts:
+                found[call] = pcs[k]
+            elif kind is Kind.ALU and form.op == "mov" and form.width == 64 and \
+                    form.source_is_reg and insn.off == 0 and insn.src != 10:
+                reg = insn.src
+                continue
+            break
+    return found
 
 
 def argument_sites(prog: "Program", calls: Iterable[int]) -> list[tuple[int, int]]:

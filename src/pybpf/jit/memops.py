@@ -79,8 +79,7 @@ def access_sites(prog: "Program", trusted: frozenset[int] | None,
 
 def site_address(fb: "FunctionBuilder", key: int | tuple[int, int]) -> str:
     """The address of the access cache entry of site ``key`` (see access_sites)."""
-    cache = fb.op(f"inttoptr i64 {fb.load_slot(abi.ACCESS_CACHE)} to ptr")
-    entry = fb.op(f"getelementptr inbounds i64, ptr {cache}, i64 {2 * fb.mb.sites[key]}")
+    entry = fb.op(f"getelementptr inbounds i64, ptr %cache, i64 {2 * fb.mb.sites[key]}")
     return fb.op(f"ptrtoint ptr {entry} to i64")
 
 
