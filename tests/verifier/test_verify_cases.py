@@ -91,3 +91,17 @@ def test_garbage_never_raises() -> None:
         res = verify(code, log_level=1)
         assert res.accepted or res.error
     assert verify(b"\x00" * 7).error
+
+
+def test_map_pointer_reads_are_refused_and_explained() -> None:
+    """A privileged read of a map's kernel struct: the kernel allows it (through BTF);
+    pybpf's maps are not kernel structs, so it refuses, and says so."""
+    import corpus_support as cs
+
+    entry = cs.entries_by_name()["reg_map_ptr_deref"]
+    res = verify(entry.code, prog_type=entry.prog_type, maps=entry.maps, priv="root")
+    assert not res.accepted and res.error == "R1 invalid mem access 'map_ptr'"
+    assert "not kernel structs" in res.hint
+    res = verify(entry.code, prog_type=entry.prog_type, maps=entry.maps, priv="cap_bpf")
+    assert res.error == ("'struct bpf_htab' access is allowed only to CAP_PERFMON and "
+                         "CAP_SYS_ADMIN") and res.errno == 1

@@ -40,6 +40,28 @@ MAP_CLASSES: dict[MapType, type[Map]] = {cls.map_type: cls for cls in (
     QueueMap, StackMap, DevMapHash, RingBufMap, BloomFilterMap)}
 
 
+# The kernel's struct behind each map type (its ops' map_btf_id): what a program's map
+# pointer points at to the kernel's verifier (check_ptr_to_map_access names it).
+KERNEL_STRUCTS: dict[MapType, str] = {
+    **dict.fromkeys((MapType.ARRAY, MapType.PERCPU_ARRAY, MapType.PROG_ARRAY,
+                     MapType.PERF_EVENT_ARRAY, MapType.CGROUP_ARRAY, MapType.ARRAY_OF_MAPS),
+                    "bpf_array"),
+    **dict.fromkeys((MapType.HASH, MapType.PERCPU_HASH, MapType.LRU_HASH,
+                     MapType.LRU_PERCPU_HASH, MapType.HASH_OF_MAPS), "bpf_htab"),
+    MapType.LPM_TRIE: "lpm_trie", MapType.STACK_TRACE: "bpf_stack_map",
+    MapType.RINGBUF: "bpf_ringbuf_map", MapType.USER_RINGBUF: "bpf_ringbuf_map",
+    MapType.QUEUE: "bpf_queue_stack", MapType.STACK: "bpf_queue_stack",
+    MapType.DEVMAP: "bpf_dtab", MapType.DEVMAP_HASH: "bpf_dtab", MapType.CPUMAP: "bpf_cpu_map",
+    MapType.XSKMAP: "xsk_map", MapType.SOCKMAP: "bpf_stab", MapType.SOCKHASH: "bpf_shtab",
+    MapType.REUSEPORT_SOCKARRAY: "reuseport_array", MapType.BLOOM_FILTER: "bpf_bloom_filter",
+    MapType.CGROUP_STORAGE: "bpf_cgroup_storage_map",
+    MapType.PERCPU_CGROUP_STORAGE: "bpf_cgroup_storage_map",
+    **dict.fromkeys((MapType.SK_STORAGE, MapType.INODE_STORAGE, MapType.TASK_STORAGE,
+                     MapType.CGRP_STORAGE), "bpf_local_storage_map"),
+    MapType.STRUCT_OPS: "bpf_struct_ops_map", MapType.ARENA: "bpf_arena",
+}
+
+
 def _ringbuf_size(n: int) -> int:
     """libbpf's adjust_ringbuf_sz: a power of two, at least a page."""
     size = PAGE_SIZE

@@ -29,6 +29,11 @@ _HINTS: list[tuple[str, str]] = [
     (r"invalid read from stack",
      "Stack memory is read before it was written. Initialise the variable or buffer "
      "(e.g. = {} or __builtin_memset) before passing it to a helper or reading it."),
+    (r"invalid mem access 'map_ptr'",
+     "A map pointer is only for passing to helpers here. The kernel lets a loader with "
+     "CAP_PERFMON read the map's own kernel struct (struct bpf_htab, ...) through BTF, but "
+     "pybpf's maps are not kernel structs, so it refuses the read: get map properties from "
+     "user space, or pass them in a global variable."),
     (r"invalid bpf_context access",
      "This program type may not access the context at this offset and size (or may not "
      "write it). Use the field's declared type and size from the UAPI struct, or a helper."),

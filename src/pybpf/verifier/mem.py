@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from pybpf.verifier import tnum as tn
 from pybpf.verifier.ctx import OR_NULL
 from pybpf.verifier.regs import (
-    BPF_MAX_VAR_OFF, NOT_INIT_REG, PTR_TO_CTX, PTR_TO_MAP_KEY, PTR_TO_MAP_VALUE,
+    BPF_MAX_VAR_OFF, CONST_PTR_TO_MAP, NOT_INIT_REG, PTR_TO_CTX, PTR_TO_MAP_KEY, PTR_TO_MAP_VALUE,
     PTR_TO_MEM, PTR_TO_PACKET_END, PTR_TO_SOCK_COMMON, PTR_TO_SOCKET, PTR_TO_STACK, S64_MIN,
     SCALAR, Reg, coerce_to_size, coerce_to_size_sx, known_scalar, mark_unknown, pointer,
 )
@@ -311,6 +311,30 @@ _ALIGN_DESC = {PTR_TO_STACK: "stack ", PTR_TO_MAP_VALUE: "value ", PTR_TO_CTX: "
                PTR_TO_MAP_KEY: "key "}
 
 
+def map_ptr_access(v: "Verifier", reg: Reg, regno: int, off: int, kind: str) -> None:
+    """check_ptr_to_map_access: a map pointer dereferenced. The kernel lets a loader with
+    CAP_PERFMON read the map's own struct (struct bpf_htab, ...) as vmlinux BTF lays it
+    out; pybpf's maps are not kernel structs, so past the kernel's own refusals (the
+    privilege, a negative offset, a write) the read is refused too."""
+    from pybpf.isa.uapi import MapType
+    from pybpf.maps import KERNEL_STRUCTS
+
+    try:
+        struct = KERNEL_STRUCTS.get(MapType(reg.map.type))
+    except ValueError:
+        struct = None
+    if struct is None:
+        raise fail(f"map_ptr access not supported for map type {reg.map.type}", errno=524)
+    if not v.allow_ptr_leaks:
+        raise fail(f"'struct {struct}' access is allowed only to CAP_PERFMON and CAP_SYS_ADMIN",
+                   errno=1)
+    if off < 0:
+        raise fail(f"R{regno} is {struct} invalid negative access: off={off}")
+    if kind != READ:
+        raise fail(f"only read from {struct} is supported")
+    raise fail(f"R{regno} invalid mem access '{reg.type_str()}'")
+
+
 def check_mem_access(v: "Verifier", regno: int, off: int, size: int, kind: str,
                      value_regno: int | None, *, imm: int | None = None,
                      signed: bool = False, strict: bool = False) -> None:
@@ -390,6 +414,8 @@ def check_mem_access(v: "Verifier", regno: int, off: int, size: int, kind: str,
             raise fail(f"R{regno} invalid {reg.type_str()} access off={off} size={size}")
         if dst is not None:
             mark_unknown(regs[dst])
+    elif t == CONST_PTR_TO_MAP:
+        map_ptr_access(v, reg, regno, off, kind)
     elif reg.is_pkt:
         if kind == WRITE and not v.ctx.pkt_write():
             raise fail("cannot write into packet")

@@ -115,6 +115,25 @@ ld_pseudo r1, 5, 0
 r0 = *(u64 *)(r1 + 0)
 exit
 
+## entry: reg_map_ptr_deref_negative
+## type: socket_filter
+## maps: [{"type": "hash", "key_size": 4, "value_size": 8, "max_entries": 4}]
+## desc: a map pointer read below the map's struct
+ld_pseudo r1, 5, 0
+r0 = *(u64 *)(r1 - 8)
+r0 = 0
+exit
+
+## entry: reg_map_ptr_write
+## type: socket_filter
+## maps: [{"type": "array", "key_size": 4, "value_size": 8, "max_entries": 4}]
+## desc: a store through a map pointer (the map's struct is read-only)
+ld_pseudo r1, 5, 0
+r2 = 0
+*(u64 *)(r1 + 0) = r2
+r0 = 0
+exit
+
 ## entry: reg_map_ptr_in_r1_return
 ## type: socket_filter
 ## maps: [{"type": "hash", "key_size": 4, "value_size": 8, "max_entries": 4}]
