@@ -8,6 +8,8 @@ live kernel where bpf(2) works.
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 import pybpf
@@ -86,3 +88,21 @@ def test_parameters_become_arguments(objects):
     prog = next(iter(spec.programs.values()))
     assert [f.args for f in global_functions(spec.btf, prog.func_info).values()] == \
         [[SCALAR_ARG]]
+
+
+# What the kernel (6.18) logs at level 2 around a global function, in this order (its
+# "Live regs before insn" table and source lines aside).
+KERNEL_LINES = ["func#0 @0", "func#1 @{start}", "Func#1 ('twice') is global and assumed valid.",
+                "Validating twice() func#1...", "{start}: R1=scalar() R10=fp0",
+                "Func#1 ('twice') is safe for any args that match its prototype"]
+
+
+def test_global_function_log_lines(objects):
+    result = next(iter(verify(pybpf.open(objects["scalar_arg"]), log_level=2).values()))
+    lines = result.log.splitlines()
+    start = int(lines[1].split("@")[1])
+    expected = [line.format(start=start) for line in KERNEL_LINES]
+    assert [line for line in lines if line in expected] == expected
+    # the state after the call, on its own line: only the registers the call wrote (R0;
+    # R1-R5 are not initialised, R10 untouched)
+    assert re.fullmatch(r"\d+: R0=scalar\(\)", lines[lines.index(expected[2]) + 1])

@@ -252,12 +252,21 @@ class Verifier:
     # --- the walk -----------------------------------------------------------------------------
     def run(self) -> None:
         """The main program, then each global subprogram it calls, on its own."""
+        if self.log.level >= 2:
+            for i, start in enumerate(self.subprogs):
+                self.log(f"func#{i} @{start}\n")
         self._walk(0)
         done: set[int] = set()
         while self.globals_called - done:
             start = min(self.globals_called - done)
             done.add(start)
-            self._walk(start, self.global_funcs[start])
+            func = self.global_funcs[start]
+            number = self.subprogs.index(start)
+            self.log(f"Validating {func.name}() func#{number}...\n")
+            self.all_scratched = True
+            self._walk(start, func)
+            self.log(f"Func#{number} ('{func.name}') is safe for any args that match its "
+                     f"prototype\n")
 
     def _walk(self, start: int, func: GlobalFunc | None = None) -> None:
         """Every path from ``start``: the main program (R1 the context), or a global
@@ -1182,11 +1191,13 @@ class Verifier:
             elif not (reg.type == SCALAR and reg.is_const() and reg.const_value() == 0):
                 helper_mem_access(self, regno, arg, READ, True, None)      # check_mem_reg
                 helper_mem_access(self, regno, arg, WRITE, True, None)
+        self.log(f"Func#{self.subprogs.index(target)} ('{func.name}') is global and assumed "
+                 f"valid.\n")
         self.globals_called.add(target)
         for r in range(1, 6):
             regs[r] = NOT_INIT_REG
         regs[0] = unknown_scalar()
-        self.all_scratched = True
+        self.scratched_regs.update(range(6))      # clear_caller_saved_regs
         return idx + 1
 
     def push_callback(self, idx: int, target: int, helper: int) -> None:
