@@ -8,7 +8,7 @@ the kernel judges it rather than failing to decode.
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, Callable, NamedTuple
 
 from pybpf.isa.opcodes import FORMS_BY_OPCODE, JMP, JMP32, OPCODE_LDDW
 from pybpf.vm.helpers.protos import PROTOS
@@ -174,10 +174,13 @@ def check_cfg(slots: list[Slot], subprogs: list[int]) -> tuple[set[int], set[int
 # --- register liveness (the kernel's compute_live_registers) ---------------------------------
 
 _CALLER_SAVED = 0x3F          # r0-r5
+_ALL_REGS = 0x7FF             # r0-r10
 
 
-def _use_def(s: Slot) -> tuple[int, int]:
-    """Registers instruction ``s`` reads and writes, as bit masks."""
+def _use_def(s: Slot, protos: "Callable[[int], Any] | None" = None) -> tuple[int, int]:
+    """Registers instruction ``s`` reads and writes, as bit masks (``compute_insn_live_regs``):
+    a helper call reads the arguments of its prototype (``protos(id)``: the one the program
+    may call, else None and it reads r1-r5), legacy packet loads every register."""
     code, dst_reg, src_reg, _off, imm = s
     cls = code & 7
     dst, src = 1 << dst_reg, 1 << src_reg
@@ -204,9 +207,7 @@ def _use_def(s: Slot) -> tuple[int, int]:
     if cls == 0:                                       # LD
         if code == OPCODE_LDDW:
             return 0, dst
-        mode = code & 0xE0
-        use = 1 << 6 | (src if mode == 0x40 else 0)   # ld_abs/ind read r6 (and src)
-        return use, _CALLER_SAVED
+        return _ALL_REGS, 0                            # ld_abs/ind: the kernel's defaults
     op = code & 0xF0                                   # JMP, JMP32
     if op == 0x00:
         return 0, 0
@@ -215,7 +216,7 @@ def _use_def(s: Slot) -> tuple[int, int]:
     if op == 0x80:
         use = _CALLER_SAVED & ~1
         if src_reg == 0:
-            proto = PROTOS.get(imm)
+            proto = (protos or PROTOS.get)(imm)
             if proto is not None:
                 use = ((1 << (len(proto.args) + 1)) - 1) & ~1
         return use, _CALLER_SAVED
@@ -224,7 +225,55 @@ def _use_def(s: Slot) -> tuple[int, int]:
     return dst | (src if code & 0x08 else 0), 0
 
 
-def live_registers(slots: list[Slot]) -> list[int]:
+def loop_components(slots: list[Slot]) -> list[int]:
+    """``compute_scc``: each slot's strongly connected component of the control-flow
+    graph (calls fall through), numbered from 1 as Tarjan's algorithm completes them in
+    a depth-first walk from each slot in order (fall-through before jump target), or 0
+    for a slot that is alone in its component and does not jump to itself."""
+    n = len(slots)
+    succ = [tuple(t for t in _targets(s[0], s[3], s[4], i) if 0 <= t < n)
+            for i, s in enumerate(slots)]
+    pre, low, scc = [0] * n, [0] * n, [0] * n
+    off_stack = n + 1                      # (NOT_ON_STACK: above any preorder number)
+    next_pre, next_scc = 1, 1
+    for root in range(n):
+        if pre[root]:
+            continue
+        stack: list[int] = []
+        dfs = [root]
+        while dfs:
+            w = dfs[-1]
+            if not pre[w]:
+                pre[w] = low[w] = next_pre
+                next_pre += 1
+                stack.append(w)
+            descended = False
+            for t in succ[w]:
+                if pre[t]:
+                    low[w] = min(low[w], low[t])
+                else:
+                    dfs.append(t)
+                    descended = True
+                    break
+            if descended:
+                continue
+            dfs.pop()
+            if low[w] < pre[w]:           # part of a component rooted further up
+                continue
+            assign = stack[-1] != w or w in succ[w]
+            while True:
+                t = stack.pop()
+                low[t] = off_stack
+                if assign:
+                    scc[t] = next_scc
+                if t == w:
+                    break
+            if assign:
+                next_scc += 1
+    return scc
+
+
+def live_registers(slots: list[Slot], protos: "Callable[[int], Any] | None" = None) -> list[int]:
     """For each slot, the registers live before it (read on some path before being
     written), as a bit mask: a backward data-flow over each subprogram's control flow
     (calls fall through to the next instruction, exits end the function). One pass in
@@ -237,7 +286,7 @@ def live_registers(slots: list[Slot]) -> list[int]:
     i = 0
     while i < n:
         s = slots[i]
-        use[i], defs = _use_def(s)
+        use[i], defs = _use_def(s, protos)
         keep[i] = ~defs
         targets = _targets(s[0], s[3], s[4], i)
         for t in targets:

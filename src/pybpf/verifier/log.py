@@ -105,7 +105,7 @@ def format_insn(insn, allow_ptr_leaks: bool = True) -> str:
             return f"{head} *({sz} *){where} = r{insn.src}"
         if mode == MODE_ATOMIC:
             imm = insn.imm
-            w = "r" if size == 8 else "w"
+            w = "r"                   # (disasm.c names the registers r whatever the size)
             fn = "atomic64" if size == 8 else "atomic"
             ops = {0x00: "add", 0x40: "or", 0x50: "and", 0xA0: "xor"}
             sym = {0x00: "+=", 0x40: "|=", 0x50: "&=", 0xA0: "^="}
@@ -123,7 +123,7 @@ def format_insn(insn, allow_ptr_leaks: bool = True) -> str:
                 return f"{head} r{insn.dst} = load_acquire(({sz} *)(r{insn.src} {insn.off:+d}))"
             if imm == 0x110:
                 return f"{head} store_release(({sz} *){where}, r{insn.src})"
-        return f"{head} BUG_st_{code:02x}"
+        return f"BUG_{code:02x}"
     if cls == ST:
         size = SIZE_BYTES[code & 0x18]
         return f"{head} *({_SIZE_NAMES[size]} *)(r{insn.dst} {insn.off:+d}) = {insn.imm}"
@@ -205,8 +205,9 @@ def format_state(state, print_all: bool, scratched_regs: set[int] | None = None,
 
 
 def alignment(pos: int) -> int:
-    """``vlog_alignment``: spaces so that ``;`` lands in column 40."""
-    return ((max(pos, MIN_ALIGN) + ALIGN - 1) // ALIGN) * ALIGN - pos - 1
+    """``vlog_alignment``: spaces so that ``;`` lands in column 40, or for a longer line
+    at the next multiple of 8 at least 4 columns on."""
+    return -(-max(pos + MIN_ALIGN // 2, ALIGN) // MIN_ALIGN) * MIN_ALIGN - pos - 1
 
 
 def stats_line(processed: int, max_states: int, total: int, peak: int) -> str:

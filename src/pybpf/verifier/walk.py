@@ -14,7 +14,7 @@ from typing import Any
 from pybpf.verifier import tnum as tn
 from pybpf.verifier.alu import byteswap, neg, scalar_alu
 from pybpf.verifier.calls import check_helper_call
-from pybpf.verifier.cfg import Slot, live_registers
+from pybpf.verifier.cfg import OPCODE_LDDW, Slot, live_registers, loop_components
 from pybpf.verifier.ctx import ctx_rules
 from pybpf.verifier.log import Log, alignment, format_insn, format_state, stats_line
 from pybpf.verifier.globals import CTX_ARG, SCALAR_ARG, GlobalFunc
@@ -31,6 +31,7 @@ from pybpf.verifier.regs import (
 from pybpf.verifier.state import (
     Paths, State, entry_frame, frame_key, maybe_looping, states_equal, widen_imprecise_scalars,
 )
+from pybpf.vm.helpers import protos as P
 from pybpf.vm.progtypes import _TABLE
 
 COMPLEXITY_LIMIT = 1_000_000
@@ -255,6 +256,7 @@ class Verifier:
         if self.log.level >= 2:
             for i, start in enumerate(self.subprogs):
                 self.log(f"func#{i} @{start}\n")
+            self._log_live_registers()
         self._walk(0)
         done: set[int] = set()
         while self.globals_called - done:
@@ -267,6 +269,27 @@ class Verifier:
             self._walk(start, func)
             self.log(f"Func#{number} ('{func.name}') is safe for any args that match its "
                      f"prototype\n")
+
+    def _live_registers(self) -> list[int]:
+        """The registers live before each instruction, helper calls reading the arguments
+        of the prototypes this program may call (as the loader's privileges have them)."""
+        return live_registers(self.slots, lambda hid: P.func_proto(
+            hid, self.prog_type, perfmon=self.perfmon, bpf_capable=True))
+
+    def _log_live_registers(self) -> None:
+        """``compute_live_registers``' table at log level 2: for each instruction its loop
+        (strongly connected component) number, if any, and the registers live before it."""
+        if self.live_regs is None:
+            self.live_regs = self._live_registers()
+        components = loop_components(self.slots)
+        self.log("Live regs before insn:\n")
+        idx = 0
+        while idx < len(self.slots):
+            live = "".join(str(r) if self.live_regs[idx] >> r & 1 else "." for r in range(10))
+            scc = f"{components[idx]:3d} " if components[idx] else "    "
+            self.log(f"{scc}{idx:3d}: {live} "
+                     f"{format_insn(self.insns[idx], self.allow_ptr_leaks)}\n")
+            idx += 2 if self.slots[idx][0] == OPCODE_LDDW else 1
 
     def _walk(self, start: int, func: GlobalFunc | None = None) -> None:
         """Every path from ``start``: the main program (R1 the context), or a global
@@ -442,7 +465,7 @@ class Verifier:
         evict = None
         live = self.live_regs
         if live is None and lst:
-            live = self.live_regs = live_registers(self.slots)
+            live = self.live_regs = self._live_registers()
         pruned = False
         # newest first, as the kernel's list (new states are added at its head)
         for i in range(len(lst) - 1, -1, -1):
