@@ -72,6 +72,22 @@ class Field:
     set: Callable[[Any, int], None] | None = None
 
 
+# Each field table's fields by every byte offset they cover, made once per table (a
+# program type's table is a constant; a context is made for every test_run).
+_BY_OFFSET: dict[int, tuple[dict[int, Field], dict[int, Field]]] = {}
+
+
+def _fields_by_offset(fields: dict[int, Field]) -> dict[int, Field]:
+    entry = _BY_OFFSET.get(id(fields))
+    if entry is None or entry[0] is not fields:
+        table = {o: field for field in fields.values()
+                 for o in range(field.offset, field.offset + field.size)}
+        if len(_BY_OFFSET) >= 64:        # (tables made on the fly would only pile up)
+            _BY_OFFSET.clear()
+        entry = _BY_OFFSET[id(fields)] = (fields, table)
+    return entry[1]
+
+
 class CtxAccess(FieldAccess):
     """Loads/stores of a context region: validity check, then the field's rewrite.
 
@@ -91,10 +107,7 @@ class CtxAccess(FieldAccess):
         self.valid = valid
         self.raw = raw
         self.raw_buffer = raw_buffer
-        self._by_offset: dict[int, Field] = {}
-        for field in fields.values():
-            for o in range(field.offset, field.offset + field.size):
-                self._by_offset[o] = field
+        self._by_offset = _fields_by_offset(fields)
 
     def _field(self, off: int, size: int, pc: int | None) -> Field:
         field = self._by_offset.get(off)
