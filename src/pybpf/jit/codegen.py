@@ -278,9 +278,11 @@ class FunctionBuilder(IRWriter):
         stacks = self.op(f"inttoptr i64 {self.load_slot(abi.STACKS)} to ptr")
         frame = self.op(f"getelementptr inbounds i64, ptr {stacks}, i64 %level")
         self.emit(f"%r10 = load i64, ptr {frame}")
-        # The access cache stays where it is for a run (its entries change: each access
-        # loads its own): its address is loaded once.
+        # The access cache and the resolved lddw constants stay where they are for a run
+        # (the cache's entries change: each access loads its own): their addresses are
+        # loaded once, off the path to the first map call.
         self.emit(f"%cache = inttoptr i64 {self.load_slot(abi.ACCESS_CACHE)} to ptr")
+        self.emit(f"%consts = inttoptr i64 {self.load_slot(abi.CONSTS)} to ptr")
         self.sync_in()
         # Blocks made out of line (a branch to a place that faults) go after the rest.
         self.tail: list[str] = ["bail:", f"  ret {RET} undef"]     # callers see the status
@@ -450,8 +452,7 @@ class FunctionBuilder(IRWriter):
                 return False
             self.set_reg(insn.dst, self.op(f"add i64 {self.load_slot(abi.CODE)}, {8 * target}"))
         elif pc in self.mb.const_pcs:
-            consts = self.op(f"inttoptr i64 {self.load_slot(abi.CONSTS)} to ptr")
-            address = self.op(f"getelementptr inbounds i64, ptr {consts}, i64 {pc}")
+            address = self.op(f"getelementptr inbounds i64, ptr %consts, i64 {pc}")
             self.set_reg(insn.dst, self.op(f"load i64, ptr {address}"))
         else:
             self.fail_static(BpfRuntimeError, f"lddw with src_reg {form.op} needs a loaded "
