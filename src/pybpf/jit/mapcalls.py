@@ -1,16 +1,17 @@
-"""Map helper calls on a map the loader resolved: checked inline, then the trusted helper.
+"""Map helper calls on a map the loader resolved: checked inline, then the map's own code.
 
 A checked ``bpf_map_{lookup,update,delete}_elem`` call costs more in its checks than in
 the map operation: the native helper first makes sure r1 is a map's handle (a region
 lookup), then that the key (and value) are readable (another each). Where r1 holds, at
-the call, what a map ``lddw`` in the same block loaded (``r1 = map ll``, as clang
-emits it before every such call), it is a map's handle by construction: only the
+the call, what a map ``lddw`` loaded in the straight code before it (``r1 = map ll``, as
+clang emits it before every such call), it is a map's handle by construction: only the
 pointer arguments need checking, and those go through the access cache as a load does
 (:mod:`.memops`: one access cache entry per argument, and the runtime's ``bpf_check``
-when the region differs from last time). Then the helper's trusted variant does the
-work, with nothing left to check; an array's lookup is done inline (the kernel inlines
-it too: ``array_map_gen_lookup``). Unchecked code (``unchecked=True``: the verifier
-proved the arguments) has no checks to make, only the array lookup to inline.
+when the region differs from last time). Then a lookup goes straight to its map kind's
+code - an array's inline (the kernel inlines it too: ``array_map_gen_lookup``), a hash
+table's or an LPM trie's to the runtime's - and an update or delete to the helper's
+trusted variant, with nothing left to check. Unchecked code (``unchecked=True``: the
+verifier proved the arguments) has no checks to make.
 
 Everything else is as the checked helper does it, in the same order: a map whose kind
 the native helper does not handle goes to the checked helper (hence to Python) before
@@ -23,12 +24,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Callable, Iterable
 
 from pybpf.isa import Kind
+from pybpf.isa.uapi import MapType
 from pybpf.jit import abi
 from pybpf.jit.codegen import LIKELY
 from pybpf.jit.natives import LOOKUP_HASH, LOOKUP_LPM
 from pybpf.jit.runtime import CHECK, READ
-from pybpf.isa.uapi import MapType
-from pybpf.maps._base import (HANDLE_CPUS, HANDLE_KIND, HANDLE_STRIDE, HANDLE_VALUES,
+from pybpf.maps._base import (HANDLE_CPUS, HANDLE_KEY_SIZE, HANDLE_KIND, HANDLE_MAX_ENTRIES,
+                              HANDLE_STRIDE, HANDLE_TYPE, HANDLE_VALUE_SIZE, HANDLE_VALUES,
                               NATIVE_ARRAY, NATIVE_HASH, NATIVE_LPM)
 from pybpf.vm import compiler, semantics
 
@@ -40,8 +42,8 @@ if TYPE_CHECKING:
 # with the offset in the map handle of the u32 giving their size (key_size, value_size).
 NATIVE_KINDS = {1: (NATIVE_ARRAY, NATIVE_HASH, NATIVE_LPM), 2: (NATIVE_ARRAY, NATIVE_HASH),
                 3: (NATIVE_ARRAY, NATIVE_HASH)}
-POINTER_ARGS = {1: ((2, 4),), 2: ((2, 4), (3, 8)), 3: ((2, 4),)}
-HANDLE_TYPE, HANDLE_MAX_ENTRIES = 0, 12     # (u32s at the handle's start: see pybpf.maps)
+POINTER_ARGS = {1: ((2, HANDLE_KEY_SIZE),), 3: ((2, HANDLE_KEY_SIZE),),
+                2: ((2, HANDLE_KEY_SIZE), (3, HANDLE_VALUE_SIZE))}
 _MAP_LDDW = ("map_fd", "map_idx")
 _JUMPS = (Kind.JUMP, Kind.JA, Kind.GOTOL, Kind.MAY_GOTO)
 
