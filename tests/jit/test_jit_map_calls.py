@@ -165,3 +165,16 @@ def test_checked_code_goes_to_the_map_after_its_checks():
     assert source.count("call i64 @bpf_native_map_update_elem_trusted(") == 1
     assert source.count("call i64 @bpf_native_map_update_elem(") == 1
     assert "@bpf_check(" in source
+
+
+def test_the_same_code_on_maps_of_other_shapes():
+    """A known map's sizes and limits are constants in the code: the same bytecode on a
+    map of another shape is other code (the compiled code's cache tells them apart)."""
+    text = (MAP + "mov %r4, 5\nstxw [%r10-4], %r4\nmov %r2, %r10\nadd %r2, -4\n"
+            "call 1\nexit\n")
+    for max_entries, found in ((4, False), (8, True), (4, False), (6, True)):
+        m = maps.ArrayMap(4, 8, max_entries)
+        machine = jit_support.MACHINES["jit"](assemble(text, syntax="ubpf"),
+                                              constants={0: m.handle.address})
+        m.attach(machine.memory)
+        assert (machine.run().r0 != 0) == found, max_entries

@@ -126,8 +126,11 @@ class ModuleBuilder:
 
     def __init__(self, prog: Program, const_pcs: Iterable[int], name: str = "bpf",
                  native_helpers: Iterable[int] = (), trusted: Iterable[int] | None = None,
-                 stack_used: int = MAX_STACK):
+                 stack_used: int = MAX_STACK,
+                 map_shapes: Iterable[tuple[int, tuple[int, ...]]] = ()):
         self.prog = prog
+        # The shapes of the maps the known map calls use, by lddw pc (see .mapcalls)
+        self.map_shapes = dict(map_shapes)
         self.stack_used = stack_used     # the bytes at the top of each frame a run clears
         self.name = name
         self.const_pcs = frozenset(const_pcs)

@@ -36,6 +36,7 @@ from pybpf.isa import Instruction, decode, encode
 from pybpf.isa.opcodes import CALL_HELPER, OPCODE_CALL
 from pybpf.jit import abi, fastcall
 from pybpf.jit.backend import FAST, FULL, Compiled, cached, compile_ir
+from pybpf.maps._base import HANDLE_SIZE, map_at
 from pybpf.vm import compiler
 from pybpf.vm.helpers import DEFAULT_HELPERS, CallContext, HelperRegistry, ProgramExit, TailCall
 from pybpf.vm.helpers import net
@@ -155,11 +156,12 @@ def _stack_set(memory: Memory, prefix: str) -> tuple[list[Region], ctypes.Array]
 def compile_program(program: compiler.Program, code: bytes, const_pcs: frozenset[int],
                     name: str = "bpf", native_helpers: frozenset[int] = frozenset(),
                     tier: str = FULL, trusted: frozenset[int] | None = None,
-                    stack_used: int = _STACK) -> Compiled:
+                    stack_used: int = _STACK,
+                    map_shapes: tuple[tuple[int, tuple[int, ...]], ...] = ()) -> Compiled:
     """The native code of a program at ``tier`` or better (from the cache when the same
     bytecode was compiled with the same native helpers, trusted accesses and stack use;
     ``trusted`` None: checked code; ``stack_used``: the bytes of each frame a run clears
-    first)."""
+    first; ``map_shapes``: see .mapcalls.map_shapes)."""
     def build(tier: str) -> Compiled:
         try:
             from pybpf.jit.codegen import ModuleBuilder
@@ -169,10 +171,11 @@ def compile_program(program: compiler.Program, code: bytes, const_pcs: frozenset
             raise BpfError(jit_available()[1] or str(e)) from e
 
         text, entries, messages = ModuleBuilder(program, const_pcs, name, native_helpers,
-                                                trusted, stack_used).build()
+                                                trusted, stack_used, map_shapes).build()
         return compile_ir(text, entries, messages, program.length, tier)
 
-    return cached((code, const_pcs, native_helpers, trusted, stack_used), build, tier)
+    return cached((code, const_pcs, native_helpers, trusted, stack_used, map_shapes), build,
+                  tier)
 
 
 def first_tier() -> str:
@@ -330,8 +333,17 @@ class JitMachine:
         # on a zeroed stack (the rest stays zero, as nothing writes it).
         self.stack_used = _STACK if stack_used is None else \
             min(_STACK, -(-stack_used // 8) * 8)
+        # The map helper calls on maps the loader resolved, and those maps' shapes
+        # (constants to the code: see .mapcalls, which needs llvmlite to be imported).
+        from pybpf.jit.mapcalls import known_map_calls, map_shapes
+
+        self._map_calls = known_map_calls(self.program, self.constants)
+        self._map_shapes = map_shapes(self._map_calls, {
+            pc: m.handle.read(0, HANDLE_SIZE) for pc, address in self.constants.items()
+            if (m := map_at(address)) is not None})
         self.compiled = compile_program(self.program, code, frozenset(self.constants), name,
-                                        native, first_tier(), self.trusted, self.stack_used)
+                                        native, first_tier(), self.trusted, self.stack_used,
+                                        self._map_shapes)
         self._hot = HOT_RUNS if self.compiled.tier != FULL else -1
         self.code_region = self.memory.add(Region(f"{name}.text", code, writable=False,
                                                   kind="code"))
@@ -444,7 +456,7 @@ class JitMachine:
                 return
             full = compile_program(self.program, self._code, frozenset(self.constants),
                                    self.name, self.native_helpers, FULL, self.trusted,
-                                   self.stack_used)
+                                   self.stack_used, self._map_shapes)
             self._retired.append(self.compiled)
             self._use(full)
             self._hot = -1
@@ -729,11 +741,9 @@ class JitMachine:
         """The access cache (see abi.ACCESS_CACHE), one entry per checked access site, and
         what resets it: every entry names stack 0, which is always there and so a safe
         region to remember (an access elsewhere just misses it)."""
-        from pybpf.jit.mapcalls import known_map_calls
         from pybpf.jit.memops import access_sites
 
-        calls = known_map_calls(self.program, self.constants)
-        sites = max(len(access_sites(self.program, self.trusted, calls)), 1)
+        sites = max(len(access_sites(self.program, self.trusted, self._map_calls)), 1)
         home = self.stacks[0]
         self._access_cache = (ctypes.c_uint64 * (2 * sites))()
         self._access_reset = (ctypes.c_uint64 * (2 * sites))(*[home.address, home.size] * sites)

@@ -89,6 +89,22 @@ def known_map_calls(prog: "Program", const_pcs: Iterable[int]) -> dict[int, int]
     return found
 
 
+# The handle's u32 fields code generation may take as constants when it knows the map
+# (see map_shapes): fixed for a map's life, and the same for every map of that shape.
+SHAPE_FIELDS = (HANDLE_TYPE, HANDLE_KEY_SIZE, HANDLE_VALUE_SIZE, HANDLE_MAX_ENTRIES,
+                HANDLE_KIND, HANDLE_CPUS, HANDLE_STRIDE)
+
+
+def map_shapes(calls: dict[int, int],
+               handles: dict[int, bytes]) -> tuple[tuple[int, tuple[int, ...]], ...]:
+    """For each map ``lddw`` the known calls use whose map is known (``handles``: its
+    handle's bytes by the ``lddw``'s pc), the handle's SHAPE_FIELDS: what code generation
+    folds in as constants (part of the compiled code's cache key)."""
+    return tuple((pc, tuple(int.from_bytes(handles[pc][at:at + 4], "little")
+                            for at in SHAPE_FIELDS))
+                 for pc in sorted(set(calls.values())) if pc in handles)
+
+
 def argument_sites(prog: "Program", calls: Iterable[int]) -> list[tuple[int, int]]:
     """The access cache entries the calls' pointer arguments need: (call pc, register)."""
     return [(pc, reg) for pc in sorted(calls)
@@ -98,14 +114,21 @@ def argument_sites(prog: "Program", calls: Iterable[int]) -> list[tuple[int, int
 def emit(fb: "FunctionBuilder", hid: int, pc: int, trusted: str, checked: str) -> None:
     """r0 = the map helper ``hid`` at ``pc``: the trusted variant (symbol ``trusted``)
     after the inline checks, or ``checked`` (the helper unchecked code calls otherwise:
-    the trusted variant there) for what they leave."""
+    the trusted variant there) for what they leave. Where the map's shape is known, its
+    kind, sizes and limits are constants and what they decide folds away."""
     from pybpf.jit.memops import site_address
 
     regs = [fb.reg(i) for i in range(1, 6)]
     handle = regs[0]
     args = f"(ptr %ctx, i64 {hid}, i64 {pc}, " + ", ".join(f"i64 {r}" for r in regs) + ")"
 
+    shape = fb.mb.map_shapes.get(fb.mb.map_calls[pc])
+    constants = dict(zip(SHAPE_FIELDS, shape)) if shape is not None else {}
+
     def field(offset: int) -> str:
+        """The handle's u32 at ``offset``: a constant where the map's shape is known."""
+        if offset in constants:
+            return str(constants[offset])
         at = fb.op(f"inttoptr i64 {fb.op(f'add i64 {handle}, {offset}')} to ptr")
         return fb.zext(fb.op(f"load i32, ptr {at}, align 4"), 32)
 
