@@ -197,6 +197,11 @@ class ModuleBuilder:
             self.declarations[name] = declaration(name, HELPER_T, "nounwind")
         return name
 
+    def declare(self, symbol: str, line: str) -> str:
+        """``@symbol``, declared by ``line`` (once)."""
+        self.declarations.setdefault(symbol, line)
+        return "@" + symbol
+
     def intrinsic(self, name: str, bits: int) -> str:
         """``llvm.bswap`` and the like on i<bits>, declared."""
         symbol = f"{name}.i{bits}"

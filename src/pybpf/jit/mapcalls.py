@@ -21,6 +21,7 @@ unreadable one faults as the checked helper's check would.
 
 from __future__ import annotations
 
+import sys
 from typing import TYPE_CHECKING, Callable, Iterable
 
 from pybpf.isa import Kind
@@ -29,9 +30,12 @@ from pybpf.jit import abi
 from pybpf.jit.codegen import LIKELY
 from pybpf.jit.natives import LOOKUP_HASH, LOOKUP_LPM
 from pybpf.jit.runtime import CHECK, READ
-from pybpf.maps._base import (HANDLE_CPUS, HANDLE_KEY_SIZE, HANDLE_KIND, HANDLE_MAX_ENTRIES,
+from pybpf.maps._base import (HANDLE_AUX, HANDLE_CPUS, HANDLE_KEY_SIZE, HANDLE_KIND,
+                              HANDLE_MAX_ENTRIES,
                               HANDLE_STRIDE, HANDLE_TYPE, HANDLE_VALUE_SIZE, HANDLE_VALUES,
                               NATIVE_ARRAY, NATIVE_HASH, NATIVE_LPM)
+from pybpf.maps.lpm_trie import FLAGS as LPM_FLAGS, NODE_HDR, NODE_IM as LPM_NODE_IM
+from pybpf.maps.lpm_trie import PLEN as LPM_PLEN
 from pybpf.vm import compiler, semantics
 
 if TYPE_CHECKING:
@@ -45,6 +49,7 @@ NATIVE_KINDS = {1: (NATIVE_ARRAY, NATIVE_HASH, NATIVE_LPM), 2: (NATIVE_ARRAY, NA
 POINTER_ARGS = {1: ((2, HANDLE_KEY_SIZE),), 3: ((2, HANDLE_KEY_SIZE),),
                 2: ((2, HANDLE_KEY_SIZE), (3, HANDLE_VALUE_SIZE))}
 _MAP_LDDW = ("map_fd", "map_idx")
+_LPM_NODE4 = NODE_HDR + 8      # an LPM trie node with 4 bytes of data (rounded up to 8)
 _JUMPS = (Kind.JUMP, Kind.JA, Kind.GOTOL, Kind.MAY_GOTO)
 
 
@@ -159,6 +164,9 @@ def emit(fb: "FunctionBuilder", hid: int, pc: int, trusted: str, checked: str) -
         fb.br(done)
         for label, name in ((hash_, LOOKUP_HASH), (lpm, LOOKUP_LPM)):
             fb.start(label)
+            if name == LOOKUP_LPM and constants.get(HANDLE_KEY_SIZE) == 8:
+                _lpm_ipv4_lookup(fb, handle, regs[1], constants[HANDLE_STRIDE], done)
+                continue
             operands = [handle, regs[1]] + \
                 ([fb.load_slot(abi.CPU)] if name == LOOKUP_HASH else [])
             types = ", ".join("i64" for _ in operands)
@@ -196,6 +204,74 @@ def _array_value(fb: "FunctionBuilder", handle: str, key: str,
     values = fb.op(f"load i64, ptr {values_at}, align 8")
     value = fb.op(f"add i64 {values}, {fb.op(f'mul i64 {slot}, {field(HANDLE_STRIDE)}')}")
     return fb.op(f"select i1 {inside}, i64 {value}, i64 0")
+
+
+def _lpm_ipv4_lookup(fb: "FunctionBuilder", handle: str, key: str, stride: int,
+                     done: str) -> None:
+    """r0 = an IPv4 LPM trie's value for ``key`` (``struct { u32 prefixlen; u8 addr[4]; }``),
+    or 0, then on to ``done``: the runtime's bpf_lookup_lpm walk inline, for a trie the
+    code knows (32-bit keys: one compare of the address per node)."""
+    from pybpf.jit.memops import _swap
+
+    def load(address: str, offset: int, bits: int = 32) -> str:
+        at = fb.op(f"inttoptr i64 {fb.op(f'add i64 {address}, {offset}')} to ptr")
+        return fb.op(f"load i{bits}, ptr {at}, align {min(bits // 8, 4)}")
+
+    def big_endian(word: str) -> str:
+        """The address bytes as one big-endian number (network order)."""
+        if sys.byteorder == "big":
+            return word
+        return fb.op(f"call i32 {fb.mb.intrinsic('llvm.bswap', 32)}(i32 {word})")
+
+    def value(index: str) -> str:
+        """The address of node ``index``'s value (1-based)."""
+        before = fb.op(f"sub i64 {index}, 1")
+        return fb.op(f"add i64 {values}, {fb.op(f'mul i64 {before}, {stride}')}")
+
+    nodes, ctl = load(handle, HANDLE_AUX, 64), load(handle, HANDLE_AUX + 8, 64)
+    values = load(handle, HANDLE_VALUES, 64)
+    root = fb.zext(load(ctl, 0), 32)
+    plen = fb.zext(_swap(fb, load(key, 0), 32), 32)
+    want = big_endian(load(key, 4))
+    entry, walk, body, hit, step, deeper, out = (fb.label, *(fb.new_label() for _ in range(6)))
+    fb.cbr(fb.op(f"icmp ugt i64 {plen}, 32"), out, walk)
+    fb.start(walk)
+    node_i, best = f"%lpm_i{walk}", f"%lpm_best{walk}"
+    fb.emit(f"{node_i} = phi i64 [{root}, %{entry}], [%lpm_child{walk}, %{deeper}]")
+    fb.emit(f"{best} = phi i64 [0, %{entry}], [%lpm_next{walk}, %{deeper}]")
+    fb.cbr(fb.op(f"icmp eq i64 {node_i}, 0"), out, body)
+    fb.start(body)
+    before = fb.op(f"sub i64 {node_i}, 1")
+    node = fb.op(f"add i64 {nodes}, {fb.op(f'mul i64 {before}, {_LPM_NODE4}')}")
+    differ = fb.op(f"xor i32 {big_endian(load(node, NODE_HDR))}, {want}")
+    ctlz = fb.mb.declare("llvm.ctlz.i32", "declare i32 @llvm.ctlz.i32(i32, i1)")
+    same = fb.zext(fb.op(f"call i32 {ctlz}(i32 {differ}, i1 false)"), 32)   # 32 if equal
+    node_plen = fb.zext(load(node, 4 * LPM_PLEN), 32)
+    m = fb.op(f"select i1 {fb.op(f'icmp ult i64 {same}, {node_plen}')}, i64 {same}, "
+              f"i64 {node_plen}")
+    m = fb.op(f"select i1 {fb.op(f'icmp ult i64 {m}, {plen}')}, i64 {m}, i64 {plen}")
+    fb.cbr(fb.op(f"icmp eq i64 {m}, 32"), hit, step)
+    fb.start(hit)                     # the whole address matched: this node
+    fb.set_reg(0, value(node_i))
+    fb.br(done)
+    fb.start(step)
+    fb.cbr(fb.op(f"icmp ult i64 {m}, {node_plen}"), out, deeper)
+    fb.start(deeper)                  # a real node is the best match so far; on by the bit
+    flags = fb.zext(load(node, 4 * LPM_FLAGS), 32)
+    real = fb.op(f"icmp eq i64 {fb.op(f'and i64 {flags}, {LPM_NODE_IM}')}, 0")
+    fb.emit(f"%lpm_next{walk} = select i1 {real}, i64 {node_i}, i64 {best}")
+    shift = fb.op(f"trunc i64 {fb.op(f'sub i64 31, {node_plen}')} to i32")
+    bit = fb.op(f"and i32 {fb.op(f'lshr i32 {want}, {shift}')}, 1")
+    child_at = fb.op(f"add i64 {node}, {fb.op(f'mul i64 {fb.zext(bit, 32)}, 4')}")
+    child_ptr = fb.op(f"inttoptr i64 {child_at} to ptr")
+    child = fb.op(f"load i32, ptr {child_ptr}, align 4")
+    fb.emit(f"%lpm_child{walk} = zext i32 {child} to i64")
+    fb.br(walk)
+    fb.start(out)                     # the best real node met, if any
+    found = fb.op(f"phi i64 [0, %{entry}], [{best}, %{walk}], [{best}, %{step}]")
+    none = fb.op(f"icmp eq i64 {found}, 0")
+    fb.set_reg(0, fb.op(f"select i1 {none}, i64 0, i64 {value(found)}"))
+    fb.br(done)
 
 
 def _any(fb: "FunctionBuilder", value: str, constants: Iterable[int]) -> str:
