@@ -210,3 +210,42 @@ def test_ipv4_lpm_lookups_as_in_the_interpreter(seed):
             assert "%lpm_i" in machine.source()       # the walk is in the program's code
     assert results["jit"] == results["interp"]
     assert any(r != 99999 for r in results["jit"])      # some lookups find a prefix
+
+
+@pytest.mark.parametrize("seed", range(3))
+@pytest.mark.parametrize("kind", ["hash4", "hash8", "percpu8"])
+def test_hash_lookups_as_in_the_interpreter(seed, kind):
+    """A known hash map's lookups (the hash and chain walk inlined into the program) find
+    what the interpreter finds, after inserts and deletes (chains, reused elements)."""
+    import random
+
+    from pybpf.env import Env
+
+    rng = random.Random(seed)
+    size = 4 if kind == "hash4" else 8
+    cls_name = "PercpuHashMap" if kind == "percpu8" else "HashMap"
+    keys = [rng.getrandbits(8 * size) for _ in range(rng.randint(1, 60))]
+    gone = set(rng.sample(keys, len(keys) // 3))
+    store = "stxw [%r10-8], %r6\n" if size == 4 else "stxdw [%r10-8], %r6\n"
+    text = ("mov %r6, %r1\n" + store + MAP + "mov %r2, %r10\nadd %r2, -8\ncall 1\n"
+            "jeq %r0, 0, +2\nldxdw %r0, [%r0]\nexit\nmov %r0, 99999\nexit\n")
+    insns = assemble(text, syntax="ubpf")
+    probes = keys + [rng.getrandbits(8 * size) for _ in range(40)]
+    results = {}
+    for name, machine_cls in jit_support.MACHINES.items():
+        m = getattr(maps, cls_name)(size, 8, 64, cpus=3)
+        for k, key in enumerate(keys):
+            per_cpu = [(1000 + k + 100_000 * cpu).to_bytes(8, "little") for cpu in range(3)]
+            m.update(key.to_bytes(size, "little"), per_cpu if kind == "percpu8" else per_cpu[0])
+        for key in gone:
+            m.delete(key.to_bytes(size, "little"))
+        machine = machine_cls(insns, constants={2: m.handle.address}, env=Env(cpus=3))
+        machine.call.cpu = 1           # the CPU the runs are on
+        m.attach(machine.memory)
+        results[name] = [machine.run(p).r0 for p in probes]
+        if name == "jit":
+            assert "%hash_i" in machine.source()      # the walk is in the program's code
+    assert results["jit"] == results["interp"]
+    assert any(r != 99999 for r in results["jit"])
+    if kind == "percpu8":      # CPU 1's values
+        assert any(100_000 < r < 200_000 for r in results["jit"])

@@ -35,6 +35,8 @@ from pybpf.maps._base import (HANDLE_AUX, HANDLE_CPUS, HANDLE_KEY_SIZE, HANDLE_K
                               HANDLE_STRIDE, HANDLE_TYPE, HANDLE_VALUE_SIZE, HANDLE_VALUES,
                               NATIVE_ARRAY, NATIVE_HASH, NATIVE_LPM)
 from pybpf.maps.lpm_trie import FLAGS as LPM_FLAGS, NODE_HDR, NODE_IM as LPM_NODE_IM
+from pybpf.maps._table import CTL_BYTES, CTL_NBUCKETS, GOLDEN64, MERSENNE61
+from pybpf.maps._table import HASH as TABLE_HASH, HDR as TABLE_HDR, NEXT as TABLE_NEXT
 from pybpf.maps.lpm_trie import PLEN as LPM_PLEN
 from pybpf.vm import compiler, semantics
 
@@ -50,6 +52,7 @@ POINTER_ARGS = {1: ((2, HANDLE_KEY_SIZE),), 3: ((2, HANDLE_KEY_SIZE),),
                 2: ((2, HANDLE_KEY_SIZE), (3, HANDLE_VALUE_SIZE))}
 _MAP_LDDW = ("map_fd", "map_idx")
 _LPM_NODE4 = NODE_HDR + 8      # an LPM trie node with 4 bytes of data (rounded up to 8)
+_INLINE_HASHES = (MapType.HASH, MapType.PERCPU_HASH)   # (LRU lookups also reorder)
 _JUMPS = (Kind.JUMP, Kind.JA, Kind.GOTOL, Kind.MAY_GOTO)
 
 
@@ -167,6 +170,10 @@ def emit(fb: "FunctionBuilder", hid: int, pc: int, trusted: str, checked: str) -
             if name == LOOKUP_LPM and constants.get(HANDLE_KEY_SIZE) == 8:
                 _lpm_ipv4_lookup(fb, handle, regs[1], constants[HANDLE_STRIDE], done)
                 continue
+            if name == LOOKUP_HASH and constants.get(HANDLE_TYPE) in _INLINE_HASHES and \
+                    constants.get(HANDLE_KEY_SIZE) in (4, 8):
+                _hash_lookup(fb, handle, regs[1], constants, done)
+                continue
             operands = [handle, regs[1]] + \
                 ([fb.load_slot(abi.CPU)] if name == LOOKUP_HASH else [])
             types = ", ".join("i64" for _ in operands)
@@ -204,6 +211,66 @@ def _array_value(fb: "FunctionBuilder", handle: str, key: str,
     values = fb.op(f"load i64, ptr {values_at}, align 8")
     value = fb.op(f"add i64 {values}, {fb.op(f'mul i64 {slot}, {field(HANDLE_STRIDE)}')}")
     return fb.op(f"select i1 {inside}, i64 {value}, i64 0")
+
+
+def _hash_lookup(fb: "FunctionBuilder", handle: str, key: str, shape: dict[int, int],
+                 done: str) -> None:
+    """r0 = a hash map's value for a 4- or 8-byte ``key`` (a per-CPU map's for the run's
+    CPU), or 0, then on to ``done``: the runtime's bpf_lookup_hash inline, for a table the
+    code knows (not LRU, whose lookups also move the element: those call the runtime).
+    The key's hash and the chain walk are pybpf.maps._table's."""
+    from pybpf.jit.memops import _swap
+
+    key_size = shape[HANDLE_KEY_SIZE]
+    bits = 8 * key_size
+
+    def load(address: str, offset: int, width: int = 32) -> str:
+        at = fb.op(f"inttoptr i64 {fb.op(f'add i64 {address}, {offset}')} to ptr")
+        return fb.op(f"load i{width}, ptr {at}, align 1")
+
+    elems, ctl = load(handle, HANDLE_AUX, 64), load(handle, HANDLE_AUX + 8, 64)
+    word = fb.zext(_swap(fb, load(key, 0, bits), bits), bits)   # the key as a LE integer
+    if key_size == 8:          # mod 2**61 - 1: one fold (2**61 = 1)
+        folded = fb.op(f"add i64 {fb.op(f'and i64 {word}, {MERSENNE61}')}, "
+                       f"{fb.op(f'lshr i64 {word}, 61')}")
+        over = fb.op(f"icmp uge i64 {folded}, {MERSENNE61}")
+        word = fb.op(f"select i1 {over}, i64 {fb.op(f'sub i64 {folded}, {MERSENNE61}')}, "
+                     f"i64 {folded}")
+    h = fb.op(f"lshr i64 {fb.op(f'mul i64 {word}, {GOLDEN64}')}, 32")
+    mask = fb.op(f"sub i64 {fb.zext(load(ctl, 4 * CTL_NBUCKETS), 32)}, 1")
+    slot = fb.op(f"shl i64 {fb.op(f'and i64 {h}, {mask}')}, 2")
+    bucket = fb.op(f"add i64 {ctl}, {fb.op(f'add i64 {slot}, {CTL_BYTES}')}")
+    first = fb.zext(load(bucket, 0), 32)
+    wanted = load(key, 0, bits)
+    entry, walk, body, compare, hit, miss = (fb.label, *(fb.new_label() for _ in range(5)))
+    fb.br(walk)
+    fb.start(walk)
+    index = f"%hash_i{walk}"
+    fb.emit(f"{index} = phi i64 [{first}, %{entry}], [%hash_next{walk}, %{compare}]")
+    fb.cbr(fb.op(f"icmp eq i64 {index}, 0"), miss, body)
+    fb.start(body)
+    before = fb.op(f"sub i64 {index}, 1")
+    element_size = TABLE_HDR + -(-key_size // 8) * 8
+    element = fb.op(f"add i64 {elems}, {fb.op(f'mul i64 {before}, {element_size}')}")
+    same_hash = fb.op(f"icmp eq i64 {fb.zext(load(element, 4 * TABLE_HASH), 32)}, {h}")
+    fb.emit(f"%hash_next{walk} = zext i32 {load(element, 4 * TABLE_NEXT)} to i64")
+    same_key = fb.op(f"icmp eq i{bits} {load(element, TABLE_HDR, bits)}, {wanted}")
+    fb.cbr(fb.op(f"and i1 {same_hash}, {same_key}"), hit, compare)
+    fb.start(compare)
+    fb.br(walk)
+    fb.start(hit)
+    stride = shape[HANDLE_STRIDE]
+    percpu = shape[HANDLE_TYPE] == MapType.PERCPU_HASH
+    per_element = stride * shape[HANDLE_CPUS] if percpu else stride
+    values = load(handle, HANDLE_VALUES, 64)
+    value = fb.op(f"add i64 {values}, {fb.op(f'mul i64 {before}, {per_element}')}")
+    if percpu:
+        value = fb.op(f"add i64 {value}, {fb.op(f'mul i64 {fb.load_slot(abi.CPU)}, {stride}')}")
+    fb.set_reg(0, value)
+    fb.br(done)
+    fb.start(miss)
+    fb.set_reg(0, "0")
+    fb.br(done)
 
 
 def _lpm_ipv4_lookup(fb: "FunctionBuilder", handle: str, key: str, stride: int,
