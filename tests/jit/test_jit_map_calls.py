@@ -35,7 +35,7 @@ def test_calls_whose_r1_a_map_lddw_set_in_the_block():
                    "mov %r1, %r6\n"             # 8: r6 is not the call's
                    "call 1\n"                   # 9: known
                    "lddw %r1, map_fd 7\n"       # 10
-                   "add %r1, 0\n"               # 12: written
+                   "add %r1, 8\n"               # 12: moved off the map
                    "call 1\n"                   # 13: not known
                    "lddw %r1, map_fd 7\n"       # 14
                    "ja +0\n"                    # 16: (a jump ends the block)

@@ -140,12 +140,13 @@ class ModuleBuilder:
         # checks: see .memops), and the map helpers' arguments are proven (their trusted
         # variants).
         self.trusted = frozenset(trusted) if trusted is not None else None
-        from pybpf.jit.mapcalls import known_map_calls   # (they build on this module)
-        from pybpf.jit.memops import access_sites
+        from pybpf.jit.mapcalls import known_map_calls, stack_arguments   # (they build
+        from pybpf.jit.memops import access_sites                         # on this module)
 
         # Map helper calls on a resolved map (see .mapcalls), their arguments checked
-        # inline (unless proven: unchecked code).
+        # inline (unless proven: unchecked code; on the stack: against the frame).
         self.map_calls = known_map_calls(prog, self.const_pcs)
+        self.stack_args = stack_arguments(prog, self.map_calls)
         self.sites = access_sites(prog, self.trusted, self.map_calls)   # access cache
         self.messages: list[tuple[type, str]] = []
         self._message_index: dict[tuple[type, str], int] = {}

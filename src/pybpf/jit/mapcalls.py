@@ -39,6 +39,7 @@ from pybpf.maps._table import CTL_BYTES, CTL_NBUCKETS, GOLDEN64, MERSENNE61
 from pybpf.maps._table import HASH as TABLE_HASH, HDR as TABLE_HDR, NEXT as TABLE_NEXT
 from pybpf.maps.lpm_trie import PLEN as LPM_PLEN
 from pybpf.vm import compiler, semantics
+from pybpf.vm.compiler import MAX_STACK
 
 if TYPE_CHECKING:
     from pybpf.jit.codegen import FunctionBuilder
@@ -56,44 +57,83 @@ _INLINE_HASHES = (MapType.HASH, MapType.PERCPU_HASH)   # (LRU lookups also reord
 _JUMPS = (Kind.JUMP, Kind.JA, Kind.GOTOL, Kind.MAY_GOTO)
 
 
-def known_map_calls(prog: "Program", const_pcs: Iterable[int]) -> dict[int, int]:
-    """The map helper calls whose r1 is what a resolved map ``lddw`` loaded, in straight
-    code before the call (no jump lands between them): the pc of the call -> the pc of
-    the ``lddw``. Each call's instructions are walked back from it (code generation pays
-    for this: the program is not walked whole)."""
-    consts = frozenset(const_pcs)
-    calls = [pc for pc, (insn, form) in prog.by_pc.items()
-             if form.kind is Kind.CALL and form.op == "helper" and insn.imm in NATIVE_KINDS]
-    if not calls or not consts:
-        return {}
-    # where control may arrive other than from the instruction before
-    landings = set(prog.functions)
-    for pc, (insn, form) in prog.by_pc.items():
-        if form.kind in _JUMPS:
-            landings.update(compiler._targets(pc, insn, form))
-    pcs = list(prog.by_pc)              # in order
-    position = {pc: k for k, pc in enumerate(pcs)}
-    found: dict[int, int] = {}
-    for call in calls:
-        reg = 1
-        k = position[call]
-        while k > 0 and pcs[k] not in landings:
+class _Straight:
+    """Walks back from an instruction through the straight code before it (no jump lands
+    in between: each instruction there ran just before the next) to where a register got
+    its value."""
+
+    def __init__(self, prog: "Program"):
+        self.prog = prog
+        self.landings = set(prog.functions)     # where control may arrive from elsewhere
+        for pc, (insn, form) in prog.by_pc.items():
+            if form.kind in _JUMPS:
+                self.landings.update(compiler._targets(pc, insn, form))
+        self.pcs = list(prog.by_pc)              # in order
+        self.position = {pc: k for k, pc in enumerate(self.pcs)}
+
+    def origin(self, at: int, reg: int) -> tuple[str, int] | None:
+        """What ``reg`` holds before the instruction at ``at``: ("lddw", its pc) for what
+        a map ``lddw`` loaded, ("stack", offset) for r10 plus a constant, else None."""
+        prog, pcs = self.prog, self.pcs
+        k = self.position[at]
+        offset = 0
+        while k > 0 and pcs[k] not in self.landings:
             k -= 1
             insn, form = prog.by_pc[pcs[k]]
             kind = form.kind
             if kind in (Kind.CALL, Kind.CALLX):
                 if reg <= 5:                # a call's r0..r5 are its own afterwards
-                    break
+                    return None
                 continue
             if reg not in semantics.writes_register(insn, form):
                 continue
-            if kind is Kind.LDDW and form.op in _MAP_LDDW and pcs[k] in consts:
-                found[call] = pcs[k]
-            elif kind is Kind.ALU and form.op == "mov" and form.width == 64 and \
-                    form.source_is_reg and insn.off == 0 and insn.src != 10:
+            if kind is Kind.LDDW:
+                return ("lddw", pcs[k]) if form.op in _MAP_LDDW and not offset else None
+            if kind is not Kind.ALU or form.width != 64 or insn.off:
+                return None
+            if form.op == "mov" and form.source_is_reg:
+                if insn.src == 10:
+                    return "stack", offset
                 reg = insn.src
-                continue
-            break
+            elif form.op == "add" and not form.source_is_reg:
+                offset += insn.imm
+            else:
+                return None
+        return None
+
+
+def known_map_calls(prog: "Program", const_pcs: Iterable[int]) -> dict[int, int]:
+    """The map helper calls whose r1 is what a resolved map ``lddw`` loaded, in straight
+    code before the call: the pc of the call -> the pc of the ``lddw``. Each call's
+    instructions are walked back from it (code generation pays for this: the program is
+    not walked whole)."""
+    consts = frozenset(const_pcs)
+    calls = [pc for pc, (insn, form) in prog.by_pc.items()
+             if form.kind is Kind.CALL and form.op == "helper" and insn.imm in NATIVE_KINDS]
+    if not calls or not consts:
+        return {}
+    walk = _Straight(prog)
+    found: dict[int, int] = {}
+    for call in calls:
+        origin = walk.origin(call, 1)
+        if origin is not None and origin[0] == "lddw" and origin[1] in consts:
+            found[call] = origin[1]
+    return found
+
+
+def stack_arguments(prog: "Program", calls: Iterable[int]) -> dict[tuple[int, int], int]:
+    """The pointer arguments of ``calls`` that are r10 plus a constant (a key or value on
+    the stack, as clang passes them): (call pc, register) -> the offset."""
+    calls = list(calls)
+    if not calls:
+        return {}
+    walk = _Straight(prog)
+    found = {}
+    for call in calls:
+        for reg, _ in POINTER_ARGS[prog.by_pc[call][0].imm]:
+            origin = walk.origin(call, reg)
+            if origin is not None and origin[0] == "stack":
+                found[call, reg] = origin[1]
     return found
 
 
@@ -147,6 +187,10 @@ def emit(fb: "FunctionBuilder", hid: int, pc: int, trusted: str, checked: str) -
     fb.start(inline)
     for reg, size_at in POINTER_ARGS[hid] if fb.mb.trusted is None else ():
         address, size = regs[reg - 1], field(size_at)
+        offset = fb.mb.stack_args.get((pc, reg))
+        if offset is not None and size_at in constants and \
+                -MAX_STACK <= offset and offset + constants[size_at] <= 0:
+            continue        # inside the frame's stack (r10 - 512 .. r10): always there
         site = site_address(fb, (pc, reg))
         ready, miss = fb.new_label(), fb.new_label()
         fb.cbr(_span_hit(fb, address, size, site), ready, miss, LIKELY)
