@@ -15,7 +15,7 @@ from pybpf.net.runner import run_capture
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 
-ENGINES = ["interp", pytest.param("kernel", marks=pytest.mark.kernel)]
+ENGINES = ["interp", "jit", pytest.param("kernel", marks=pytest.mark.kernel)]
 XDP_DROP, XDP_PASS = 1, 2
 RULES = {("10.0.0.0", 8): XDP_DROP, ("10.1.2.0", 24): XDP_PASS,
          ("198.51.100.0", 24): XDP_DROP, ("198.51.100.128", 25): XDP_PASS}

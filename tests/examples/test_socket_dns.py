@@ -11,7 +11,7 @@ from pybpf.net.runner import run_capture
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 
-ENGINES = ["interp", pytest.param("kernel", marks=pytest.mark.kernel)]
+ENGINES = ["interp", "jit", pytest.param("kernel", marks=pytest.mark.kernel)]
 DNS = [0, 1, 7]   # query, response, another query
 
 

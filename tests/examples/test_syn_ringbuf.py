@@ -13,7 +13,7 @@ from pybpf.net.runner import run_capture
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 
-ENGINES = ["interp", pytest.param("kernel", marks=pytest.mark.kernel)]
+ENGINES = ["interp", "jit", pytest.param("kernel", marks=pytest.mark.kernel)]
 EXPECTED = [("10.0.0.1", "10.0.0.2", 40000, 443, 64),
             ("10.0.0.3", "10.0.0.2", 40001, 22, 64),
             ("192.168.0.9", "10.0.0.2", 5555, 80, 128)]

@@ -14,7 +14,7 @@ from pybpf.net.runner import run_capture
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 
-ENGINES = ["interp", pytest.param("kernel", marks=pytest.mark.kernel)]
+ENGINES = ["interp", "jit", pytest.param("kernel", marks=pytest.mark.kernel)]
 
 
 def checksum_ok(raw: bytes) -> bool:

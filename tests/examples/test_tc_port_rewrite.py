@@ -13,7 +13,7 @@ from pybpf.net.runner import run_capture
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 
-ENGINES = ["interp", pytest.param("kernel", marks=pytest.mark.kernel)]
+ENGINES = ["interp", "jit", pytest.param("kernel", marks=pytest.mark.kernel)]
 REWRITTEN = {0, 1, 2, 3, 9}   # the IPv4 UDP datagrams to 8053
 
 

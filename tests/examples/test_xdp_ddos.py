@@ -16,7 +16,7 @@ from pybpf.net.runner import run_capture
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 
-ENGINES = ["interp", pytest.param("kernel", marks=pytest.mark.kernel)]
+ENGINES = ["interp", "jit", pytest.param("kernel", marks=pytest.mark.kernel)]
 ATTACKER, BLOCKLISTED = "10.66.0.1", "203.0.113.7"
 CLIENTS = [f"192.168.1.{i}" for i in range(10, 15)]
 
