@@ -91,7 +91,8 @@ def run_xdp_batch(runner: Any, batch: Any, *, data_out: bool = True,
     job[drivers.J_OFFSETS] = batch.offsets.buffer_info()[0]
     job[drivers.J_LENGTHS] = batch.lengths.buffer_info()[0]
     job[drivers.J_VERDICTS] = result.verdicts.buffer_info()[0]
-    job[drivers.J_OUT] = (buffer_address(out) - result.out_base) % (1 << 64) if out is not None else 0
+    job[drivers.J_OUT] = 0 if out is None else \
+        (buffer_address(out) - result.out_base) % (1 << 64)   # (so that + offset lands in out)
     job[drivers.J_CLOCKS] = clocks.buffer_info()[0] if clocks is not None else 0
     job[drivers.J_MIN] = ETH_HLEN
     job[drivers.J_META], job[drivers.J_META + 1], job[drivers.J_META + 2] = \
