@@ -101,3 +101,26 @@ def test_heavy_entry_agrees(entry: cs.CorpusEntry, priv: str) -> None:
     row = _judge(entry, priv, kernel)
     assert row["message"], _describe([row])
     assert row["seconds"] < 30, f"{entry.name}: {row['seconds']:.1f}s"
+
+
+@pytest.mark.parametrize("priv", cs.PRIVILEGES)
+def test_rejections_before_the_walk(priv) -> None:
+    """What the kernel refuses before it walks a single instruction (processed 0: the
+    checks of resolve_pseudo_ldimm64, check_subprogs, check_cfg...), pybpf refuses there
+    too, with the kernel's errno."""
+    import errno
+
+    record = cs.load_kernel_record()["entries"]
+    rows = []
+    for entry in _entries():
+        kernel = record[entry.name][priv]
+        if kernel["accepted"] or kernel.get("processed") != 0:
+            continue
+        res = verify(entry.code, log_level=0, priv=priv, prog_type=int(entry.prog_type),
+                     attach_type=entry.expected_attach_type, maps=entry.maps,
+                     func_info=entry.func_info is not None,
+                     global_funcs=global_functions(entry.btf, entry.func_info))
+        rows.append((entry.name, errno.errorcode.get(res.errno), res.stats["processed"],
+                     kernel["errno"]))
+    assert len(rows) >= 20
+    assert [r for r in rows if r[1:3] != (r[3], 0)] == []

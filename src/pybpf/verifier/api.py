@@ -287,10 +287,10 @@ def _run(slots: list[Slot], prog_type: int, attach_type: int, maps: dict[int, Ma
                        f"{MAX_INSNS})", None, 7, log_level)
     try:
         subprogs = find_subprogs(slots)
-        check_opcodes(slots)
+        check_opcodes(slots, maps)
         prune, _loops = check_cfg(slots, subprogs)
     except CfgError as e:
-        res = _reject(e.message, e.insn, 22, log_level)
+        res = _reject(e.message, e.insn, e.errno, log_level)
         explain(res, slots, None)
         return res
     v = Verifier(slots, prog_type, attach_type, maps=maps, priv=priv, log_level=log_level,

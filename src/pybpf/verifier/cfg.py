@@ -28,19 +28,30 @@ class Slot(NamedTuple):
 
 
 class CfgError(Exception):
-    def __init__(self, message: str, insn: int | None = None):
+    def __init__(self, message: str, insn: int | None = None, errno: int = 22):
         super().__init__(message)
         self.message = message
         self.insn = insn
+        self.errno = errno
 
 
-def check_opcodes(slots: list[Slot]) -> None:
-    """``resolve_pseudo_ldimm64``'s per-instruction checks."""
+_EBADF, _EPROTO = 9, 71
+_MAX_VAR_OFF = 1 << 29           # BPF_MAX_VAR_OFF
+_ARRAY = 2                       # BPF_MAP_TYPE_ARRAY: the one with map_direct_value_addr
+
+
+def check_opcodes(slots: list[Slot], maps: dict[int, Any] | None = None) -> None:
+    """``resolve_pseudo_ldimm64``, before any instruction is walked: reserved fields of
+    loads, each ``lddw``'s form and the map it names (``maps``: by instruction index;
+    fds and indexes resolve to nothing else), direct value offsets, known opcodes."""
     i = 0
     n = len(slots)
     valid = VALID_OPCODES
+    maps = maps or {}
     while i < n:
-        code, _dst, src, _off, _imm = slots[i]
+        code, _dst, src, _off, imm = slots[i]
+        if code & 7 == 1 and (code & 0xE0 not in (0x60, 0x80) or imm):      # LDX
+            raise CfgError("BPF_LDX uses reserved fields", i)
         if code == OPCODE_LDDW:
             if i == n - 1:
                 raise CfgError("invalid bpf_ld_imm64 insn", i)
@@ -51,11 +62,33 @@ def check_opcodes(slots: list[Slot]) -> None:
                 raise CfgError("unrecognized bpf_ld_imm64 insn", i)
             if src in (1, 5) and imm2 != 0:
                 raise CfgError("unrecognized bpf_ld_imm64 insn", i)
+            if src in (1, 2, 5, 6):
+                _check_map_ldimm64(slots[i], imm2, maps.get(i), bool(maps), i)
             i += 2
             continue
         if code not in valid or code == _CALLX:
             raise CfgError(f"unknown opcode {code:02x}", i)
         i += 1
+
+
+def _check_map_ldimm64(slot: Slot, off: int, m: Any, any_maps: bool, i: int) -> None:
+    """An lddw naming a map (src 1/5) or a map's value (2/6): the map exists (``m``), and
+    a direct value access is to an array, inside its value."""
+    src, imm = slot[2], slot[4] & 0xFFFFFFFF
+    if m is None:
+        if src in (5, 6) and not any_maps:
+            raise CfgError("fd_idx without fd_array is invalid", i, _EPROTO)
+        fd = imm - (1 << 32) if imm >> 31 else imm
+        raise CfgError(f"fd {fd} is not pointing to valid bpf_map", i, _EBADF)
+    if src in (2, 6):
+        off &= 0xFFFFFFFF
+        if off >= _MAX_VAR_OFF:
+            raise CfgError(f"direct value offset of {off} is not allowed", i)
+        if int(m.type) != _ARRAY:
+            raise CfgError("no direct value access support for this map type", i)
+        if off >= m.value_size:
+            raise CfgError(f"invalid access to map value pointer, value_size={m.value_size} "
+                           f"off={off}", i)
 
 
 def find_subprogs(slots: list[Slot]) -> list[int]:

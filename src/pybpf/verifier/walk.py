@@ -909,23 +909,11 @@ class Verifier:
         src = insn.src
         if src == 0:
             dst.assign(known_scalar(insn.imm))
-        elif src in (1, 5):
-            m = self.maps.get(idx)
-            if m is None:
-                raise fail(_bad_map_fd(insn, src, self.maps), 9)
-            dst.assign(pointer(CONST_PTR_TO_MAP, map=m))
+        elif src in (1, 5):          # (the map is there: see cfg.check_opcodes)
+            dst.assign(pointer(CONST_PTR_TO_MAP, map=self.maps[idx]))
         elif src in (2, 6):
-            m = self.maps.get(idx)
-            if m is None:
-                raise fail(_bad_map_fd(insn, src, self.maps), 9)
-            if int(m.type) != 2:      # only arrays have map_direct_value_addr
-                raise fail("no direct value access support for this map type", 22)
-            off = insn.imm2 & U32
-            if off >= m.value_size:
-                raise fail(f"invalid access to map value pointer, value_size={m.value_size} "
-                           f"off={off}", 13)
-            dst.assign(pointer(PTR_TO_MAP_VALUE, map=m))
-            dst.off = off
+            dst.assign(pointer(PTR_TO_MAP_VALUE, map=self.maps[idx]))
+            dst.off = insn.imm2 & U32
         elif src == 4:
             if not self.func_info:
                 raise fail("missing btf func_info", 22)
@@ -1339,14 +1327,6 @@ class Verifier:
     def stats(self) -> str:
         return stats_line(self.insn_processed, self.max_states_per_insn, self.total_states,
                           self.peak_states)
-
-
-def _bad_map_fd(insn: "Insn", src: int, maps: dict) -> str:
-    """What the kernel says of an lddw naming no map (src 5/6 index the fd_array)."""
-    if src in (5, 6) and not maps:
-        return "fd_idx without fd_array is invalid"
-    fd = insn.imm & U32
-    return f"fd {fd - (1 << 32) if fd >> 31 else fd} is not pointing to valid bpf_map"
 
 
 def _invalid_scalar(where: str, r0: Reg, lo: int, hi: int) -> str:
