@@ -8,6 +8,8 @@ and stack state text is ``print_verifier_state``.
 
 from __future__ import annotations
 
+from typing import Any
+
 from pybpf.isa.opcodes import (
     ALU, ALU64, JMP, JMP32, LD, LDX, MODE_ABS, MODE_ATOMIC, MODE_IMM, MODE_IND, MODE_MEM,
     MODE_MEMSX, SIZE_BYTES, ST, STX,
@@ -172,11 +174,12 @@ def format_insn(insn, allow_ptr_leaks: bool = True) -> str:
 
 
 def format_state(state, print_all: bool, scratched_regs: set[int] | None = None,
-                 scratched_slots: set[int] | None = None) -> str:
-    """`` R1=ctx() R10=fp0 fp-8=mmmmmmmm`` for the current frame (leading space each)."""
-    frame = state.cur
+                 scratched_slots: set[int] | None = None, frame: Any = None) -> str:
+    """`` R1=ctx() R10=fp0 fp-8=mmmmmmmm`` for the current frame, or ``frame`` (leading
+    space each; a called function's frame says which it is first: `` frame1:``)."""
+    frame = state.cur if frame is None else frame
     out = []
-    if len(state.frames) > 1:
+    if frame.frameno:
         out.append(f" frame{frame.frameno}:")
     for i, reg in enumerate(frame.regs):
         if reg.type == NOT_INIT:

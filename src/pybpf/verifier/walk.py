@@ -115,6 +115,7 @@ class Verifier:
         self.global_funcs = global_funcs or {}
         self.globals_called: set[int] = set()
         self.in_global = False          # walking a global subprogram on its own
+        self.returned = False           # the last step returned from a called function
         self.insns: list[Insn] = list(map(Insn, slots))
         # helper calls that call a callback (bpf_loop, bpf_for_each_map_elem): prune
         # points where a checkpoint is always made (the kernel's force checkpoints)
@@ -378,6 +379,9 @@ class Verifier:
                     break
                 do_print_state = True
                 continue
+            if self.returned:
+                self.returned = False
+                do_print_state = True
             self.insn_idx = nxt
 
     def _linfo(self, idx: int) -> None:
@@ -1177,11 +1181,21 @@ class Verifier:
                              if target in self.subprogs else 0)
         for r in range(1, 6):
             callee.regs[r] = caller.regs[r].copy()
-        for r in range(1, 6):
+        for r in range(6):            # clear_caller_saved_regs: R0 is the callee's to give
             caller.regs[r] = NOT_INIT_REG
         st.frames.append(callee)
         self.all_scratched = True
+        if self.log.level:
+            self.log(f"caller:\n{format_state(st, True, frame=caller)}\n"
+                     f"callee:\n{format_state(st, True, frame=callee)}\n")
         return target
+
+    def _log_return(self, callee: Any, to: int) -> None:
+        """prepare_func_exit's log: the frames a function returns from and to."""
+        if self.log.level:
+            self.log(f"returning from callee:\n{format_state(self.state, True, frame=callee)}\n"
+                     f"to caller at {to}:\n{format_state(self.state, True)}\n")
+        self.returned = True      # the state is printed again where the caller goes on
 
     def _call_global(self, idx: int, target: int) -> int:
         """A call of a global subprogram (check_func_call): its arguments checked against
@@ -1256,29 +1270,32 @@ class Verifier:
 
     def _exit(self, idx: int) -> int | None:
         st = self.state
-        if len(st.frames) > 1 and st.cur.callback_ret is not None:
-            r0 = self.read_reg(0)
-            if r0.type != SCALAR:
-                raise fail("R0 not a scalar value", 13)
-            lo, hi = st.cur.callback_ret
-            if not (lo <= r0.smin and r0.smax <= hi):
-                raise fail(_invalid_scalar("At callback return", r0, lo, hi), 22)
-            callee = st.frames.pop()
-            self.all_scratched = True
-            prev = self._find_prev_entry(callee.callsite)
-            if prev is not None:
-                widen_imprecise_scalars(prev, st)
-            return callee.callsite
         if len(st.frames) > 1:
-            r0 = self.read_reg(0)
-            if r0.type == PTR_TO_STACK:       # prepare_func_exit
+            # prepare_func_exit: R0 goes back as it is (not read here: an uninitialised
+            # one fails where the caller reads it), a callback's must be a scalar in range
+            r0 = st.cur.regs[0]
+            if r0.type == PTR_TO_STACK:
                 raise fail("cannot return stack pointer to the caller", 22)
+            if st.cur.callback_ret is not None:
+                if r0.type != SCALAR:
+                    raise fail("R0 not a scalar value", 13)
+                lo, hi = st.cur.callback_ret
+                if not (lo <= r0.smin and r0.smax <= hi):
+                    raise fail(_invalid_scalar("At callback return", r0, lo, hi), 22)
+                callee = st.frames.pop()
+                self.all_scratched = True
+                self._log_return(callee, callee.callsite)
+                prev = self._find_prev_entry(callee.callsite)
+                if prev is not None:
+                    widen_imprecise_scalars(prev, st)
+                return callee.callsite
             callee = st.frames.pop()
             caller = st.cur
-            caller.regs[0] = r0.copy()
+            caller.regs[0] = r0 if r0 is NOT_INIT_REG else r0.copy()
             for r in range(1, 6):
                 caller.regs[r] = NOT_INIT_REG
             self.all_scratched = True
+            self._log_return(callee, callee.callsite + 1)
             return callee.callsite + 1
         if st.active_lock is not None:
             raise fail("BPF_EXIT instruction in main prog cannot be used inside "
