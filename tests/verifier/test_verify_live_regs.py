@@ -157,3 +157,12 @@ def test_call_and_return_log_as_the_kernels():
     entry = cs.entries_by_name()["call_missing_r0"]
     res = verify(entry.code, prog_type=int(entry.prog_type), log_level=2)
     assert (res.log, res.insn, res.error) == (KERNEL_CALL_LOG, 1, "R0 !read_ok")
+
+
+def test_subprograms_listed_before_a_cfg_error():
+    """The kernel lists the subprograms (level 2) before it checks their jumps."""
+    entry = cs.entries_by_name()["cf_jump_out_of_range_forward"]
+    res = verify(entry.code, prog_type=int(entry.prog_type), log_level=2)
+    assert res.log == ("func#0 @0\njump out of range from insn 1 to 7\nprocessed 0 insns "
+                       "(limit 1000000) max_states_per_insn 0 total_states 0 peak_states 0 "
+                       "mark_read 0\n")      # the kernel's log, word for word

@@ -9,7 +9,8 @@ from typing import Any, Sequence
 
 from pybpf.errors import VerifierError
 from pybpf.isa.uapi import ProgType
-from pybpf.verifier.cfg import CfgError, Slot, check_cfg, check_opcodes, find_subprogs
+from pybpf.verifier.cfg import (CfgError, Slot, check_cfg, check_opcodes, check_subprogs,
+                                find_subprogs)
 from pybpf.verifier.explain import explain
 from pybpf.verifier.globals import GlobalFunc, global_functions
 from pybpf.verifier.log import stats_line
@@ -285,12 +286,16 @@ def _run(slots: list[Slot], prog_type: int, attach_type: int, maps: dict[int, Ma
     if len(slots) > MAX_INSNS:
         return _reject(f"BPF program is too large: {len(slots)} instructions (limit "
                        f"{MAX_INSNS})", None, 7, log_level)
+    functions = ""        # (at level 2 the kernel lists the subprograms once it has them)
     try:
         subprogs = find_subprogs(slots)
+        if log_level >= 2:
+            functions = "".join(f"func#{i} @{start}\n" for i, start in enumerate(subprogs))
+        check_subprogs(slots, subprogs)
         check_opcodes(slots, maps)
         prune, _loops = check_cfg(slots, subprogs)
     except CfgError as e:
-        res = _reject(e.message, e.insn, e.errno, log_level)
+        res = _reject(e.message, e.insn, e.errno, log_level, log=functions)
         explain(res, slots, None)
         return res
     v = Verifier(slots, prog_type, attach_type, maps=maps, priv=priv, log_level=log_level,

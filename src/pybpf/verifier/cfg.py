@@ -92,7 +92,8 @@ def _check_map_ldimm64(slot: Slot, off: int, m: Any, any_maps: bool, i: int) -> 
 
 
 def find_subprogs(slots: list[Slot]) -> list[int]:
-    """``add_subprog_and_kfunc`` + ``check_subprogs``: start index of each subprogram."""
+    """``add_subprog_and_kfunc``: the start index of each subprogram (the main program's
+    and each call's or pseudo-func lddw's target)."""
     starts = {0}
     n = len(slots)
     for i, (code, _dst, src, _off, imm) in enumerate(slots):
@@ -105,6 +106,13 @@ def find_subprogs(slots: list[Slot]) -> list[int]:
     subs = sorted(starts)
     if len(subs) > MAX_SUBPROGS:
         raise CfgError("too many subprograms")
+    return subs
+
+
+def check_subprogs(slots: list[Slot], subs: list[int]) -> None:
+    """``check_subprogs``: every jump stays in its subprogram, which ends in an exit or a
+    jump."""
+    n = len(slots)
     bounds = subs + [n]
     for k in range(len(subs)):
         start, end = bounds[k], bounds[k + 1]
@@ -124,7 +132,6 @@ def find_subprogs(slots: list[Slot]) -> list[int]:
         last = slots[end - 1].opcode
         if last != JMP | 0x90 and last != JMP | 0x00 and last != JMP32 | 0x00:
             raise CfgError("last insn is not an exit or jmp", end - 1)
-    return subs
 
 
 def successors(slots: list[Slot], i: int) -> list[int]:
