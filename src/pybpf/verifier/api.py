@@ -321,7 +321,7 @@ def _run(slots: list[Slot], prog_type: int, attach_type: int, maps: dict[int, Ma
             stack_depth=max(v.stack_depth.values(), default=0))
     if log_level:
         v.log.level = max(v.log.level, 1)
-        v.log(error.message + "\n")
+        v.log(error.message + "\n" + error.after)
     text = (v.log.text() + v.stats()) if log_level else ""
     res = VerifyResult(False, text, error.message, error.insn, error.errno, stats)
     res.path = v.paths.decisions(getattr(v.state, "path", -1))

@@ -28,11 +28,13 @@ _SOCK_ACCESS = {PTR_TO_SOCKET: sock_valid, PTR_TO_SOCK_COMMON: sock_common_valid
 class VerifyFail(Exception):
     """Verification stops here with the kernel's first error line."""
 
-    def __init__(self, message: str, insn: int | None = None, errno: int = 13):
+    def __init__(self, message: str, insn: int | None = None, errno: int = 13,
+                 after: str = ""):
         super().__init__(message)
         self.message = message
         self.insn = insn
         self.errno = errno
+        self.after = after          # log lines the kernel prints after the first
 
 
 def fail(message: str, errno: int = 13) -> VerifyFail:
@@ -76,8 +78,12 @@ def check_packet(v: "Verifier", reg: Reg, regno: int, off: int, size: int,
     if reg.smin < 0:
         raise fail(f"R{regno} min value is negative, either use unsigned index or do a if "
                    f"(index >=0) check.")
-    if reg.range < 0 or not _ok(off, size, reg.range, zero_ok):
-        raise fail(_mem_access_msg(reg, regno, off, size, max(reg.range, 0)))
+    outside = f"R{regno} offset is outside of the packet"
+    if reg.range < 0:        # (past or at pkt_end: no range to check against)
+        raise fail(outside, 22)
+    if not _ok(off, size, reg.range, zero_ok):
+        raise VerifyFail(_mem_access_msg(reg, regno, off, size, reg.range),
+                         after=outside + "\n")
 
 
 # --- stack ------------------------------------------------------------------------------------
