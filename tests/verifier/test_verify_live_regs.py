@@ -166,3 +166,14 @@ def test_subprograms_listed_before_a_cfg_error():
     assert res.log == ("func#0 @0\njump out of range from insn 1 to 7\nprocessed 0 insns "
                        "(limit 1000000) max_states_per_insn 0 total_states 0 peak_states 0 "
                        "mark_read 0\n")      # the kernel's log, word for word
+
+
+def test_packet_access_failure_lines_as_the_kernels():
+    entry = cs.entries_by_name()["pkt_xdp_off_by_one"]
+    res = verify(entry.code, prog_type=int(entry.prog_type), log_level=2)
+    assert res.log.splitlines()[-3:] == [         # the kernel's (6.18) last lines
+        "invalid access to packet, off=12 size=2, R2(id=0,off=12,r=13)",
+        "R2 offset is outside of the packet",
+        "processed 6 insns (limit 1000000) max_states_per_insn 0 total_states 0 "
+        "peak_states 0 mark_read 0"]
+    assert res.error == "invalid access to packet, off=12 size=2, R2(id=0,off=12,r=13)"
