@@ -177,3 +177,11 @@ def test_packet_access_failure_lines_as_the_kernels():
         "processed 6 insns (limit 1000000) max_states_per_insn 0 total_states 0 "
         "peak_states 0 mark_read 0"]
     assert res.error == "invalid access to packet, off=12 size=2, R2(id=0,off=12,r=13)"
+
+
+def test_constants_print_as_the_kernel_prints_them():
+    """verbose_snum: decimal within the 16-bit range (4660, 13330), hex beyond it."""
+    entry = cs.entries_by_name()["alu_bswap_endian"]
+    lines = verify(entry.code, prog_type=int(entry.prog_type), log_level=2).log.splitlines()
+    assert [line.split("; ")[-1] for line in lines if line[:2] in ("0:", "1:", "3:")][1:] == \
+        ["R0=4660", "R0=13330", "R0=0x1234000000000000"]      # the kernel's (6.18) text

@@ -554,19 +554,23 @@ def coerce_to_size_sx(r: Reg, size: int) -> None:
 
 # --- log text ---------------------------------------------------------------------------
 
+# verbose_snum / verbose_unum: decimal within a 16-bit range, hex beyond it
+SNUM_DECIMAL, UNUM_MAX_DECIMAL = range(-0x8000, 0x8000), 0xFFFF
+
+
 def snum(v: int) -> str:
     v = s64(v)
-    return str(v) if -512 <= v <= 512 else f"{v & U64:#x}"
+    return str(v) if v in SNUM_DECIMAL else f"{v & U64:#x}"
 
 
 def unum(v: int) -> str:
     v &= U64
-    return str(v) if v <= 512 else f"{v:#x}"
+    return str(v) if v <= UNUM_MAX_DECIMAL else f"{v:#x}"
 
 
 def _ranges(r: Reg) -> list[str]:
     def sv32(v: int) -> int:
-        return v if -512 <= v <= 512 else v & U32
+        return v if v in SNUM_DECIMAL else v & U32
     items = [
         ["smin", r.smin, r.smin == S64_MIN],
         ["smax", r.smax, r.smax == S64_MAX],

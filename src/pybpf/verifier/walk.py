@@ -328,7 +328,8 @@ class Verifier:
                 if self._is_state_visited(idx):
                     if log.level:
                         if do_print_state:
-                            log(f"\nfrom {self.prev_insn_idx} to {idx}: safe\n")
+                            log(f"\nfrom {self.prev_insn_idx} to {idx}"
+                                f"{_SPECULATIVE if self.state.speculative else ''}: safe\n")
                         else:
                             log(f"{idx}: safe\n")
                     if not self._pop():
@@ -337,9 +338,11 @@ class Verifier:
                     continue
             if log.level:
                 if log.level >= 2 and do_print_state:
-                    log(f"\nfrom {self.prev_insn_idx} to {idx}:")
+                    log(f"\nfrom {self.prev_insn_idx} to {idx}"
+                        f"{_SPECULATIVE if self.state.speculative else ''}:")
                     log(format_state(self.state, True) + "\n")
-                    self._clean()
+                    if do_print_state == _RETURNED:   # (a popped state stays scratched:
+                        self._clean()                 # the kernel prints it once more)
                     do_print_state = False
                 if self._scratched():
                     self._print_insn_state()
@@ -381,7 +384,7 @@ class Verifier:
                 continue
             if self.returned:
                 self.returned = False
-                do_print_state = True
+                do_print_state = _RETURNED
             self.insn_idx = nxt
 
     def _linfo(self, idx: int) -> None:
@@ -1344,6 +1347,10 @@ class Verifier:
     def stats(self) -> str:
         return stats_line(self.insn_processed, self.max_states_per_insn, self.total_states,
                           self.peak_states)
+
+
+_SPECULATIVE = " (speculative execution)"
+_RETURNED = "returned"      # do_print_state after a function's return (not a popped branch)
 
 
 def _invalid_scalar(where: str, r0: Reg, lo: int, hi: int) -> str:
