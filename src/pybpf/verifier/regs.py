@@ -625,7 +625,7 @@ def format_reg(r: Reg, frameno: int) -> str:
     if t != SCALAR and r.off:
         parts.append(f"off={r.off}")
     if r.is_pkt:
-        parts.append(f"r={r.range}")
+        parts.append(f"r={unum(r.range)}")       # (past or at pkt_end: a negative, as u64)
     if t == PTR_TO_MEM:
         parts.append(f"sz={r.mem_size}")
     if t == SCALAR or not r.var_off.is_const():

@@ -244,7 +244,8 @@ def regsafe(old: Reg, cur: Reg, ids: IdMap, exact: bool = False) -> bool:
         return False
     if old.off != cur.off:
         return False
-    if old.is_pkt and old.range > cur.range:
+    if old.is_pkt and (old.range != cur.range if old.range < 0 or cur.range < 0
+                       else old.range > cur.range):    # ([BEYOND|AT]_PKT_END match exactly)
         return False
     if not (_range_within(old, cur) and tn.contains(old.var_off, cur.var_off)):
         return False

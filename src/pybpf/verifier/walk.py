@@ -1099,32 +1099,43 @@ class Verifier:
         s_pkt = dst.type == PTR_TO_PACKET_END and src.type == PTR_TO_PACKET or \
             dst.type == PTR_TO_PACKET and dst.off == 0 and dst.var_off.is_const() and \
             dst.var_off.value == 0 and src.type == PTR_TO_PACKET_META
+        # (find_good_pkt_pointers on the branch where the pointer is inside the packet,
+        # mark_pkt_end on the other, where it is past or at the end)
+        d, s = insn.dst, insn.src
         if op == JGT:
             if d_pkt:
                 self._good_pkt(this, dst, False)
+                _mark_pkt_end(other, d, True)
             elif s_pkt:
                 self._good_pkt(other, src, True)
+                _mark_pkt_end(this, s, False)
             else:
                 return False
         elif op == JLT:
             if d_pkt:
                 self._good_pkt(other, dst, True)
+                _mark_pkt_end(this, d, False)
             elif s_pkt:
                 self._good_pkt(this, src, False)
+                _mark_pkt_end(other, s, True)
             else:
                 return False
         elif op == JGE:
             if d_pkt:
                 self._good_pkt(this, dst, True)
+                _mark_pkt_end(other, d, False)
             elif s_pkt:
                 self._good_pkt(other, src, False)
+                _mark_pkt_end(this, s, True)
             else:
                 return False
         elif op == JLE:
             if d_pkt:
                 self._good_pkt(other, dst, False)
+                _mark_pkt_end(this, d, True)
             elif s_pkt:
                 self._good_pkt(this, src, True)
+                _mark_pkt_end(other, s, False)
             else:
                 return False
         else:
@@ -1145,7 +1156,7 @@ class Verifier:
         if d.type == SCALAR and s.type == SCALAR:
             return _scalar_branch_taken(d, s, op, is32)
         if (d.is_pkt or d.type == PTR_TO_PACKET_END) and (s.is_pkt or s.type == PTR_TO_PACKET_END):
-            return -1
+            return _pkt_branch_taken(d, s, op)
         if d.is_pointer or s.is_pointer:
             if not s.is_const(32 if is32 else 64):
                 op = _FLIP[op]
@@ -1347,6 +1358,36 @@ class Verifier:
     def stats(self) -> str:
         return stats_line(self.insn_processed, self.max_states_per_insn, self.total_states,
                           self.peak_states)
+
+
+BEYOND_PKT_END, AT_PKT_END = -2, -1       # a packet pointer's range past / at pkt_end
+
+
+def _mark_pkt_end(st: State, regno: int, beyond: bool) -> None:
+    """``mark_pkt_end``: the packet pointer in ``regno`` is past pkt_end (``beyond``: by
+    at least a byte) or at it; nothing through it is in the packet."""
+    reg = st.regs[regno]
+    if reg.type == PTR_TO_PACKET:          # (pkt_meta: not tracked, as in the kernel)
+        reg = st.cur.regs[regno] = reg.copy()
+        reg.range = BEYOND_PKT_END if beyond else AT_PKT_END
+
+
+def _pkt_branch_taken(d: Reg, s: Reg, op: int) -> int:
+    """``is_pkt_ptr_branch_taken``: a comparison with pkt_end that a pointer known to be
+    past or at pkt_end decides (1 taken, 0 not, -1 unknown)."""
+    if s.type == PTR_TO_PACKET_END:
+        pkt = d
+    elif d.type == PTR_TO_PACKET_END:
+        pkt, op = s, _FLIP[op]
+    else:
+        return -1
+    if pkt.range >= 0:
+        return -1
+    if op in (JLE, JGT) and pkt.range == BEYOND_PKT_END:
+        return int(op == JGT)
+    if op in (JLT, JGE) and pkt.range in (BEYOND_PKT_END, AT_PKT_END):
+        return int(op == JGE)
+    return -1
 
 
 _SPECULATIVE = " (speculative execution)"

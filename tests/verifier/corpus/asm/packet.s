@@ -374,3 +374,53 @@ call 28
 out:
 r0 = 0
 exit
+
+## entry: pkt_read_past_end
+## type: xdp
+## desc: a read through a pointer known to be past data_end (mark_pkt_end)
+r2 = *(u32 *)(r1 + 0)
+r3 = *(u32 *)(r1 + 4)
+r4 = r2
+r4 += 14
+if r4 > r3 goto over
+r0 = 2
+exit
+over:
+r0 = *(u8 *)(r4 - 1)
+exit
+
+## entry: pkt_past_end_decides_branch
+## type: xdp
+## desc: a pointer past data_end decides the next comparison with it: the other branch (an unchecked read) is dead
+r2 = *(u32 *)(r1 + 0)
+r3 = *(u32 *)(r1 + 4)
+r4 = r2
+r4 += 14
+if r4 > r3 goto over
+r0 = 2
+exit
+over:
+if r4 > r3 goto fine
+r0 = *(u8 *)(r2 + 0)
+exit
+fine:
+r0 = 1
+exit
+
+## entry: pkt_at_end_ge_decides_branch
+## type: xdp
+## desc: data + 14 >= data_end taken: the pointer is at or past the end, so a second >= is decided
+r2 = *(u32 *)(r1 + 0)
+r3 = *(u32 *)(r1 + 4)
+r4 = r2
+r4 += 14
+if r4 >= r3 goto over
+r0 = 2
+exit
+over:
+if r4 >= r3 goto fine
+r0 = *(u8 *)(r2 + 0)
+exit
+fine:
+r0 = 1
+exit
