@@ -175,7 +175,7 @@ class _MatchWriter:
 
         left = len(batch) if left is None else left
         if self.file is not None and batch.pcap_header is not None:
-            return batch.write_records(self.file, verdicts, value, left)
+            return batch.write_records(self.file.write, verdicts, value, left)
         matches = indices_of(verdicts, value, left)
         for i in matches:
             self.writer.write(Packet(batch.packet(i), batch.ts_ns[i], batch.linktype, 0,

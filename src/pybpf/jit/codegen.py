@@ -127,7 +127,8 @@ class ModuleBuilder:
     def __init__(self, prog: Program, const_pcs: Iterable[int], name: str = "bpf",
                  native_helpers: Iterable[int] = (), trusted: Iterable[int] | None = None,
                  stack_used: int = MAX_STACK,
-                 map_shapes: Iterable[tuple[int, tuple[int, ...]]] = ()):
+                 map_shapes: Iterable[tuple[int, tuple[int, ...]]] = (),
+                 map_calls: dict[int, int] | None = None):
         self.prog = prog
         # The shapes of the maps the known map calls use, by lddw pc (see .mapcalls)
         self.map_shapes = dict(map_shapes)
@@ -144,8 +145,10 @@ class ModuleBuilder:
         from pybpf.jit.memops import access_sites                         # on this module)
 
         # Map helper calls on a resolved map (see .mapcalls), their arguments checked
-        # inline (unless proven: unchecked code; on the stack: against the frame).
-        self.map_calls = known_map_calls(prog, self.const_pcs)
+        # inline (unless proven: unchecked code; on the stack: against the frame). (A
+        # machine found the calls already: ``map_calls``.)
+        self.map_calls = known_map_calls(prog, self.const_pcs) if map_calls is None \
+            else map_calls
         self.stack_args = stack_arguments(prog, self.map_calls)
         self.sites = access_sites(prog, self.trusted, self.map_calls)   # access cache
         self.messages: list[tuple[type, str]] = []

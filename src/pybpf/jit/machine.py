@@ -157,11 +157,13 @@ def compile_program(program: compiler.Program, code: bytes, const_pcs: frozenset
                     name: str = "bpf", native_helpers: frozenset[int] = frozenset(),
                     tier: str = FULL, trusted: frozenset[int] | None = None,
                     stack_used: int = _STACK,
-                    map_shapes: tuple[tuple[int, tuple[int, ...]], ...] = ()) -> Compiled:
+                    map_shapes: tuple[tuple[int, tuple[int, ...]], ...] = (),
+                    map_calls: dict[int, int] | None = None) -> Compiled:
     """The native code of a program at ``tier`` or better (from the cache when the same
     bytecode was compiled with the same native helpers, trusted accesses and stack use;
     ``trusted`` None: checked code; ``stack_used``: the bytes of each frame a run clears
-    first; ``map_shapes``: see .mapcalls.map_shapes)."""
+    first; ``map_shapes``: see .mapcalls.map_shapes; ``map_calls``: known_map_calls of
+    the program, when the caller has them - they follow from the code and constants)."""
     def build(tier: str) -> Compiled:
         try:
             from pybpf.jit.codegen import ModuleBuilder
@@ -171,7 +173,8 @@ def compile_program(program: compiler.Program, code: bytes, const_pcs: frozenset
             raise BpfError(jit_available()[1] or str(e)) from e
 
         text, entries, messages = ModuleBuilder(program, const_pcs, name, native_helpers,
-                                                trusted, stack_used, map_shapes).build()
+                                                trusted, stack_used, map_shapes,
+                                                map_calls).build()
         return compile_ir(text, entries, messages, program.length, tier)
 
     return cached((code, const_pcs, native_helpers, trusted, stack_used, map_shapes), build,
@@ -343,7 +346,7 @@ class JitMachine:
             if (m := map_at(address)) is not None})
         self.compiled = compile_program(self.program, code, frozenset(self.constants), name,
                                         native, first_tier(), self.trusted, self.stack_used,
-                                        self._map_shapes)
+                                        self._map_shapes, self._map_calls)
         self._hot = HOT_RUNS if self.compiled.tier != FULL else -1
         self.code_region = self.memory.add(Region(f"{name}.text", code, writable=False,
                                                   kind="code"))
@@ -456,7 +459,7 @@ class JitMachine:
                 return
             full = compile_program(self.program, self._code, frozenset(self.constants),
                                    self.name, self.native_helpers, FULL, self.trusted,
-                                   self.stack_used, self._map_shapes)
+                                   self.stack_used, self._map_shapes, self._map_calls)
             self._retired.append(self.compiled)
             self._use(full)
             self._hot = -1

@@ -39,7 +39,6 @@ from pybpf.maps._table import CTL_BYTES, CTL_NBUCKETS, GOLDEN64, MERSENNE61
 from pybpf.maps._table import HASH as TABLE_HASH, HDR as TABLE_HDR, NEXT as TABLE_NEXT
 from pybpf.maps.lpm_trie import PLEN as LPM_PLEN
 from pybpf.vm import compiler, semantics
-from pybpf.vm.compiler import MAX_STACK
 
 if TYPE_CHECKING:
     from pybpf.jit.codegen import FunctionBuilder
@@ -164,7 +163,7 @@ def emit(fb: "FunctionBuilder", hid: int, pc: int, trusted: str, checked: str) -
     after the inline checks, or ``checked`` (the helper unchecked code calls otherwise:
     the trusted variant there) for what they leave. Where the map's shape is known, its
     kind, sizes and limits are constants and what they decide folds away."""
-    from pybpf.jit.memops import site_address
+    from pybpf.jit.memops import in_frame, site_address
 
     regs = [fb.reg(i) for i in range(1, 6)]
     handle = regs[0]
@@ -177,8 +176,7 @@ def emit(fb: "FunctionBuilder", hid: int, pc: int, trusted: str, checked: str) -
         """The handle's u32 at ``offset``: a constant where the map's shape is known."""
         if offset in constants:
             return str(constants[offset])
-        at = fb.op(f"inttoptr i64 {fb.op(f'add i64 {handle}, {offset}')} to ptr")
-        return fb.zext(fb.op(f"load i32, ptr {at}, align 4"), 32)
+        return fb.zext(_load(fb, handle, offset, align=4), 32)
 
     kind = field(HANDLE_KIND)
     known = _any(fb, kind, NATIVE_KINDS[hid])
@@ -189,8 +187,8 @@ def emit(fb: "FunctionBuilder", hid: int, pc: int, trusted: str, checked: str) -
         address, size = regs[reg - 1], field(size_at)
         offset = fb.mb.stack_args.get((pc, reg))
         if offset is not None and size_at in constants and \
-                -MAX_STACK <= offset and offset + constants[size_at] <= 0:
-            continue        # inside the frame's stack (r10 - 512 .. r10): always there
+                in_frame(offset, constants[size_at]):
+            continue        # on the frame's stack: always there
         site = site_address(fb, (pc, reg))
         ready, miss = fb.new_label(), fb.new_label()
         fb.cbr(_span_hit(fb, address, size, site), ready, miss, LIKELY)
@@ -244,15 +242,13 @@ def _array_value(fb: "FunctionBuilder", handle: str, key: str,
     end (a per-CPU array's value for the run's CPU): the native lookup's array case."""
     from pybpf.jit.memops import _swap
 
-    index = fb.zext(_swap(fb, fb.op(f"load i32, ptr {fb.op(f'inttoptr i64 {key} to ptr')}, "
-                                    f"align 1"), 32), 32)
+    index = fb.zext(_swap(fb, _load(fb, key, 0), 32), 32)
     inside = fb.op(f"icmp ult i64 {index}, {field(HANDLE_MAX_ENTRIES)}")
     percpu = fb.op(f"icmp eq i64 {field(HANDLE_TYPE)}, {int(MapType.PERCPU_ARRAY)}")
     cpu_slot = fb.op(f"add i64 {fb.op(f'mul i64 {index}, {field(HANDLE_CPUS)}')}, "
                      f"{fb.load_slot(abi.CPU)}")
     slot = fb.op(f"select i1 {percpu}, i64 {cpu_slot}, i64 {index}")
-    values_at = fb.op(f"inttoptr i64 {fb.op(f'add i64 {handle}, {HANDLE_VALUES}')} to ptr")
-    values = fb.op(f"load i64, ptr {values_at}, align 8")
+    values = _load(fb, handle, HANDLE_VALUES, 64, align=8)
     value = fb.op(f"add i64 {values}, {fb.op(f'mul i64 {slot}, {field(HANDLE_STRIDE)}')}")
     return fb.op(f"select i1 {inside}, i64 {value}, i64 0")
 
@@ -269,8 +265,7 @@ def _hash_lookup(fb: "FunctionBuilder", handle: str, key: str, shape: dict[int, 
     bits = 8 * key_size
 
     def load(address: str, offset: int, width: int = 32) -> str:
-        at = fb.op(f"inttoptr i64 {fb.op(f'add i64 {address}, {offset}')} to ptr")
-        return fb.op(f"load i{width}, ptr {at}, align 1")
+        return _load(fb, address, offset, width)
 
     elems, ctl = load(handle, HANDLE_AUX, 64), load(handle, HANDLE_AUX + 8, 64)
     word = fb.zext(_swap(fb, load(key, 0, bits), bits), bits)   # the key as a LE integer
@@ -293,9 +288,7 @@ def _hash_lookup(fb: "FunctionBuilder", handle: str, key: str, shape: dict[int, 
     fb.emit(f"{index} = phi i64 [{first}, %{entry}], [%hash_next{walk}, %{compare}]")
     fb.cbr(fb.op(f"icmp eq i64 {index}, 0"), miss, body)
     fb.start(body)
-    before = fb.op(f"sub i64 {index}, 1")
-    element_size = TABLE_HDR + -(-key_size // 8) * 8
-    element = fb.op(f"add i64 {elems}, {fb.op(f'mul i64 {before}, {element_size}')}")
+    element = _element(fb, elems, index, TABLE_HDR + -(-key_size // 8) * 8)
     same_hash = fb.op(f"icmp eq i64 {fb.zext(load(element, 4 * TABLE_HASH), 32)}, {h}")
     fb.emit(f"%hash_next{walk} = zext i32 {load(element, 4 * TABLE_NEXT)} to i64")
     same_key = fb.op(f"icmp eq i{bits} {load(element, TABLE_HDR, bits)}, {wanted}")
@@ -306,8 +299,7 @@ def _hash_lookup(fb: "FunctionBuilder", handle: str, key: str, shape: dict[int, 
     stride = shape[HANDLE_STRIDE]
     percpu = shape[HANDLE_TYPE] == MapType.PERCPU_HASH
     per_element = stride * shape[HANDLE_CPUS] if percpu else stride
-    values = load(handle, HANDLE_VALUES, 64)
-    value = fb.op(f"add i64 {values}, {fb.op(f'mul i64 {before}, {per_element}')}")
+    value = _element(fb, load(handle, HANDLE_VALUES, 64), index, per_element)
     if percpu:
         value = fb.op(f"add i64 {value}, {fb.op(f'mul i64 {fb.load_slot(abi.CPU)}, {stride}')}")
     fb.set_reg(0, value)
@@ -325,8 +317,7 @@ def _lpm_ipv4_lookup(fb: "FunctionBuilder", handle: str, key: str, stride: int,
     from pybpf.jit.memops import _swap
 
     def load(address: str, offset: int, bits: int = 32) -> str:
-        at = fb.op(f"inttoptr i64 {fb.op(f'add i64 {address}, {offset}')} to ptr")
-        return fb.op(f"load i{bits}, ptr {at}, align {min(bits // 8, 4)}")
+        return _load(fb, address, offset, bits, align=min(bits // 8, 4))
 
     def big_endian(word: str) -> str:
         """The address bytes as one big-endian number (network order)."""
@@ -336,8 +327,7 @@ def _lpm_ipv4_lookup(fb: "FunctionBuilder", handle: str, key: str, stride: int,
 
     def value(index: str) -> str:
         """The address of node ``index``'s value (1-based)."""
-        before = fb.op(f"sub i64 {index}, 1")
-        return fb.op(f"add i64 {values}, {fb.op(f'mul i64 {before}, {stride}')}")
+        return _element(fb, values, index, stride)
 
     nodes, ctl = load(handle, HANDLE_AUX, 64), load(handle, HANDLE_AUX + 8, 64)
     values = load(handle, HANDLE_VALUES, 64)
@@ -352,8 +342,7 @@ def _lpm_ipv4_lookup(fb: "FunctionBuilder", handle: str, key: str, stride: int,
     fb.emit(f"{best} = phi i64 [0, %{entry}], [%lpm_next{walk}, %{deeper}]")
     fb.cbr(fb.op(f"icmp eq i64 {node_i}, 0"), out, body)
     fb.start(body)
-    before = fb.op(f"sub i64 {node_i}, 1")
-    node = fb.op(f"add i64 {nodes}, {fb.op(f'mul i64 {before}, {_LPM_NODE4}')}")
+    node = _element(fb, nodes, node_i, _LPM_NODE4)
     differ = fb.op(f"xor i32 {big_endian(load(node, NODE_HDR))}, {want}")
     ctlz = fb.mb.declare("llvm.ctlz.i32", "declare i32 @llvm.ctlz.i32(i32, i1)")
     same = fb.zext(fb.op(f"call i32 {ctlz}(i32 {differ}, i1 false)"), 32)   # 32 if equal
@@ -374,15 +363,27 @@ def _lpm_ipv4_lookup(fb: "FunctionBuilder", handle: str, key: str, stride: int,
     shift = fb.op(f"trunc i64 {fb.op(f'sub i64 31, {node_plen}')} to i32")
     bit = fb.op(f"and i32 {fb.op(f'lshr i32 {want}, {shift}')}, 1")
     child_at = fb.op(f"add i64 {node}, {fb.op(f'mul i64 {fb.zext(bit, 32)}, 4')}")
-    child_ptr = fb.op(f"inttoptr i64 {child_at} to ptr")
-    child = fb.op(f"load i32, ptr {child_ptr}, align 4")
-    fb.emit(f"%lpm_child{walk} = zext i32 {child} to i64")
+    fb.emit(f"%lpm_child{walk} = zext i32 {load(child_at, 0)} to i64")
     fb.br(walk)
     fb.start(out)                     # the best real node met, if any
     found = fb.op(f"phi i64 [0, %{entry}], [{best}, %{walk}], [{best}, %{step}]")
     none = fb.op(f"icmp eq i64 {found}, 0")
     fb.set_reg(0, fb.op(f"select i1 {none}, i64 0, i64 {value(found)}"))
     fb.br(done)
+
+
+def _load(fb: "FunctionBuilder", address: str, offset: int, bits: int = 32,
+          align: int = 1) -> str:
+    """The i<bits> at native address ``address`` + ``offset``."""
+    at = fb.op(f"inttoptr i64 {fb.op(f'add i64 {address}, {offset}')} to ptr")
+    return fb.op(f"load i{bits}, ptr {at}, align {align}")
+
+
+def _element(fb: "FunctionBuilder", base: str, index: str, size: int) -> str:
+    """The address of element ``index`` (1-based, as the tables number them) of ``size``
+    bytes each from ``base``."""
+    before = fb.op(f"sub i64 {index}, 1")
+    return fb.op(f"add i64 {base}, {fb.op(f'mul i64 {before}, {size}')}")
 
 
 def _any(fb: "FunctionBuilder", value: str, constants: Iterable[int]) -> str:

@@ -56,11 +56,17 @@ MEMORY_KINDS = frozenset({Kind.LOAD, Kind.LOADSX, Kind.LOAD_ACQ, Kind.STORE, Kin
                           Kind.STORE_REL, Kind.ATOMIC})
 
 
+def in_frame(offset: int, size: int) -> bool:
+    """Whether ``size`` bytes at ``r10 + offset`` lie inside the frame's stack (which is
+    always there: they need no check)."""
+    return -MAX_STACK <= offset and offset + size <= 0
+
+
 def unchecked(insn: Instruction, form: Form, pc: int, trusted: frozenset[int] | None) -> bool:
     """Whether a load/store/atomic needs no check: ``r10 + off`` inside the frame, or an
     access the verifier proved in bounds of native memory (``trusted``)."""
     base = insn.src if form.kind in (Kind.LOAD, Kind.LOADSX, Kind.LOAD_ACQ) else insn.dst
-    return (base == 10 and -MAX_STACK <= insn.off and insn.off + form.size <= 0) or \
+    return (base == 10 and in_frame(insn.off, form.size)) or \
         (trusted is not None and pc in trusted)
 
 

@@ -21,7 +21,7 @@ import sys
 from array import array
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 from pybpf.errors import BpfError, PacketRunError, PcapError
 from pybpf.net.pcap import LINKTYPE_ETHERNET, Packet, read_packets
@@ -98,20 +98,20 @@ class PacketBatch:
             raise BpfError("write_pcap needs a batch read from a pcap file")
         with open(path, "wb") as f:
             f.write(self.pcap_header)
-            return self.write_records(f, verdicts, value, limit)
+            return self.write_records(f.write, verdicts, value, limit)
 
-    def write_records(self, file: Any, verdicts: array, value: int,
+    def write_records(self, write: Callable[[Any], Any], verdicts: array, value: int,
                       limit: int | None = None, result: "BatchResult | None" = None) -> int:
-        """Write the pcap records of the packets whose verdict is ``value`` (the first
-        ``limit``) to ``file``, as they are (or with the packets as ``result`` left them,
-        when it has them laid out as the buffer); how many."""
+        """``write`` the pcap records of the packets whose verdict is ``value`` (the first
+        ``limit``), as they are (or with the packets as ``result`` left them, when it has
+        them laid out as the buffer); how many."""
         from pybpf.net.pcapindex import gather_records
 
         source = None
         if result is not None and result.out is not None:
             source = (buffer_address(result.out) - result.out_base) % (1 << 64)
         return gather_records(self, verdicts, value, len(self) if limit is None else limit,
-                              file.write, source)
+                              write, source)
 
     def select(self, indices: Iterable[int]) -> "PacketBatch":
         """The packets at ``indices``, in a batch over the same buffer."""

@@ -296,18 +296,11 @@ def _sort_batch(summary: "CaptureSummary", outputs: "_Outputs", names: dict[int,
             sent += [(i, name) for i in indices_of(verdicts, value)]
     if main is not None and out_values:
         main.append_records(lambda write: batch.write_records(
-            _Writer(write), verdicts, out_values[0], completed,
+            write, verdicts, out_values[0], completed,
             None if results.unchanged else results))
     for i, name in sorted(sent):
         _send(summary, outputs, name, batch, results, i)
     return True
-
-
-class _Writer:
-    """A file-like ``write`` (what PacketBatch.write_records writes to)."""
-
-    def __init__(self, write: Callable[[Any], Any]):
-        self.write = write
 
 
 def run_capture(prog: Any, packets: Iterable[Packet | bytes] | PacketBatch, *,
