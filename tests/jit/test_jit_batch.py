@@ -189,3 +189,72 @@ def test_write_pcap_copies_the_chosen_records(tmp_path, monkeypatch, room):
         got = list(read_packets(out))
         assert [(p.data, p.ts_ns, p.orig_len) for p in got] == \
             [(packets[i].data, packets[i].ts_ns, 300) for i in want]
+
+
+# -- tc ------------------------------------------------------------------------------------
+
+BATCH_TC_C = Path(__file__).parent / "data" / "batch_tc.c"
+
+
+def _tc_frames(rng: random.Random, count: int) -> list[bytes]:
+    """Frames of every protocol and destination kind eth_type_trans tells apart (IP ones
+    long enough for their header, some 802.3 ones with the raw 0xffff marker)."""
+    frames = []
+    for _ in range(count):
+        proto = rng.choice([b"\x08\x00", b"\x86\xdd", b"\x08\x06", b"\x01\x00", rng.randbytes(2)])
+        size = rng.choice([14, 15, 16, 34, 54, 60, 200, 1500])
+        size = max(size, {b"\x08\x00": 34, b"\x86\xdd": 54}.get(proto, 0))
+        destination = rng.choice([bytes(6), b"\xff" * 6, b"\x01\x00\x5e\x00\x00\x01",
+                                  rng.randbytes(6)])
+        body = rng.randbytes(size - 14)
+        if size >= 16 and rng.random() < .2:
+            body = b"\xff\xff" + body[2:]
+        frames.append(destination + rng.randbytes(6) + proto + body)
+    return frames
+
+
+@pytest.mark.parametrize("program", ["tc_mix", "tc_sock"])
+@pytest.mark.parametrize("seed", range(2))
+def test_tc_batch_like_test_run(program, seed):
+    """What each packet decides in its __sk_buff (len, protocol, pkt_type, data, narrow
+    loads of them, its socket's addresses), native packet helpers, and packets that go
+    to Python (a context store, bpf_redirect) give what test_run per packet gives."""
+    batch = PacketBatch.of(_tc_frames(random.Random(seed), 300))
+    got = _compare(BATCH_TC_C, program, batch)
+    python = sum((batch.buffer[o + 1] & 7) in (2, 3) for o, n in zip(batch.offsets, batch.lengths)
+                 if n >= 16)
+    assert got.native == len(batch) - (python if program == "tc_mix" else 0)
+
+
+@pytest.mark.kernel
+@pytest.mark.parametrize("program", ["tc_mix", "tc_sock"])
+def test_tc_batch_like_the_kernel(program):
+    """The same packets through the kernel's BPF_PROG_TEST_RUN one by one: the same
+    verdicts, packets out and maps (the kernel reports no redirect targets)."""
+    batch = PacketBatch.of(_tc_frames(random.Random(7), 200))
+    kernel = pybpf.load(BATCH_TC_C, engine="kernel")
+    jit = pybpf.load(BATCH_TC_C, engine="jit")
+    want = run_batch_per_packet(kernel.programs[program], batch)
+    got = run_batch(jit.programs[program], batch)
+    assert _outcome(jit, got, batch)[::3] == _outcome(kernel, want, batch)[::3]
+    assert _outcome(jit, got, batch)[1] == _outcome(kernel, want, batch)[1]
+
+
+def test_tc_example_batch_all_native():
+    batch = PacketBatch.from_pcap(DATA / "udp_ports.pcap")
+    got = _compare(EXAMPLES / "tc_port_rewrite.c", "tc_port_rewrite", batch)
+    assert got.native == len(batch)
+    assert got.changed == {} and any(got.data(i) != batch.packet(i) for i in range(len(batch)))
+
+
+def test_tc_short_ip_packet_is_test_runs_error():
+    """An IPv4 frame too short for its header: test_run refuses it (EINVAL), and the
+    batch names that packet; the packets before it ran."""
+    jit = pybpf.load(BATCH_TC_C, engine="jit")
+    ip = bytes(12) + b"\x08\x00"
+    batch = PacketBatch.of([ip + bytes(20), ip + bytes(20), ip + bytes(10), ip + bytes(20)])
+    with pytest.raises(PacketRunError) as info:
+        run_batch(jit.programs["tc_mix"], batch)
+    assert info.value.index == 2 and "20-byte header" in str(info.value)
+    result = run_batch(jit.programs["tc_mix"], batch, partial=True)
+    assert result.completed == 2 and result.native == 2

@@ -113,3 +113,25 @@ def test_slices_of_a_big_capture_and_progress(tmp_path):
     assert len(kept) == fast.written
     passed = [p for p in packets if p.index % 4 in (0, 3)]    # selectors 0 and 3 pass
     assert [data[1:] for data, _, _ in kept] == [p.data[1:] for p in passed]
+
+
+def test_tc_capture_runs_natively_and_sorts_at_once(tmp_path, monkeypatch):
+    """A tc program over a mapped capture: a native batch too (no test_run per packet),
+    sorted at once, writing what the interpreter's packet-by-packet run writes."""
+    import pybpf
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    example, source = root / "examples" / "tc_port_rewrite.c", root / "tests" / "data" / "udp_ports.pcap"
+    summaries = {}
+    for engine in ("jit", "interp"):
+        prog = pybpf.load(example, engine=engine).programs["tc_port_rewrite"]
+        with monkeypatch.context() as m:
+            if engine == "jit":
+                m.setattr(runner, "_sort", lambda *a: pytest.fail("sorted packet by packet"))
+                m.setattr(prog.runner, "test_run", lambda *a: pytest.fail("a test_run"))
+            summaries[engine] = run_capture(prog, PacketBatch.from_pcap(source),
+                                            out=tmp_path / f"{engine}.pcap")
+    assert without_times(summaries["jit"]) == without_times(summaries["interp"])
+    assert records(tmp_path / "jit.pcap") == records(tmp_path / "interp.pcap")
+    assert records(tmp_path / "jit.pcap") != records(source)      # ports rewritten

@@ -23,17 +23,34 @@ with a status, or a run during which Python was called (``ctx[BATCH]`` became
 ``BATCH_PYTHON``: a helper may have moved ``data`` or chosen a redirect, which Python
 reads from its own state). ``job[J_NEXT]`` is the packet it stopped at (or after, for
 the last case), and is also the packet being run, for Python to see when it is called.
+
+``bpf_batch_skb(ctx, entry, job) -> next`` is the same loop for tc programs: the skb's
+buffer is the frame, and per packet the load view is also told the fields
+eth_type_trans sets from the frame (``len``, ``protocol``, ``pkt_type``), the view of
+the skb's socket is forgotten (its addresses are the packet's), and the native packet
+helpers get the packet (abi.PKT_*). An IPv4/IPv6 frame too short for its header
+stops it as a length the frame cannot take (test_run refuses those).
 """
 
 from __future__ import annotations
 
+import sys
+
 from llvmlite import ir
 
 from pybpf.jit import abi
+from pybpf.jit.abi import VIEW_WORDS
 from pybpf.jit.codegen import CTX_T, I64, c64
+from pybpf.vm.progtypes import skb_layout
+from pybpf.vm.progtypes.base import ETH_HLEN
+from pybpf.vm.progtypes.skb import (
+    ETH_P_802_2, ETH_P_802_3, ETH_P_IP, ETH_P_IPV6, PACKET_HOST, PACKET_MULTICAST,
+    PACKET_OTHERHOST,
+)
 
 REPEAT = "bpf_repeat"
 BATCH_XDP = "bpf_batch_xdp"
+BATCH_SKB = "bpf_batch_skb"
 PCAP_INDEX = "bpf_pcap_index"
 PCAP_GATHER = "bpf_pcap_gather"
 ENTRY_PTR_T = ir.FunctionType(I64, [CTX_T]).as_pointer()
@@ -61,7 +78,13 @@ J_META = 15      # offsets in struct xdp_md of data, data_end, data_meta: 3 word
 J_STOP = 18      # why the loop stopped (out): one of the STOP_* below
 J_IN_PLACE = 19  # 1: the program runs on each packet where it lies in J_BUF (a read-only
                  #   region), no copy: for programs that cannot write it (see .batch)
-JOB_WORDS = 20
+# tc (bpf_batch_skb) only:
+J_SOCK_VIEW = 20        # the load view of the skb's socket (what ctx->sk points at), or 0
+J_SOCK_VIEW_BYTES = 21  #   its size: forgotten for every packet (its addresses are the packet's)
+J_PKT_ALLOW = 22        # abi.PKT_ALLOW for every packet: the native packet helpers offered
+J_PKT_FRAME = 23        # abi.PKT_FRAME: the skb's buffer
+J_PKT_DATA = 24         # abi.PKT_DATA: where data starts in it (PKT_END: + the length)
+JOB_WORDS = 25
 STOP_END, STOP_LENGTH, STOP_PYTHON, STOP_STATUS = 0, 1, 2, 3
 
 # The job of a pcap index: u64 words.
@@ -95,14 +118,31 @@ GATHER_WORDS = 10
 
 
 def exported() -> list[str]:
-    return [REPEAT, BATCH_XDP, PCAP_INDEX, PCAP_GATHER]
+    return [REPEAT, BATCH_XDP, BATCH_SKB, PCAP_INDEX, PCAP_GATHER]
 
 
 def define(module: ir.Module) -> None:
     _define_repeat(module)
-    _define_batch_xdp(module)
+    _define_batch(module, BATCH_XDP, skb=False)
+    _define_batch(module, BATCH_SKB, skb=True)
     _define_pcap_index(module)
     _define_pcap_gather(module)
+
+
+SKB_LEN, SKB_PKT_TYPE, SKB_PROTOCOL = skb_layout.LEN, skb_layout.PKT_TYPE, skb_layout.PROTOCOL
+
+
+def _network16(b: ir.IRBuilder, module: ir.Module, raw: ir.Value) -> ir.Value:
+    """The value of a 16-bit field in network byte order, loaded as it lies."""
+    if sys.byteorder == "big":
+        return raw
+    return b.call(module.declare_intrinsic("llvm.bswap", [raw.type]), [raw])
+
+
+def _swab16(b: ir.IRBuilder, value: ir.Value) -> ir.Value:
+    """A 16-bit value (in an i64) with its two bytes swapped: what __sk_buff.protocol
+    reads for skb->protocol, a __be16."""
+    return b.or_(b.shl(b.and_(value, c64(0xFF)), c64(8)), b.lshr(value, c64(8)))
 
 
 def _slot(b: ir.IRBuilder, ctx: ir.Value, index: int) -> ir.Value:
@@ -152,15 +192,17 @@ def _define_repeat(module: ir.Module) -> ir.Function:
     return fn
 
 
-def _define_batch_xdp(module: ir.Module) -> ir.Function:
-    fn = ir.Function(module, BATCH_T, BATCH_XDP)
+def _define_batch(module: ir.Module, name: str, skb: bool) -> ir.Function:
+    """The batch driver of XDP (``skb`` False) or of tc (True: the skb's per-packet fields
+    and packet helpers too)."""
+    fn = ir.Function(module, BATCH_T, name)
     ctx, entry_fn, job = fn.args
     blocks = {n: fn.append_basic_block(n) for n in (
         "start", "loop", "take", "copy", "shorter", "view", "run", "ran", "out", "step",
         "done")}
     b = ir.IRBuilder(blocks["start"])
     i8p = ir.IntType(8).as_pointer()
-    i32 = ir.IntType(32)
+    i16, i32 = ir.IntType(16), ir.IntType(32)
     memcpy = module.declare_intrinsic("llvm.memcpy", [i8p, i8p, I64])
     memset = module.declare_intrinsic("llvm.memset", [i8p, I64])
     false = ir.Constant(ir.IntType(1), 0)
@@ -182,6 +224,9 @@ def _define_batch_xdp(module: ir.Module) -> ir.Function:
     in_place = b.icmp_unsigned("!=", word(J_IN_PLACE), c64(0))
     start_index = word(J_NEXT)
     start_extent = word(J_EXTENT)
+    if skb:
+        sock_view, sock_view_bytes = word(J_SOCK_VIEW), word(J_SOCK_VIEW_BYTES)
+        packet_slots = [word(J_PKT_ALLOW), word(J_PKT_FRAME), word(J_PKT_DATA)]
     b.branch(blocks["loop"])
 
     b.position_at_end(blocks["loop"])
@@ -197,12 +242,34 @@ def _define_batch_xdp(module: ir.Module) -> ir.Function:
     b.position_at_end(blocks["take"])
     length = b.zext(b.load(b.gep(lengths, [i], inbounds=True)), I64)
     fits = b.and_(b.icmp_unsigned(">=", length, smallest), b.icmp_unsigned("<=", length, largest))
-    b.store(c64(STOP_LENGTH), _slot(b, job, J_STOP))
-    b.cbranch(fits, blocks["copy"], blocks["done"])
-
-    b.position_at_end(blocks["copy"])
     offset = b.load(b.gep(offsets, [i], inbounds=True))
     source_address = b.add(buf, offset)
+    b.store(c64(STOP_LENGTH), _slot(b, job, J_STOP))
+    if skb:
+        # eth_type_trans's protocol; test_run refuses an IPv4 / IPv6 packet too short for
+        # its network header (its own run says so)
+        classify = fn.append_basic_block("classify")
+        b.cbranch(fits, classify, blocks["done"])
+        b.position_at_end(classify)
+        source_p = b.inttoptr(source_address, i8p)
+        h_proto = b.zext(_network16(b, module, b.load(b.bitcast(b.gep(source_p, [c64(12)]),
+                                                            i16.as_pointer()), align=1)), I64)
+        room = b.icmp_unsigned(">", length, c64(ETH_HLEN + 1))    # (never read past it)
+        marker = b.load(b.bitcast(b.gep(source_p, [b.select(room, c64(ETH_HLEN), c64(12))]),
+                                  i16.as_pointer()), align=1)
+        raw_802_3 = b.and_(room, b.icmp_unsigned("==", marker, ir.Constant(i16, 0xFFFF)))
+        protocol = b.select(b.icmp_unsigned(">=", h_proto, c64(0x0600)), h_proto,
+                            b.select(raw_802_3, c64(ETH_P_802_3), c64(ETH_P_802_2)))
+        short = b.or_(
+            b.and_(b.icmp_unsigned("==", protocol, c64(ETH_P_IP)),
+                   b.icmp_unsigned("<", length, c64(ETH_HLEN + 20))),
+            b.and_(b.icmp_unsigned("==", protocol, c64(ETH_P_IPV6)),
+                   b.icmp_unsigned("<", length, c64(ETH_HLEN + 40))))
+        b.cbranch(short, blocks["done"], blocks["copy"])
+    else:
+        b.cbranch(fits, blocks["copy"], blocks["done"])
+
+    b.position_at_end(blocks["copy"])
     copying = fn.append_basic_block("copying")
     b.cbranch(in_place, blocks["view"], copying)
     b.position_at_end(copying)
@@ -216,13 +283,36 @@ def _define_batch_xdp(module: ir.Module) -> ir.Function:
 
     b.position_at_end(blocks["view"])
     data = b.select(in_place, source_address, frame)
+    told = [(fields[0], data), (fields[1], b.add(data, length)), (fields[2], data)]
+    if skb:
+        # eth_type_trans's pkt_type on the loopback device (whose address is zero, and
+        # which has no broadcast): the frame's destination address decides
+        destination = b.load(b.bitcast(frame_p, ir.IntType(48).as_pointer()), align=1)
+        multicast = b.icmp_unsigned("!=", b.and_(b.load(frame_p), ir.Constant(ir.IntType(8), 1)),
+                                    ir.Constant(ir.IntType(8), 0))
+        pkt_type = b.select(b.icmp_unsigned("==", destination, ir.Constant(ir.IntType(48), 0)),
+                            c64(PACKET_HOST), b.select(multicast, c64(PACKET_MULTICAST),
+                                                       c64(PACKET_OTHERHOST)))
+        told += [(c64(SKB_LEN), length), (c64(SKB_PKT_TYPE), pkt_type),
+                 (c64(SKB_PROTOCOL), _swab16(b, protocol))]
     with b.if_then(b.icmp_unsigned("!=", view_word, c64(0))):
-        # data, data_end and data_meta (meta: none, so it equals data): 4-byte loads.
-        for field_offset, value in zip(fields, (data, b.add(data, length), data)):
-            record = b.mul(field_offset, c64(5))
-            known = b.gep(view, [record], inbounds=True)
-            b.store(b.or_(b.load(known), c64(4)), known)
+        # u32 loads of the fields the packet decides; narrower loads of them ask again
+        for field_offset, value in told:
+            record = b.mul(field_offset, c64(VIEW_WORDS))
+            b.store(c64(4), b.gep(view, [record], inbounds=True))
             b.store(value, b.gep(view, [b.add(record, c64(3))], inbounds=True))
+            for k in range(1, 4):
+                b.store(c64(0), b.gep(view, [b.add(record, c64(VIEW_WORDS * k))], inbounds=True))
+    if skb:
+        with b.if_then(b.icmp_unsigned("!=", sock_view, c64(0))):   # the packet's socket
+            b.call(memset, [b.inttoptr(sock_view, i8p), ir.Constant(ir.IntType(8), 0),
+                            sock_view_bytes, false])
+        packet_allow, packet_frame, packet_data = packet_slots
+        for index, value in ((abi.PKT_ALLOW, packet_allow), (abi.PKT_FRAME, packet_frame),
+                             (abi.PKT_META, packet_data), (abi.PKT_DATA, packet_data),
+                             (abi.PKT_END, b.add(packet_data, length)),
+                             (abi.PKT_CHANGED, c64(0)), (abi.PKT_REDIRECT, c64(0))):
+            b.store(value, _slot(b, ctx, index))
     with b.if_then(b.icmp_unsigned("!=", clocks_word, c64(0))):
         b.store(b.load(b.gep(clocks, [i], inbounds=True)), _slot(b, ctx, abi.CLOCK))
     b.branch(blocks["run"])

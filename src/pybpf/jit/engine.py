@@ -47,14 +47,14 @@ def load(spec: "ObjectSpec", env: "Env", target_btf: Any = None,
 
 
 class JitRunner(interp.InterpRunner):
-    """The interpreter's runner, with batches of packets run in native code (XDP)."""
+    """The interpreter's runner, with batches of packets run in native code (XDP, tc)."""
 
     def run_batch(self, batch: "PacketBatch", *, data_out: bool = True,
                   clocks: "array | None" = None) -> "BatchResult | None":
         """The batch run natively, or None where this program type has no native batch
         (then :func:`pybpf.net.batch.run_batch` runs test_run per packet)."""
-        from pybpf.jit.batch import run_xdp_batch, supports
+        from pybpf.jit.batch import run_packet_batch, supports
 
         if not supports(self):
             return None
-        return run_xdp_batch(self, batch, data_out=data_out, clocks=clocks)
+        return run_packet_batch(self, batch, data_out=data_out, clocks=clocks)

@@ -251,25 +251,46 @@ class _LdAbsView(Region):
         return state.buf.region.read(start, size)
 
 
-def eth_type_trans(state: SkbState, dev_mac: bytes, loopback: bool) -> None:
-    """Set pkt_type and protocol from the Ethernet header and pull it, as the kernel does."""
-    data = state.bytes()
-    dest, proto = data[:6], int.from_bytes(data[12:14], "big")
-    state.mac_header = state.buf.data
-    state.pull(ETH_HLEN)
+def eth_classify(frame: bytes, dev_mac: bytes, loopback: bool) -> tuple[int, int]:
+    """(pkt_type, protocol) of an Ethernet frame arriving on a device, as eth_type_trans
+    finds them."""
+    dest, proto = frame[:6], int.from_bytes(frame[12:14], "big")
+    pkt_type = PACKET_HOST
     if dest != dev_mac:
         if dest[0] & 1:
             broadcast = not loopback and dest == b"\xff" * 6
-            state.pkt_type = PACKET_BROADCAST if broadcast else PACKET_MULTICAST
+            pkt_type = PACKET_BROADCAST if broadcast else PACKET_MULTICAST
         else:
-            state.pkt_type = PACKET_OTHERHOST
+            pkt_type = PACKET_OTHERHOST
     if proto >= 0x0600:
-        state.protocol = proto
-    elif data[14:16] == b"\xff\xff":
-        state.protocol = ETH_P_802_3
-    else:
-        state.protocol = ETH_P_802_2
+        return pkt_type, proto
+    return pkt_type, ETH_P_802_3 if frame[14:16] == b"\xff\xff" else ETH_P_802_2
+
+
+def eth_type_trans(state: SkbState, dev_mac: bytes, loopback: bool) -> None:
+    """Set pkt_type and protocol from the Ethernet header and pull it, as the kernel does."""
+    state.pkt_type, state.protocol = eth_classify(state.bytes(), dev_mac, loopback)
+    state.mac_header = state.buf.data
+    state.pull(ETH_HLEN)
     state.network_header = state.buf.data
+
+
+def _packet_sock(state: SkbState) -> SockInfo:
+    """The state's socket (test_run's: the packet's addresses), ``data`` at the network
+    header; an IP packet too short for its header is test_run's EINVAL."""
+    net = state.read(0, state.len) or b""
+    sock = state.sock
+    if state.protocol == ETH_P_IP:
+        if len(net) < 20:
+            raise syscall_error(errno.EINVAL, f"an IPv4 packet needs a 20-byte header, "
+                                              f"data_in has {len(net)} bytes after Ethernet")
+        sock.family, sock.src4, sock.dst4 = 2, net[12:16], net[16:20]
+    elif state.protocol == ETH_P_IPV6:
+        if len(net) < 40:
+            raise syscall_error(errno.EINVAL, f"an IPv6 packet needs a 40-byte header, "
+                                              f"data_in has {len(net)} bytes after Ethernet")
+        sock.family, sock.src6, sock.dst6 = 10, net[8:24], net[24:40]
+    return sock
 
 
 class SkbProgramType(ProgramType):
@@ -341,21 +362,26 @@ class SkbProgramType(ProgramType):
 
     @staticmethod
     def _attach_sock(state: SkbState, inv: Invocation) -> None:
-        net = state.read(0, state.len) or b""
-        sock = state.sock
-        if state.protocol == ETH_P_IP:
-            if len(net) < 20:
-                raise syscall_error(errno.EINVAL, f"an IPv4 packet needs a 20-byte header, "
-                                                  f"data_in has {len(net)} bytes after Ethernet")
-            sock.family, sock.src4, sock.dst4 = 2, net[12:16], net[16:20]
-        elif state.protocol == ETH_P_IPV6:
-            if len(net) < 40:
-                raise syscall_error(errno.EINVAL, f"an IPv6 packet needs a 40-byte header, "
-                                                  f"data_in has {len(net)} bytes after Ethernet")
-            sock.family, sock.src6, sock.dst6 = 10, net[8:24], net[24:40]
-        region = Region(f"{state.type_name}.sk", sock_bytes(sock), kind="ctx")
+        region = Region(f"{state.type_name}.sk", sock_bytes(_packet_sock(state)), kind="ctx")
         region.access = BytesAccess(bytearray(region.read()), sock_common_valid)
         state.sock_region = inv.own(region)
+
+    def follow_frame(self, state: SkbState, length: int) -> None:
+        """A batch's next packet is now in ``state``'s buffer, ``length`` bytes from data
+        (a tc state, made with no ctx_in and not changed since): the fields a fresh run of
+        that packet starts with that depend on the packet (the rest are equal)."""
+        buf = state.buf
+        buf.tail = buf.data + length
+        state.pkt_type, state.protocol = eth_classify(
+            buf.read(buf.data, min(length, ETH_HLEN + 2)), interface_mac(state.env, state.ifindex),
+            state.ifindex == LOOPBACK_IFINDEX)
+        state.pull(ETH_HLEN)
+        try:
+            state.sock = SockInfo()
+            data = sock_bytes(_packet_sock(state))
+        finally:
+            state.push(ETH_HLEN)
+        state.sock_region.access.data[:] = data
 
     def _apply_ctx(self, state: SkbState, uctx: bytearray) -> None:
         """convert___skb_to_skb."""
