@@ -43,6 +43,8 @@ def _compare(source, program, batch, **kw):
     ("xdp_ddos.c", "xdp_ddos", "ddos.pcap"),
     ("lpm_firewall.c", None, "firewall.pcap"),
     ("tail_dispatch.c", "dispatch", "protocols.pcap"),
+    ("socket_dns.c", None, "dns_mix.pcap"),
+    ("tc_port_rewrite.c", None, "udp_ports.pcap"),
 ])
 def test_examples_batch_like_test_run(example, program, capture):
     source = EXAMPLES / example
@@ -193,7 +195,7 @@ def test_write_pcap_copies_the_chosen_records(tmp_path, monkeypatch, room):
 
 # -- tc ------------------------------------------------------------------------------------
 
-BATCH_TC_C = Path(__file__).parent / "data" / "batch_tc.c"
+BATCH_SKB_C = Path(__file__).parent / "data" / "batch_skb.c"
 
 
 def _tc_frames(rng: random.Random, count: int) -> list[bytes]:
@@ -209,48 +211,64 @@ def _tc_frames(rng: random.Random, count: int) -> list[bytes]:
         body = rng.randbytes(size - 14)
         if size >= 16 and rng.random() < .2:
             body = b"\xff\xff" + body[2:]
+        elif proto == b"\x08\x00" and rng.random() < .5:
+            body = b"\x45" + body[1:]
         frames.append(destination + rng.randbytes(6) + proto + body)
     return frames
 
 
-@pytest.mark.parametrize("program", ["tc_mix", "tc_sock"])
+def _goes_to_python(program: str, frame: bytes) -> bool:
+    """Whether batch_skb.c's ``program`` calls Python for this frame."""
+    if program == "tc_mix":         # a context store, bpf_redirect
+        return len(frame) >= 16 and frame[1] & 7 in (2, 3)
+    if program == "sock_keep":      # a legacy packet load
+        return frame[12:14] == b"\x08\x00" and frame[14] == 0x45
+    return False
+
+
+SKB_PROGRAMS = ["tc_mix", "tc_sock", "sock_keep", "cg_count"]
+
+
+@pytest.mark.parametrize("program", SKB_PROGRAMS)
 @pytest.mark.parametrize("seed", range(2))
-def test_tc_batch_like_test_run(program, seed):
+def test_skb_batch_like_test_run(program, seed):
     """What each packet decides in its __sk_buff (len, protocol, pkt_type, data, narrow
     loads of them, its socket's addresses), native packet helpers, and packets that go
-    to Python (a context store, bpf_redirect) give what test_run per packet gives."""
-    batch = PacketBatch.of(_tc_frames(random.Random(seed), 300))
-    got = _compare(BATCH_TC_C, program, batch)
-    python = sum((batch.buffer[o + 1] & 7) in (2, 3) for o, n in zip(batch.offsets, batch.lengths)
-                 if n >= 16)
-    assert got.native == len(batch) - (python if program == "tc_mix" else 0)
+    to Python (a context store, bpf_redirect, a legacy load) give what test_run per
+    packet gives, for tc (data at the Ethernet header) and the types whose data starts
+    at the network header (their packets out with a zeroed Ethernet header)."""
+    frames = _tc_frames(random.Random(seed), 300)
+    got = _compare(BATCH_SKB_C, program, PacketBatch.of(frames))
+    python = sum(_goes_to_python(program, f) for f in frames)
+    assert got.native == len(frames) - python
+    assert python or program not in ("tc_mix", "sock_keep")
 
 
 @pytest.mark.kernel
-@pytest.mark.parametrize("program", ["tc_mix", "tc_sock"])
-def test_tc_batch_like_the_kernel(program):
+@pytest.mark.parametrize("program", SKB_PROGRAMS)
+def test_skb_batch_like_the_kernel(program):
     """The same packets through the kernel's BPF_PROG_TEST_RUN one by one: the same
     verdicts, packets out and maps (the kernel reports no redirect targets)."""
     batch = PacketBatch.of(_tc_frames(random.Random(7), 200))
-    kernel = pybpf.load(BATCH_TC_C, engine="kernel")
-    jit = pybpf.load(BATCH_TC_C, engine="jit")
+    kernel = pybpf.load(BATCH_SKB_C, engine="kernel")
+    jit = pybpf.load(BATCH_SKB_C, engine="jit")
     want = run_batch_per_packet(kernel.programs[program], batch)
     got = run_batch(jit.programs[program], batch)
     assert _outcome(jit, got, batch)[::3] == _outcome(kernel, want, batch)[::3]
     assert _outcome(jit, got, batch)[1] == _outcome(kernel, want, batch)[1]
 
 
-def test_tc_example_batch_all_native():
+def test_tc_example_rewrites_natively():
     batch = PacketBatch.from_pcap(DATA / "udp_ports.pcap")
-    got = _compare(EXAMPLES / "tc_port_rewrite.c", "tc_port_rewrite", batch)
-    assert got.native == len(batch)
+    jit = pybpf.load(EXAMPLES / "tc_port_rewrite.c", engine="jit")
+    got = run_batch(jit.programs["tc_port_rewrite"], batch)
     assert got.changed == {} and any(got.data(i) != batch.packet(i) for i in range(len(batch)))
 
 
 def test_tc_short_ip_packet_is_test_runs_error():
     """An IPv4 frame too short for its header: test_run refuses it (EINVAL), and the
     batch names that packet; the packets before it ran."""
-    jit = pybpf.load(BATCH_TC_C, engine="jit")
+    jit = pybpf.load(BATCH_SKB_C, engine="jit")
     ip = bytes(12) + b"\x08\x00"
     batch = PacketBatch.of([ip + bytes(20), ip + bytes(20), ip + bytes(10), ip + bytes(20)])
     with pytest.raises(PacketRunError) as info:

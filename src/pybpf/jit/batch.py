@@ -1,4 +1,4 @@
-"""XDP and tc over a batch of packets in native code: one prepared frame, the driver loop.
+"""XDP and skb programs over a batch of packets in native code: one prepared frame, the driver loop.
 
 :func:`run_packet_batch` prepares one invocation of the program type (its ``xdp_md``
 and frame, or its ``__sk_buff`` and skb) and hands native code the batch
@@ -39,7 +39,7 @@ from pybpf.vm.helpers import ProgramExit, TailCall
 from pybpf.vm.memory import Region
 from pybpf.vm.progtypes import skb_layout as SKB
 from pybpf.vm.progtypes.base import ETH_HLEN
-from pybpf.vm.progtypes.skb import MAX_DATA
+from pybpf.vm.progtypes.skb import MAX_DATA, SkbProgramType
 from pybpf.vm.progtypes.xdp import DATA, DATA_END, DATA_META, TAILROOM
 
 _batch_fns: dict[str, Any] = {}
@@ -56,11 +56,11 @@ def _driver(name: str) -> Any:
 
 def supports(runner: Any) -> bool:
     """Whether the runner's program runs batches natively: XDP (not for devmap/cpumap)
-    and tc."""
+    and the skb types (tc, socket filters, cgroup_skb, lwt, sk_skb)."""
     ptype = runner.program_type
     if ptype.prog_type == ProgType.XDP:
         return ptype.attach_type not in (AttachType.XDP_DEVMAP, AttachType.XDP_CPUMAP)
-    return ptype.prog_type in (ProgType.SCHED_CLS, ProgType.SCHED_ACT)
+    return isinstance(ptype, SkbProgramType)
 
 
 class _XdpFrames:
@@ -102,6 +102,10 @@ class _XdpFrames:
         """Python's state follows the packet in the frame (``length`` bytes)."""
         self.state.data_end = self.headroom + length
 
+    def packet_out(self) -> bytes:
+        """The packet as the run left it (one Python finished)."""
+        return self.state.bytes()
+
     def views(self) -> None:
         """The views the driver tells about each packet (the region table is current)."""
         self.job[drivers.J_VIEW] = _view_address(self.machine, self.inv.args[0])
@@ -111,7 +115,7 @@ class _XdpFrames:
 
 
 class _SkbFrames:
-    """The batch's tc invocation: an __sk_buff and its skb, made as test_run makes one
+    """The batch's skb invocation: an __sk_buff and its skb, made as test_run makes one
     with no ctx_in, its buffer as long as the batch's longest packet; made again for the
     next packet after Python had one (which may have changed any of it)."""
 
@@ -128,6 +132,7 @@ class _SkbFrames:
         self.room = max(ETH_HLEN, min(longest, MAX_DATA))
         self.reads_sock = _may_read_sock(self.machine)
         job[drivers.J_MIN], job[drivers.J_MAX] = ETH_HLEN, self.room
+        self.l3 = job[drivers.J_L3] = 0 if self.program_type.is_l2 else ETH_HLEN
         job[drivers.J_META], job[drivers.J_META + 1], job[drivers.J_META + 2] = \
             SKB.DATA, SKB.DATA_END, SKB.DATA_META
         self.inv = None
@@ -141,7 +146,7 @@ class _SkbFrames:
         self.state = state = self.inv.ctx
         buf, job = state.buf, self.job
         job[drivers.J_CTX] = self.inv.args[0]
-        job[drivers.J_FRAME] = buf.data_address
+        job[drivers.J_FRAME] = buf.data_address - self.l3
         job[drivers.J_EXTENT] = 0          # (a fresh buffer: zeros)
         job[drivers.J_PKT_ALLOW] = self.offered(state)
         job[drivers.J_PKT_FRAME], job[drivers.J_PKT_DATA] = buf.address, buf.data
@@ -149,6 +154,11 @@ class _SkbFrames:
 
     def follow(self, length: int) -> None:
         self.program_type.follow_frame(self.state, length)
+
+    def packet_out(self) -> bytes:
+        """The packet as test_run gives it out: with a zeroed Ethernet header pushed back
+        for the types that do not see it."""
+        return bytes(self.l3) + self.state.bytes()
 
     def views(self) -> None:
         job = self.job
@@ -229,7 +239,7 @@ def run_packet_batch(runner: Any, batch: Any, *, data_out: bool = True,
         retval = r0 & 0xFFFFFFFF
         result.verdicts[index] = retval
         if out is not None:
-            result.changed[index] = frames.state.bytes()
+            result.changed[index] = frames.packet_out()
         redirect = _redirect(frames.state, retval)
         if redirect is not None:
             result.redirects[index] = redirect
@@ -314,10 +324,12 @@ def _run_native(machine: Any, job: Any, frames: Any, limit: int) -> int:
     machine.call.tail_calls = 0
     machine._ready((job[drivers.J_CTX], 0, 0, 0, 0), limit, 1)
     frames.views()
+    machine._set_packet(frames.inv.packet)      # what legacy packet loads read
     try:
         return machine._in_env(_drive, machine, frames.driver, job, limit)
     finally:
         machine._ctx[abi.BATCH] = 0
+        machine._set_packet(None)
 
 
 def _drive(machine: Any, driver: str, job: Any, limit: int) -> int:

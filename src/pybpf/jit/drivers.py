@@ -24,8 +24,8 @@ with a status, or a run during which Python was called (``ctx[BATCH]`` became
 reads from its own state). ``job[J_NEXT]`` is the packet it stopped at (or after, for
 the last case), and is also the packet being run, for Python to see when it is called.
 
-``bpf_batch_skb(ctx, entry, job) -> next`` is the same loop for tc programs: the skb's
-buffer is the frame, and per packet the load view is also told the fields
+``bpf_batch_skb(ctx, entry, job) -> next`` is the same loop for the skb program types
+(tc, socket filters, cgroup_skb): the skb's buffer is the frame, and per packet the load view is also told the fields
 eth_type_trans sets from the frame (``len``, ``protocol``, ``pkt_type``), the view of
 the skb's socket is forgotten (its addresses are the packet's), and the native packet
 helpers get the packet (abi.PKT_*). An IPv4/IPv6 frame too short for its header
@@ -69,7 +69,7 @@ J_VERDICTS = 7   # u32 per packet (out): r0
 J_OUT = 8        # a buffer laid out as J_BUF that gets each packet as the program left it,
                  #   or 0
 J_CLOCKS = 9     # u64 per packet: the Env clock for its run (capture time), or 0
-J_FRAME = 10     # where a packet's data starts in the frame
+J_FRAME = 10     # where a packet starts in the frame (its Ethernet header)
 J_VIEW = 11      # the context's load view (abi.VIEW_WORDS words per byte offset), or 0
 J_MIN = 12       # packet lengths the frame takes: J_MIN <= length <= J_MAX
 J_MAX = 13
@@ -84,7 +84,10 @@ J_SOCK_VIEW_BYTES = 21  #   its size: forgotten for every packet (its addresses 
 J_PKT_ALLOW = 22        # abi.PKT_ALLOW for every packet: the native packet helpers offered
 J_PKT_FRAME = 23        # abi.PKT_FRAME: the skb's buffer
 J_PKT_DATA = 24         # abi.PKT_DATA: where data starts in it (PKT_END: + the length)
-JOB_WORDS = 25
+J_L3 = 25               # 0 (tc: data is the Ethernet header) or ETH_HLEN (the other skb
+                        #   types: data is the network header, and the packet out starts
+                        #   with a zeroed Ethernet header, as test_run gives it)
+JOB_WORDS = 26
 STOP_END, STOP_LENGTH, STOP_PYTHON, STOP_STATUS = 0, 1, 2, 3
 
 # The job of a pcap index: u64 words.
@@ -227,6 +230,7 @@ def _define_batch(module: ir.Module, name: str, skb: bool) -> ir.Function:
     if skb:
         sock_view, sock_view_bytes = word(J_SOCK_VIEW), word(J_SOCK_VIEW_BYTES)
         packet_slots = [word(J_PKT_ALLOW), word(J_PKT_FRAME), word(J_PKT_DATA)]
+        l3 = word(J_L3)
     b.branch(blocks["loop"])
 
     b.position_at_end(blocks["loop"])
@@ -283,7 +287,10 @@ def _define_batch(module: ir.Module, name: str, skb: bool) -> ir.Function:
 
     b.position_at_end(blocks["view"])
     data = b.select(in_place, source_address, frame)
-    told = [(fields[0], data), (fields[1], b.add(data, length)), (fields[2], data)]
+    data_end = b.add(data, length)
+    if skb:
+        data, network_length = b.add(data, l3), b.sub(length, l3)
+    told = [(fields[0], data), (fields[1], data_end), (fields[2], data)]
     if skb:
         # eth_type_trans's pkt_type on the loopback device (whose address is zero, and
         # which has no broadcast): the frame's destination address decides
@@ -293,7 +300,7 @@ def _define_batch(module: ir.Module, name: str, skb: bool) -> ir.Function:
         pkt_type = b.select(b.icmp_unsigned("==", destination, ir.Constant(ir.IntType(48), 0)),
                             c64(PACKET_HOST), b.select(multicast, c64(PACKET_MULTICAST),
                                                        c64(PACKET_OTHERHOST)))
-        told += [(c64(SKB_LEN), length), (c64(SKB_PKT_TYPE), pkt_type),
+        told += [(c64(SKB_LEN), network_length), (c64(SKB_PKT_TYPE), pkt_type),
                  (c64(SKB_PROTOCOL), _swab16(b, protocol))]
     with b.if_then(b.icmp_unsigned("!=", view_word, c64(0))):
         # u32 loads of the fields the packet decides; narrower loads of them ask again
@@ -310,7 +317,7 @@ def _define_batch(module: ir.Module, name: str, skb: bool) -> ir.Function:
         packet_allow, packet_frame, packet_data = packet_slots
         for index, value in ((abi.PKT_ALLOW, packet_allow), (abi.PKT_FRAME, packet_frame),
                              (abi.PKT_META, packet_data), (abi.PKT_DATA, packet_data),
-                             (abi.PKT_END, b.add(packet_data, length)),
+                             (abi.PKT_END, b.add(packet_data, network_length)),
                              (abi.PKT_CHANGED, c64(0)), (abi.PKT_REDIRECT, c64(0))):
             b.store(value, _slot(b, ctx, index))
     with b.if_then(b.icmp_unsigned("!=", clocks_word, c64(0))):
@@ -335,6 +342,9 @@ def _define_batch(module: ir.Module, name: str, skb: bool) -> ir.Function:
 
     b.position_at_end(blocks["out"])
     b.call(memcpy, [b.inttoptr(b.add(out, offset), i8p), frame_p, length, false])
+    if skb:
+        b.call(memset, [b.inttoptr(b.add(out, offset), i8p), ir.Constant(ir.IntType(8), 0),
+                        l3, false])
     b.branch(blocks["step"])
 
     b.position_at_end(blocks["step"])

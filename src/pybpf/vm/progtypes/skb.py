@@ -275,17 +275,15 @@ def eth_type_trans(state: SkbState, dev_mac: bytes, loopback: bool) -> None:
     state.network_header = state.buf.data
 
 
-def _packet_sock(state: SkbState) -> SockInfo:
-    """The state's socket (test_run's: the packet's addresses), ``data`` at the network
-    header; an IP packet too short for its header is test_run's EINVAL."""
-    net = state.read(0, state.len) or b""
-    sock = state.sock
-    if state.protocol == ETH_P_IP:
+def _packet_sock(sock: SockInfo, protocol: int, net: bytes) -> SockInfo:
+    """``sock`` with test_run's addresses: the packet's (``net``: from its network
+    header); an IP packet too short for its header is test_run's EINVAL."""
+    if protocol == ETH_P_IP:
         if len(net) < 20:
             raise syscall_error(errno.EINVAL, f"an IPv4 packet needs a 20-byte header, "
                                               f"data_in has {len(net)} bytes after Ethernet")
         sock.family, sock.src4, sock.dst4 = 2, net[12:16], net[16:20]
-    elif state.protocol == ETH_P_IPV6:
+    elif protocol == ETH_P_IPV6:
         if len(net) < 40:
             raise syscall_error(errno.EINVAL, f"an IPv6 packet needs a 40-byte header, "
                                               f"data_in has {len(net)} bytes after Ethernet")
@@ -362,25 +360,26 @@ class SkbProgramType(ProgramType):
 
     @staticmethod
     def _attach_sock(state: SkbState, inv: Invocation) -> None:
-        region = Region(f"{state.type_name}.sk", sock_bytes(_packet_sock(state)), kind="ctx")
+        sock = _packet_sock(state.sock, state.protocol, state.read(0, state.len) or b"")
+        region = Region(f"{state.type_name}.sk", sock_bytes(sock), kind="ctx")
         region.access = BytesAccess(bytearray(region.read()), sock_common_valid)
         state.sock_region = inv.own(region)
 
     def follow_frame(self, state: SkbState, length: int) -> None:
-        """A batch's next packet is now in ``state``'s buffer, ``length`` bytes from data
-        (a tc state, made with no ctx_in and not changed since): the fields a fresh run of
-        that packet starts with that depend on the packet (the rest are equal)."""
+        """A batch's next packet (``length`` bytes, its Ethernet header included) is now
+        in ``state``'s buffer where the first one's was (a state made with no ctx_in and
+        not changed since): the fields a fresh run of that packet starts with that
+        depend on the packet (the rest are equal)."""
         buf = state.buf
-        buf.tail = buf.data + length
+        mac = state.mac_header
+        buf.tail = mac + length
         state.pkt_type, state.protocol = eth_classify(
-            buf.read(buf.data, min(length, ETH_HLEN + 2)), interface_mac(state.env, state.ifindex),
+            buf.read(mac, min(length, ETH_HLEN + 2)), interface_mac(state.env, state.ifindex),
             state.ifindex == LOOPBACK_IFINDEX)
-        state.pull(ETH_HLEN)
-        try:
-            state.sock = SockInfo()
-            data = sock_bytes(_packet_sock(state))
-        finally:
-            state.push(ETH_HLEN)
+        state.sock = SockInfo()
+        network = state.network_header
+        data = sock_bytes(_packet_sock(state.sock, state.protocol,
+                                       buf.read(network, buf.tail - network)))
         state.sock_region.access.data[:] = data
 
     def _apply_ctx(self, state: SkbState, uctx: bytearray) -> None:

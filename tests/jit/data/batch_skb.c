@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
-/* tc programs for native batches: what each packet decides in its __sk_buff (length,
+/* skb programs for native batches: what each packet decides in its __sk_buff (length,
  * protocol, pkt_type, data, its socket's addresses), narrow loads of those fields,
- * native packet helpers, and what goes to Python (a context store, bpf_redirect). */
+ * native packet helpers, and what goes to Python (a context store, bpf_redirect, a
+ * legacy packet load); tc sees the Ethernet header, the other types do not. */
 #include <stddef.h>
 #include <linux/bpf.h>
 #include <linux/pkt_cls.h>
@@ -75,6 +76,39 @@ int tc_sock(struct __sk_buff *skb)
 	count(0x60000 + sk->family, sk->dst_ip4);
 	count(0x70000 + sk->family, sk->src_ip6[3]);
 	return sk->family;
+}
+
+unsigned long long load_byte(void *skb, unsigned long long off) asm("llvm.bpf.load.byte");
+
+/* A socket filter: what it keeps of the packet depends on what the packet decides. */
+SEC("socket")
+int sock_keep(struct __sk_buff *skb)
+{
+	__u8 first = 0;
+
+	count(0x80000 + skb->pkt_type, skb->len);
+	count(0x90000 + skb->protocol, 1);
+	if (bpf_skb_load_bytes(skb, 0, &first, 1))
+		return 0;
+	count(0xa0000 + first, 1);
+	if (first == 0x45)     /* IPv4 with a 20-byte header: the protocol, a legacy load */
+		count(0xb0000 + load_byte(skb, 9), 1);
+	return skb->len > 100 ? 100 : skb->len - (first & 3);
+}
+
+/* cgroup_skb: data starts at the network header. */
+SEC("cgroup_skb/ingress")
+int cg_count(struct __sk_buff *skb)
+{
+	unsigned char *data = (void *)(long)skb->data, *end = (void *)(long)skb->data_end;
+	struct bpf_sock *sk = skb->sk;
+
+	count(0xc0000 + skb->protocol, (long)(end - data));
+	if (sk)
+		count(0xd0000 + sk->family, sk->src_ip4);
+	if (data + 1 > end)
+		return 1;
+	return data[0] & 1;
 }
 
 char LICENSE[] SEC("license") = "GPL";
