@@ -225,12 +225,9 @@ class ModuleBuilder:
         parts.append(_METADATA)
         return "\n".join(parts), names, self.messages
 
-    def _entry(self, pc: int, name: str) -> str:
-        """``r0 = bpf_entry<pc>(ctx)``: zero the stacks the last run used when asked,
-        then run the function on r1..r5 from the context at frame level 0."""
-        w = IRWriter(self)
-        w.out.append(f"define i64 @{name}(ptr noalias %ctx) {{")
-        w.start("entry")
+    def _clear_stacks(self, w: "IRWriter") -> None:
+        """When the context asks (a run, not a callback): zero the first ``stack_used``
+        bytes of each stack frame the last run used."""
         w.cbr(w.op(f"icmp ne i64 {w.load_slot(abi.CLEAR)}, 0"), "clear", "body")
         w.start("clear")
         stacks = w.op(f"inttoptr i64 {w.load_slot(abi.STACKS)} to ptr")
@@ -249,6 +246,18 @@ class ModuleBuilder:
         w.cbr(w.op(f"icmp ugt i64 %following, {deepest}"), "body", "clear_loop")
         self.declarations["llvm.memset.p0.i64"] = \
             "declare void @llvm.memset.p0.i64(ptr, i8, i64, i1)"
+
+    def _entry(self, pc: int, name: str) -> str:
+        """``r0 = bpf_entry<pc>(ctx)``: zero the stacks the last run used when asked,
+        then run the function on r1..r5 from the context at frame level 0."""
+        w = IRWriter(self)
+        w.out.append(f"define i64 @{name}(ptr noalias %ctx) {{")
+        w.start("entry")
+        if not self.stack_used:     # a run reads no stack byte it did not write
+            w.store_slot(abi.CLEAR, 0)
+            w.br("body")
+        else:
+            self._clear_stacks(w)
         w.start("body")
         args = ", ".join(f"i64 {w.load_slot(abi.ARGS + i)}" for i in range(5))
         result = w.op(f"call {RET} @bpf_f{pc}(ptr %ctx, i64 0, {args}, i64 0, i64 0, i64 0, "

@@ -31,15 +31,17 @@ def load(spec: "ObjectSpec", env: "Env", target_btf: Any = None,
 
     ``verified``: pybpf's verifier's results by program, whose facts the machines use:
     which accesses may be to packet memory (a batch runs the packets of a program that
-    stores to none in place), how much of its stack a run may touch (what a run clears
-    before it starts) and, when ``unchecked``, which accesses are compiled with no
+    stores to none in place), how much of its stack a run may read before writing it
+    (what a run clears before it starts: nothing when it reads no byte it did not write)
+    and, when ``unchecked``, which accesses are compiled with no
     checks."""
     from pybpf.jit.machine import JitMachine
 
     options: dict[str, dict[str, Any]] = {}
     for name, result in (verified or {}).items():
         options[name] = {"packet_access": result.packet_access,
-                         "stack_used": result.stack_depth}
+                         "stack_used": result.stack_depth if result.reads_uninit_stack
+                         else 0}
         if unchecked:
             options[name]["trusted"] = result.native_access
     return interp.load(spec, env, target_btf, budget, machine_class=JitMachine,

@@ -162,7 +162,7 @@ def compile_program(program: compiler.Program, code: bytes, const_pcs: frozenset
     """The native code of a program at ``tier`` or better (from the cache when the same
     bytecode was compiled with the same native helpers, trusted accesses and stack use;
     ``trusted`` None: checked code; ``stack_used``: the bytes of each frame a run clears
-    first; ``map_shapes``: see .mapcalls.map_shapes; ``map_calls``: known_map_calls of
+    first (0: none); ``map_shapes``: see .mapcalls.map_shapes; ``map_calls``: known_map_calls of
     the program, when the caller has them - they follow from the code and constants)."""
     def build(tier: str) -> Compiled:
         try:
@@ -331,9 +331,10 @@ class JitMachine:
         # The pcs whose accesses the verifier found may be to packet memory (None: not
         # verified, any may): a batch runs a program storing to none on packets in place.
         self.packet_access = frozenset(packet_access) if packet_access is not None else None
-        # The bytes of each stack frame a run may touch (the verifier's stack depth; None:
-        # not verified, all of it): what a run zeroes before it starts, as each run starts
-        # on a zeroed stack (the rest stays zero, as nothing writes it).
+        # The bytes of each stack frame whose old contents a run may read (the verifier's
+        # stack depth, or 0 when it found no read of a byte not written first; None: not
+        # verified, all of it): what a run zeroes before it starts, as each run starts on
+        # a zeroed stack (the rest stays zero, as nothing writes it, or is never read).
         self.stack_used = _STACK if stack_used is None else \
             min(_STACK, -(-stack_used // 8) * 8)
         # The map helper calls on maps the loader resolved, and those maps' shapes

@@ -52,6 +52,10 @@ class VerifyResult:
     # Accepted: the deepest stack byte any function's frame uses (below it a run never
     # reads or writes its stack).
     stack_depth: int = 0
+    # Accepted: whether a run may read stack bytes it did not write (root may; a helper
+    # may leave part of a buffer unwritten): else what a stack held before a run is
+    # never seen.
+    reads_uninit_stack: bool = True
 
     @property
     def native_access(self) -> frozenset[int]:
@@ -318,7 +322,8 @@ def _run(slots: list[Slot], prog_type: int, attach_type: int, maps: dict[int, Ma
             text = v.stats()
         return VerifyResult(True, text, None, None, None, stats, access_types={
             i: frozenset(types) for i, types in v.access_types.items()},
-            stack_depth=max(v.stack_depth.values(), default=0))
+            stack_depth=max(v.stack_depth.values(), default=0),
+            reads_uninit_stack=v.reads_uninit_stack)
     if log_level:
         v.log.level = max(v.log.level, 1)
         v.log(error.message + "\n" + error.after)

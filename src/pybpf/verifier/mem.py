@@ -138,7 +138,7 @@ def stack_write(v: "Verifier", reg: Reg, regno: int, off: int, size: int, value:
                 slot.types = [MISC if t != INVALID else t for t in slot.types]
             if slot.types[idx] == ZERO and zero:
                 continue
-            slot.types[idx] = MISC if slot.types[idx] != INVALID or v.allow_uninit_stack \
+            slot.types[idx] = MISC if slot.types[idx] != INVALID or v.uninit_stack_ok() \
                 else slot.types[idx]
             v.scratch_slot(spi)
         return
@@ -216,7 +216,7 @@ def stack_read(v: "Verifier", reg: Reg, regno: int, off: int, size: int, dst: in
             if t == ZERO:
                 zeros += 1
                 continue
-            if t == INVALID and v.allow_uninit_stack:
+            if t == INVALID and v.uninit_stack_ok():
                 continue
             if t == SPILL and slot.spilled.type == SCALAR:
                 continue
@@ -264,7 +264,7 @@ def stack_read(v: "Verifier", reg: Reg, regno: int, off: int, size: int, dst: in
                         pass
                     elif t == ZERO:
                         zero_cnt += 1
-                    elif t == INVALID and v.allow_uninit_stack:
+                    elif t == INVALID and v.uninit_stack_ok():
                         pass
                     else:
                         raise fail(f"invalid read from stack off {addr}+{i} size {size}")
@@ -290,7 +290,7 @@ def stack_read(v: "Verifier", reg: Reg, regno: int, off: int, size: int, dst: in
         if t == ZERO:
             zeros += 1
             continue
-        if t == INVALID and v.allow_uninit_stack:
+        if t == INVALID and v.uninit_stack_ok():
             continue
         raise fail(f"invalid read from stack off {addr}+{i} size {size}")
     if dst is not None:
@@ -488,6 +488,9 @@ def stack_range_initialized(v: "Verifier", reg: Reg, regno: int, off: int, size:
     if raw is not None and raw.get("raw_mode"):
         raw["access_size"] = size
         raw["regno"] = regno
+        # the helper may write less than all of it (bpf_probe_read_str): what it leaves
+        # is the stack as it was
+        v.reads_uninit_stack = True
         return
     clobber = kind == WRITE
     for i in range(min_off, max_off + size):
@@ -496,7 +499,7 @@ def stack_range_initialized(v: "Verifier", reg: Reg, regno: int, off: int, size:
         t = slot.types[idx] if slot is not None else INVALID
         if t == MISC:
             continue
-        if t == ZERO or (t == INVALID and v.allow_uninit_stack):
+        if t == ZERO or (t == INVALID and v.uninit_stack_ok(clobber and min_off == max_off)):
             if clobber:
                 frame.slot(spi).types[idx] = MISC
             continue

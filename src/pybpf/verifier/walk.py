@@ -141,6 +141,8 @@ class Verifier:
         self.perfmon = priv == "root"
         self.allow_ptr_leaks = self.perfmon
         self.allow_uninit_stack = self.perfmon
+        # Whether a run may read stack bytes it has not written (see uninit_stack_ok)
+        self.reads_uninit_stack = False
         self.bypass_spec_v1 = self.perfmon
         self.gpl = gpl
         self.log = Log(log_level)
@@ -188,6 +190,14 @@ class Verifier:
 
     def scratch_slot(self, spi: int) -> None:
         self.scratched_slots.add(spi)
+
+    def uninit_stack_ok(self, written: bool = False) -> bool:
+        """``allow_uninit_stack``, noting when it lets a run read stack bytes that run did
+        not write (``written``: all of them are written over, not read): such a program
+        sees what the stack held before, so its runs must start on a zeroed stack."""
+        if self.allow_uninit_stack and not written:
+            self.reads_uninit_stack = True
+        return self.allow_uninit_stack
 
     def frame_of(self, reg: Reg):
         return self.state.frames[reg.frameno]
