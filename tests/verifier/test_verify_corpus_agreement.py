@@ -2,7 +2,9 @@
 
 For each privilege level (root, cap_bpf) every corpus entry is verified and compared with
 ``kernel.json``: the decision (accept/reject) and, for a rejection the kernel also made,
-the first error line (both normalised). The counts must not fall below the floors
+the first error line (both normalised), and the instructions processed (which show
+pruning - precision tracking, checkpoints - working as the kernel's). The counts must not
+fall below the floors
 written here (measured; raise them when the verifier gets closer to the kernel). The
 figures are printed and recorded as test properties (``record_property``) and the
 assertion message lists every disagreeing entry.
@@ -25,8 +27,8 @@ from pybpf.verifier.globals import global_functions
 
 # Agreement floors over the default (non-heavy) entries: decisions, first error lines.
 FLOORS = {
-    "root": {"decisions": 505, "messages": 505},
-    "cap_bpf": {"decisions": 506, "messages": 506},
+    "root": {"decisions": 505, "messages": 505, "processed": 504},
+    "cap_bpf": {"decisions": 506, "messages": 506, "processed": 480},
 }
 HEAVY_PROCESSED = 1_000_000     # the kernel's BPF_COMPLEXITY_LIMIT_INSNS
 MAX_SECONDS_LIGHT = 5.0         # no ordinary entry may take longer than this
@@ -51,6 +53,7 @@ def _judge(entry: cs.CorpusEntry, priv: str, kernel: dict) -> dict:
     decision = res.accepted == kernel["accepted"]
     message = decision and (kernel["accepted"] or cs.normalise(res.error) == kernel["error"])
     return {"name": entry.name, "decision": decision, "message": message,
+            "processed": res.stats["processed"] == kernel.get("processed"),
             "seconds": seconds, "ours": "accepted" if res.accepted else res.error,
             "kernel": "accepted" if kernel["accepted"] else kernel["error"]}
 
@@ -67,18 +70,22 @@ def test_agreement_with_kernel(priv: str, record_property) -> None:
             if not _is_heavy(record, e.name)]
     decisions = sum(r["decision"] for r in rows)
     messages = sum(r["message"] for r in rows)
+    processed = sum(r["processed"] for r in rows)
     slowest = sorted(rows, key=lambda r: -r["seconds"])[:3]
     figures = (f"{priv}: {decisions}/{len(rows)} decisions, {messages}/{len(rows)} first "
-               f"messages agree with the kernel; slowest: "
+               f"messages agree with the kernel, {processed}/{len(rows)} processed counts; "
+               f"slowest: "
                + ", ".join(f"{r['name']} {r['seconds']:.2f}s" for r in slowest))
     print(figures)
     record_property(f"{priv}_decisions", decisions)
     record_property(f"{priv}_messages", messages)
+    record_property(f"{priv}_processed", processed)
     record_property(f"{priv}_entries", len(rows))
     floor = FLOORS[priv]
     wrong = [r for r in rows if not r["decision"]]
     other = [r for r in rows if r["decision"] and not r["message"]]
-    assert decisions >= floor["decisions"] and messages >= floor["messages"], (
+    assert decisions >= floor["decisions"] and messages >= floor["messages"] and \
+        processed >= floor["processed"], (
         f"{figures}\nbelow the floors {floor}.\nDecisions differ:\n{_describe(wrong)}\n"
         f"First error lines differ:\n{_describe(other)}")
     too_slow = [r for r in rows if r["seconds"] > MAX_SECONDS_LIGHT]

@@ -7,6 +7,7 @@ import os
 from typing import TYPE_CHECKING
 
 from pybpf.isa.uapi import HELPER_NAMES, HelperId as H, MapType as MT
+from pybpf.verifier.precision import mark_slot_precision
 from pybpf.verifier.mem import READ, WRITE, check_mem_access, fail, helper_mem_access
 from pybpf.verifier.regs import (
     CONST_PTR_TO_MAP, NOT_INIT, NOT_INIT_REG, PTR_TO_CTX, PTR_TO_FUNC, PTR_TO_MAP_KEY,
@@ -109,8 +110,12 @@ def check_helper_call(v: "Verifier", insn, idx: int) -> None:
             raise fail(f"func {_func(hid)} reference has not been acquired before", 22)
     if hid == H.tail_call and (meta["map"] is None or int(meta["map"].type) != MT.PROG_ARRAY):
         raise fail("expected prog array map for tail call", 22)     # record_func_key
+    if hid == H.tail_call and regs[3].is_const() and \
+            regs[3].var_off.value < meta["map"].max_entries:
+        v.mark_precise(3)               # (the JIT may call its target directly)
     const_key = _constant_map_key(v, regs[2], meta["map"]) \
-        if hid == H.map_lookup_elem and meta["map"] is not None else None
+        if hid == H.map_lookup_elem and meta["map"] is not None and \
+        int(meta["map"].type) in (MT.ARRAY, MT.PERCPU_ARRAY) else None
     if hid == H.tail_call and v.state.refs:
         raise fail("tail_call would lead to reference leak", 22)
     if hid == H.loop:
@@ -207,6 +212,7 @@ def _constant_map_key(v: "Verifier", key, m) -> int | None:
         i -= 1
     if spill != m.key_size or not slot.spilled.var_off.is_const():
         return None
+    mark_slot_precision(v, v.frame_of(key).frameno, spi)    # (the verdict relies on it)
     return slot.spilled.var_off.value
 
 
@@ -284,6 +290,7 @@ def _check_arg(v: "Verifier", proto, i: int, arg: str, meta: dict) -> None:
         if not reg.var_off.is_const():
             raise fail(f"R{regno} is not a known constant'")
         meta["mem_size"] = reg.var_off.value
+        v.mark_precise(regno)
     elif arg == P.ARG_PTR_TO_FUNC:
         meta["func"] = reg.subprog
 
@@ -310,6 +317,7 @@ def _check_size(v: "Verifier", reg, regno: int, kind: str, zero_ok: bool, meta: 
     if reg.umax >= BPF_MAX_VAR_SIZ:
         raise fail(f"R{regno} unbounded memory access, use 'var &= const' or 'if (var < const)'")
     helper_mem_access(v, regno - 1, reg.umax, kind, zero_ok, meta)
+    v.mark_precise(regno)
 
 
 __all__ = ["check_helper_call"]

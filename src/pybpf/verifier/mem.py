@@ -65,12 +65,14 @@ def check_mem_region(v: "Verifier", reg: Reg, regno: int, off: int, size: int, m
         raise fail(f"R{regno} min value is negative, either use unsigned index or do a if "
                    f"(index >=0) check.")
     if not _ok(reg.smin + off, size, mem_size, zero_ok):
-        raise fail(_mem_access_msg(reg, regno, reg.smin + off, size, mem_size))
+        raise VerifyFail(_mem_access_msg(reg, regno, reg.smin + off, size, mem_size),
+                         after=f"R{regno} min value is outside of the allowed memory range\n")
     if reg.umax >= BPF_MAX_VAR_OFF:
         raise fail(f"R{regno} unbounded memory access, make sure to bounds check any such "
                    f"access")
     if not _ok(reg.umax + off, size, mem_size, zero_ok):
-        raise fail(_mem_access_msg(reg, regno, reg.umax + off, size, mem_size))
+        raise VerifyFail(_mem_access_msg(reg, regno, reg.umax + off, size, mem_size),
+                         after=f"R{regno} max value is outside of the allowed memory range\n")
 
 
 def check_packet(v: "Verifier", reg: Reg, regno: int, off: int, size: int,
@@ -130,6 +132,7 @@ def stack_write(v: "Verifier", reg: Reg, regno: int, off: int, size: int, value:
         lo = reg.smin + off
         hi = reg.smax + off + size
         zero = (value is not None and value.is_const() and value.var_off.value == 0) or imm == 0
+        zero_used = False
         for a in range(lo, hi):
             spi, idx = (-a - 1) // 8, (-a - 1) % 8
             slot = frame.slot(spi)
@@ -137,10 +140,13 @@ def stack_write(v: "Verifier", reg: Reg, regno: int, off: int, size: int, value:
                 slot.spilled = NOT_INIT_REG
                 slot.types = [MISC if t != INVALID else t for t in slot.types]
             if slot.types[idx] == ZERO and zero:
+                zero_used = True
                 continue
             slot.types[idx] = MISC if slot.types[idx] != INVALID or v.uninit_stack_ok() \
                 else slot.types[idx]
             v.scratch_slot(spi)
+        if zero_used and value is not None:     # (a zero kept: the value must stay zero)
+            v.mark_precise(v.insns[v.insn_idx].src)
         return
     addr = s64v(reg.var_off.value) + off
     spi = (-addr - 1) // 8
@@ -159,15 +165,18 @@ def stack_write(v: "Verifier", reg: Reg, regno: int, off: int, size: int, value:
         _save(slot, value, size)
         if _width(value) > size * 8:
             slot.spilled.id = 0
+        v.push_hist((frame.frameno, spi))       # a spill: backtracking follows it
     elif value is None and aligned and imm is not None:
         tmp = known_scalar(imm)
         _save(slot, tmp, size)
+        v.push_hist((frame.frameno, spi))
     elif value is not None and value.is_pointer:
         if size != 8:
             raise fail("invalid size of register spill")
         if frame is not v.state.cur and value.type == PTR_TO_STACK:
             raise fail("cannot spill pointers to stack into stack frame of the caller", 22)
         _save(slot, value, size)
+        v.push_hist((frame.frameno, spi))
     else:
         kind = MISC
         if slot.is_spill or any(t == SPILL for t in slot.types):
@@ -175,6 +184,9 @@ def stack_write(v: "Verifier", reg: Reg, regno: int, off: int, size: int, value:
         slot.spilled = NOT_INIT_REG
         if (value is not None and value.is_const() and value.var_off.value == 0) or \
                 (value is None and imm == 0):
+            # not a spill: the zero is kept only as bytes, so it must stay zero
+            if value is not None:
+                v.mark_precise(v.insns[v.insn_idx].src)
             kind = ZERO
         first = (-addr - 1) % 8
         for i in range(size):
@@ -254,6 +266,7 @@ def stack_read(v: "Verifier", reg: Reg, regno: int, off: int, size: int, dst: in
                 r.assign(sp)
                 if _width(sp) > size * 8:
                     r.id = 0
+                v.push_hist((frame.frameno, spi))   # a fill: backtracking follows it
             else:
                 spill_cnt = zero_cnt = 0
                 for i in range(size):
@@ -271,6 +284,7 @@ def stack_read(v: "Verifier", reg: Reg, regno: int, off: int, size: int, dst: in
                 r = v.state.regs[dst]
                 if spill_cnt == size and sp.is_const() and sp.var_off.value == 0:
                     r.assign(known_scalar(0))
+                    v.push_hist((frame.frameno, spi))
                 elif zero_cnt == size:
                     r.assign(known_scalar(0))
                 else:
@@ -281,6 +295,7 @@ def stack_read(v: "Verifier", reg: Reg, regno: int, off: int, size: int, dst: in
             v.state.regs[dst].assign(sp)
         elif sp.is_pointer and not v.allow_ptr_leaks:
             raise fail(f"leaking pointer from stack off {addr}")
+        v.push_hist((frame.frameno, spi))
         return
     zeros = 0
     for i in range(size):

@@ -13,7 +13,7 @@ from array import array
 
 from pybpf.verifier import tnum as tn
 from pybpf.verifier.regs import (
-    NOT_INIT, NOT_INIT_REG, PTR_TO_STACK, SCALAR, Reg, mark_unknown, pointer,
+    NOT_INIT, NOT_INIT_REG, PTR_TO_STACK, SCALAR, Reg, mark_unknown, pointer, unknown_scalar,
 )
 
 _new = object.__new__
@@ -139,7 +139,7 @@ class State:
 
     __slots__ = ("frames", "refs", "active_lock", "path", "insn_idx", "prev_insn_idx",
                  "log_pos", "branches", "parent", "loop_entry", "may_goto_depth",
-                 "jmp_history", "speculative")
+                 "hist", "first_insn_idx", "last_insn_idx", "speculative")
 
     def __init__(self) -> None:
         self.frames: list[Frame] = []
@@ -153,7 +153,11 @@ class State:
         self.parent = None
         self.loop_entry = None
         self.may_goto_depth = 0
-        self.jmp_history = 0
+        # this state's part of the path (since its checkpoint, see .precision): where it
+        # starts and ends, and its history entries (idx, prev_idx, stack slot or None)
+        self.hist: list[tuple] = []
+        self.first_insn_idx = 0
+        self.last_insn_idx = -1
         # a path the CPU may take only speculatively (Spectre v1 simulation, !CAP_PERFMON)
         self.speculative = False
 
@@ -177,7 +181,8 @@ class State:
         s.parent = self.parent
         s.loop_entry = self.loop_entry
         s.may_goto_depth = self.may_goto_depth
-        s.jmp_history = 0
+        s.hist = self.hist[:]
+        s.first_insn_idx, s.last_insn_idx = self.first_insn_idx, self.last_insn_idx
         s.speculative = self.speculative
         return s
 
@@ -225,16 +230,24 @@ class IdMap:
         return self.check(old, cur)
 
 
-def regsafe(old: Reg, cur: Reg, ids: IdMap, exact: bool = False) -> bool:
+# How states_equal compares (the kernel's enum exact_level): scalars nobody needed
+# precise match any scalar (NOT_EXACT), or are compared by range too (RANGE_WITHIN:
+# loops, whose trips must converge), or everything must be equal (EXACT).
+NOT_EXACT, EXACT, RANGE_WITHIN = 0, 1, 2
+
+
+def regsafe(old: Reg, cur: Reg, ids: IdMap, exact: int = NOT_EXACT) -> bool:
     if old.type == NOT_INIT:
         return True
     if cur.type == NOT_INIT:
         return False
-    if exact:
+    if exact == EXACT:
         return old.key() == cur.key()
     if old.type == SCALAR:
         if cur.type != SCALAR:
             return False
+        if not old.precise and exact == NOT_EXACT:
+            return True
         return (ids.check_scalar(old.id, cur.id) and _range_within(old, cur)
                 and tn.contains(old.var_off, cur.var_off))
     if old.type != cur.type or old.maybe_null != cur.maybe_null or old.rdonly != cur.rdonly \
@@ -256,9 +269,18 @@ def regsafe(old: Reg, cur: Reg, ids: IdMap, exact: bool = False) -> bool:
     return True
 
 
-def _stacksafe(old: Frame, cur: Frame, ids: IdMap) -> bool:
+_UNBOUND = unknown_scalar()
+
+
+def _stacksafe(old: Frame, cur: Frame, ids: IdMap, exact: int) -> bool:
     for spi, oslot in old.stack.items():
         cslot = cur.stack.get(spi)
+        if oslot.is_full_spill and oslot.spilled.type == SCALAR and cslot is not None \
+                and all(t == MISC for t in cslot.types):
+            # a spilled scalar against 8 bytes of data (an unknown scalar when read)
+            if not regsafe(oslot.spilled, _UNBOUND, ids, exact):
+                return False
+            continue
         for i in range(8):
             ot = oslot.types[i]
             if ot == INVALID:
@@ -279,7 +301,7 @@ def _stacksafe(old: Frame, cur: Frame, ids: IdMap) -> bool:
             if cslot is None or not cslot.is_spill or \
                     oslot.types.count(SPILL) != cslot.types.count(SPILL):
                 return False
-            if not regsafe(oslot.spilled, cslot.spilled, ids):
+            if not regsafe(oslot.spilled, cslot.spilled, ids, exact):
                 return False
     return True
 
@@ -312,7 +334,7 @@ def maybe_looping(key: tuple, cur: State) -> bool:
     return True
 
 
-def states_equal(old: State, cur: State, exact: bool = False,
+def states_equal(old: State, cur: State, exact: int = NOT_EXACT,
                  live: list[int] | None = None, idx: int = 0) -> bool:
     """Is ``old`` (a checkpoint at instruction ``idx``) at least as general as ``cur``?
     With ``live`` (registers live before each instruction), only the registers live in
@@ -336,7 +358,7 @@ def states_equal(old: State, cur: State, exact: bool = False,
         for r, (ro, rc) in enumerate(zip(fo.regs, fc.regs)):
             if mask >> r & 1 and not regsafe(ro, rc, ids, exact):
                 return False
-        if not _stacksafe(fo, fc, ids):
+        if not _stacksafe(fo, fc, ids, exact):
             return False
     return True
 

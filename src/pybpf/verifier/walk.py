@@ -28,8 +28,10 @@ from pybpf.verifier.regs import (
     S64_MAX, S64_MIN, SCALAR, U32, U64, Reg, bounds_sane, bounds_sync, coerce_to_size_sx,
     known_scalar, mark_unknown, not_init, pointer, s32, s64, unknown_scalar, zext_32_to_64,
 )
+from pybpf.verifier.precision import mark_chain_precision, propagate_precision
 from pybpf.verifier.state import (
-    Paths, State, entry_frame, frame_key, maybe_looping, states_equal, widen_imprecise_scalars,
+    EXACT, RANGE_WITHIN, Paths, State, entry_frame, frame_key, maybe_looping, states_equal,
+    widen_imprecise_scalars,
 )
 from pybpf.vm.helpers import protos as P
 from pybpf.vm.progtypes import _TABLE
@@ -148,6 +150,9 @@ class Verifier:
         self.log = Log(log_level)
         self.prune_points = (prune or set()) | self.callback_calls
         self.subprogs = subprogs or [0]
+        self.jmp_points = self._jmp_points()
+        self.cur_hist: State | None = None     # the state the current insn has an entry in
+        self.came_from = -1                     # the insn the path came to this one from
         self.source_lines = source_lines
         self.id_gen = 0
         self.insn_processed = 0
@@ -179,6 +184,45 @@ class Verifier:
         self.error: VerifyFail | None = None
         self.paths = Paths()
         self.prev_linfo = None
+
+    def _jmp_points(self) -> set[int]:
+        """The instructions a path may reach other than from the one before (the kernel's
+        jmp points, plus function entries): each visit is recorded in the path's history
+        with where it came from, for precision backtracking. A conditional jump is one
+        too, as in the kernel."""
+        points = set(self.subprogs[1:]) | self.callback_calls
+        for i, (code, _dst, src, off, imm) in enumerate(self.slots):
+            cls, op = code & 7, code & 0xF0
+            if code == OPCODE_LDDW and src == 4:
+                points.add(i + imm + 1)                  # a callback's entry
+            if cls not in (5, 6):
+                continue
+            if op == 0x80:
+                points.add(i + 1)                        # where a call returns
+                if src == 1:
+                    points.add(i + imm + 1)
+            elif op == 0x00:
+                points.add(i + (imm if cls == 6 else off) + 1)
+            elif op not in (0x90, 0xE0):
+                points.update((i, i + off + 1))
+            elif op == 0xE0:
+                points.update((i, i + off + 1))
+        return points
+
+    def push_hist(self, stack: tuple[int, int] | None = None) -> None:
+        """``push_jmp_history``: the current instruction in the path's history (once; a
+        stack slot it spilled to or filled from joins its entry)."""
+        st = self.state
+        if self.cur_hist is st and st.hist and st.hist[-1][0] == self.insn_idx:
+            if stack is not None:
+                st.hist[-1] = (self.insn_idx, st.hist[-1][1], stack)
+            return
+        st.hist.append((self.insn_idx, self.came_from, stack))
+        self.cur_hist = st
+
+    def mark_precise(self, regno: int) -> None:
+        """The value of scalar ``regno`` decides something: see .precision."""
+        mark_chain_precision(self, regno)
 
     # --- small services used by the check modules -----------------------------------------
     def new_id(self) -> int:
@@ -328,12 +372,15 @@ class Verifier:
         log = self.log
         prune_points, nospec, nospec_result = self.prune_points, self.nospec, self.nospec_result
         step = self._step
+        jmp_points = self.jmp_points
         while True:
             idx = self.insn_idx
             self.insn_processed += 1
             if self.insn_processed > COMPLEXITY_LIMIT:
                 raise VerifyFail(f"BPF program is too large. Processed {self.insn_processed} "
                                  f"insn", idx, 7)
+            self.state.last_insn_idx = self.came_from = self.prev_insn_idx
+            self.cur_hist = None
             if idx in prune_points:
                 if self._is_state_visited(idx):
                     if log.level:
@@ -346,6 +393,8 @@ class Verifier:
                         break
                     do_print_state = True
                     continue
+            if idx in jmp_points:
+                self.push_hist()
             if log.level:
                 if log.level >= 2 and do_print_state:
                     log(f"\nfrom {self.prev_insn_idx} to {idx}"
@@ -472,7 +521,7 @@ class Verifier:
             lst = self.explored[idx] = []
         calls_callback = idx in self.callback_calls
         may_goto = idx in self.may_gotos
-        force_new = calls_callback or may_goto or cur.jmp_history > 40
+        force_new = calls_callback or may_goto or len(cur.hist) > 40
         jmps = self.jmps_processed - self.prev_jmps_processed
         insns = self.insn_processed - self.prev_insn_processed
         add = force_new or (jmps >= 2 and insns >= 8)
@@ -483,37 +532,37 @@ class Verifier:
         live = self.live_regs
         if live is None and lst:
             live = self.live_regs = self._live_registers()
-        pruned = False
+        pruned, hit = False, None
         # newest first, as the kernel's list (new states are added at its head)
         for i in range(len(lst) - 1, -1, -1):
             cp = lst[i]
             states_cnt += 1
             if may_goto and cp.state.may_goto_depth != cur.may_goto_depth and \
-                    states_equal(cp.state, cur, live=live, idx=idx):
+                    states_equal(cp.state, cur, RANGE_WITHIN, live=live, idx=idx):
                 # one more trip round a may_goto loop, as general as one before: the
                 # loop converges (its runtime budget ends it)
                 cp.hit += 1
-                pruned = True
+                pruned, hit = True, cp
                 break
             if cp.branches > 0:
                 if calls_callback:
                     # another visit of the callback reached a state already seen
-                    if states_equal(cp.state, cur, live=live, idx=idx):
+                    if states_equal(cp.state, cur, RANGE_WITHIN, live=live, idx=idx):
                         cp.hit += 1
-                        pruned = True
+                        pruned, hit = True, cp
                         break
                 else:
                     # states_maybe_looping: the current frame's registers are the same
                     if cp.key is None:
                         cp.key = frame_key(cp.state)
                     if maybe_looping(cp.key, cur) and states_equal(
-                            cp.state, cur, exact=True, live=live, idx=idx):
+                            cp.state, cur, EXACT, live=live, idx=idx):
                         raise fail(f"infinite loop detected at insn {idx}", 22)
                 if not loop_add:
                     add = False
             elif states_equal(cp.state, cur, live=live, idx=idx):
                 cp.hit += 1
-                pruned = True
+                pruned, hit = True, cp
                 break
             if add:
                 cp.miss += 1
@@ -529,6 +578,10 @@ class Verifier:
                 del lst[i]
             self.cur_states -= len(evict)
         if pruned:
+            # what the checkpoint's continuation needed precise, this path needs too
+            if idx in self.jmp_points:
+                self.push_hist()
+            propagate_precision(self, hit.state)
             return True
         self.max_states_per_insn = max(self.max_states_per_insn, states_cnt)
         if not add:
@@ -538,7 +591,8 @@ class Verifier:
         snap = cur.copy()
         cp = Checkpoint(snap, self.parent_cp, idx)
         self.parent_cp = cp
-        cur.jmp_history = 0
+        cur.hist = []
+        cur.first_insn_idx = idx
         lst.append(cp)
         self.total_states += 1
         self.cur_states += 1
@@ -626,6 +680,12 @@ class Verifier:
                 raise fail(f"invalid shift {insn.imm}", 22)
         dst = self.write_reg(insn.dst)
         src = regs[insn.src] if is_x else insn.imm_reg()
+        if is_x:       # the scalar a pointer moves by; a precise result's other operand
+            if src.type != SCALAR:
+                if dst.type == SCALAR:
+                    self.mark_precise(insn.dst)
+            elif dst.type != SCALAR or dst.precise:
+                self.mark_precise(insn.src)
         if dst.type != SCALAR or src.type != SCALAR:
             self._ptr_alu(insn, dst, src, op, wide, is_x)
             return
@@ -1035,6 +1095,11 @@ class Verifier:
         same = bool(insn.opcode & 0x08) and insn.src == insn.dst and dst.type == SCALAR
         pred = self._branch_taken(dst, src, op, is32)
         target = idx + insn.off + 1
+        if pred >= 0:       # the branch is decided by the values: they must stay so
+            if dst.type == SCALAR:
+                self.mark_precise(insn.dst)
+            if insn.opcode & 0x08 and src.type == SCALAR:
+                self.mark_precise(insn.src)
         if pred >= 0 and not self.bypass_spec_v1:
             # sanitize_speculative_path: the CPU may still mispredict the direction
             spec = self.state.copy()
@@ -1044,12 +1109,11 @@ class Verifier:
             if insn.opcode & 0x08:
                 mark_unknown(sregs[insn.src])
             self._push(idx + 1 if pred == 1 else target, idx, spec)
-        if pred == 1:
-            self._record(idx, True)
-            return target
-        if pred == 0:
-            self._record(idx, False)
-            return idx + 1
+        if pred >= 0:
+            if self.log.level:      # (the kernel prints it here: at this insn's index)
+                self._print_insn_state()
+            self._record(idx, pred == 1)
+            return target if pred == 1 else idx + 1
         other = self.state.copy()
         oregs = other.regs
         if same:
@@ -1303,6 +1367,7 @@ class Verifier:
             if st.cur.callback_ret is not None:
                 if r0.type != SCALAR:
                     raise fail("R0 not a scalar value", 13)
+                self.mark_precise(0)        # (its range decides)
                 lo, hi = st.cur.callback_ret
                 if not (lo <= r0.smin and r0.smax <= hi):
                     raise fail(_invalid_scalar("At callback return", r0, lo, hi), 22)
@@ -1340,6 +1405,7 @@ class Verifier:
             if r0.type != SCALAR:
                 raise fail(f"At program exit the register R0 is not a known value "
                            f"({r0.type_str()})", 22)
+            self.mark_precise(0)            # (its range decides)
             lo, hi = rng
             if not (lo <= r0.smin and r0.smax <= hi):
                 raise fail(_invalid_scalar("At program exit", r0, lo, hi), 22)
