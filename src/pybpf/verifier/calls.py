@@ -117,7 +117,7 @@ def check_helper_call(v: "Verifier", insn, idx: int) -> None:
         if hid == H.map_lookup_elem and meta["map"] is not None and \
         int(meta["map"].type) in (MT.ARRAY, MT.PERCPU_ARRAY) else None
     if hid == H.tail_call and v.state.refs:
-        raise fail("tail_call would lead to reference leak", 22)
+        raise v.reference_leak("tail_call")
     if hid == H.loop:
         # bpf_loop: the callback is visited again while fewer visits than R1 allows
         if v.state.cur.callback_depth < regs[1].umax:

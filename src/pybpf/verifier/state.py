@@ -366,8 +366,8 @@ def states_equal(old: State, cur: State, exact: int = NOT_EXACT,
 def widen_imprecise_scalars(old: State, cur: State) -> None:
     """After a callback returns to its call: every scalar (register or spilled) that
     differs from the same one in the previous visit of the call becomes unknown, so that
-    repeated callback visits converge (the kernel's ``widen_imprecise_scalars``; pybpf
-    does not track precision, so no scalar is exempt as precise)."""
+    repeated callback visits converge (the kernel's ``widen_imprecise_scalars``): all
+    but those some check relied on (precise)."""
     ids = IdMap()
     for fo, fc in zip(old.frames, cur.frames):
         pairs = list(zip(fo.regs, fc.regs))
@@ -378,7 +378,7 @@ def widen_imprecise_scalars(old: State, cur: State) -> None:
         for ro, rc in pairs:
             if ro.type != SCALAR or rc.type != SCALAR:
                 continue
-            if _regs_exact(ro, rc, ids):
+            if ro.precise or rc.precise or _regs_exact(ro, rc, ids):
                 continue
             mark_unknown(rc)
 

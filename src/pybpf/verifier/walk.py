@@ -153,6 +153,10 @@ class Verifier:
         self.jmp_points = self._jmp_points()
         self.cur_hist: State | None = None     # the state the current insn has an entry in
         self.came_from = -1                     # the insn the path came to this one from
+        self._components: list[int] | None = None
+        # loops (by call chain, see _scc_callchain) entered and not yet left: the
+        # checkpoint that entered each (logged only)
+        self.scc_entries: dict[tuple[int, ...], Checkpoint | None] = {}
         self.source_lines = source_lines
         self.id_gen = 0
         self.insn_processed = 0
@@ -219,6 +223,13 @@ class Verifier:
             return
         st.hist.append((self.insn_idx, self.came_from, stack))
         self.cur_hist = st
+
+    def reference_leak(self, what: str) -> VerifyFail:
+        """``check_resource_leak``: every reference still held, then what would leak it."""
+        lines = [f"Unreleased reference id={r.id} alloc_insn={r.insn}" for r in self.state.refs]
+        return VerifyFail(lines[0], errno=22,
+                          after="".join(f"{line}\n" for line in lines[1:])
+                          + f"{what} would lead to reference leak\n")
 
     def mark_precise(self, regno: int) -> None:
         """The value of scalar ``regno`` decides something: see .precision."""
@@ -336,7 +347,7 @@ class Verifier:
         (strongly connected component) number, if any, and the registers live before it."""
         if self.live_regs is None:
             self.live_regs = self._live_registers()
-        components = loop_components(self.slots)
+        components = self.components
         self.log("Live regs before insn:\n")
         idx = 0
         while idx < len(self.slots):
@@ -494,7 +505,43 @@ class Verifier:
             cp.branches -= 1
             if cp.branches > 0:
                 break
+            if self.log.level >= 2:
+                self._maybe_exit_scc(cp)
             cp = cp.parent
+
+    @property
+    def components(self) -> list[int]:
+        """Each insn's loop (strongly connected component: ``compute_scc``), or 0."""
+        if self._components is None:
+            self._components = loop_components(self.slots)
+        return self._components
+
+    def _scc_callchain(self, st: State, idx: int) -> tuple[int, ...] | None:
+        """``compute_scc_callchain``: the call sites down to the first frame whose insn
+        (``idx`` in the innermost) is in a loop, and that loop; None outside loops."""
+        frames, comp = st.frames, self.components
+        chain = []
+        for i in range(len(frames)):
+            insn = frames[i + 1].callsite if i + 1 < len(frames) else idx
+            if comp[insn]:
+                return (*chain, comp[insn])
+            chain.append(insn)
+        return None
+
+    def _maybe_enter_scc(self, cp: Checkpoint) -> None:
+        """A checkpoint in a loop that no unfinished visit of it started: the loop is
+        entered (logged as the kernel's ``SCC enter``; it is left when every path from
+        this checkpoint is done)."""
+        chain = self._scc_callchain(cp.state, cp.insn)
+        if chain is not None and self.scc_entries.get(chain) is None:
+            self.scc_entries[chain] = cp
+            self.log(f"SCC enter ({','.join(map(str, chain))})\n")
+
+    def _maybe_exit_scc(self, cp: Checkpoint) -> None:
+        chain = self._scc_callchain(cp.state, cp.insn)
+        if chain is not None and self.scc_entries.get(chain) is cp:
+            self.scc_entries[chain] = None
+            self.log(f"SCC exit ({','.join(map(str, chain))})\n")
 
     def _pop(self) -> bool:
         self._finish_path()
@@ -557,7 +604,10 @@ class Verifier:
                         cp.key = frame_key(cp.state)
                     if maybe_looping(cp.key, cur) and states_equal(
                             cp.state, cur, EXACT, live=live, idx=idx):
-                        raise fail(f"infinite loop detected at insn {idx}", 22)
+                        raise VerifyFail(
+                            f"infinite loop detected at insn {idx}", errno=22,
+                            after=f"cur state:{format_state(cur, True)}\n"
+                                  f"old state:{format_state(cp.state, True)}\n")
                 if not loop_add:
                     add = False
             elif states_equal(cp.state, cur, live=live, idx=idx):
@@ -591,6 +641,8 @@ class Verifier:
         snap = cur.copy()
         cp = Checkpoint(snap, self.parent_cp, idx)
         self.parent_cp = cp
+        if self.log.level >= 2:
+            self._maybe_enter_scc(cp)
         cur.hist = []
         cur.first_insn_idx = idx
         lst.append(cp)
@@ -1390,8 +1442,7 @@ class Verifier:
             raise fail("BPF_EXIT instruction in main prog cannot be used inside "
                        "bpf_spin_lock-ed region", 22)
         if st.refs:
-            r = st.refs[0]
-            raise fail(f"Unreleased reference id={r.id} alloc_insn={r.insn}", 22)
+            raise self.reference_leak("BPF_EXIT instruction in main prog")
         r0 = self.read_reg(0)
         if self.in_global:
             if r0.type != SCALAR:

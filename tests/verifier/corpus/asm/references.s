@@ -422,3 +422,25 @@ call 86
 out:
 r0 = 0
 exit
+
+## entry: ref_ringbuf_tail_call_leak
+## type: sched_cls
+## maps: [{"type": "ringbuf", "max_entries": 4096}, {"type": "prog_array", "key_size": 4, "value_size": 4, "max_entries": 4}]
+## desc: a tail call while a ringbuf reservation is held (the call would leak it)
+r6 = r1
+ld_pseudo r1, 5, 0
+r2 = 16
+r3 = 0
+call 131
+if r0 == 0 goto out
+r7 = r0
+r1 = r6
+ld_pseudo r2, 5, 1
+r3 = 0
+call 12
+r1 = r7
+r2 = 0
+call 133
+out:
+r0 = 0
+exit
