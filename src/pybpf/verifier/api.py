@@ -297,14 +297,14 @@ def _run(slots: list[Slot], prog_type: int, attach_type: int, maps: dict[int, Ma
             functions = "".join(f"func#{i} @{start}\n" for i, start in enumerate(subprogs))
         check_subprogs(slots, subprogs)
         check_opcodes(slots, maps)
-        prune, _loops = check_cfg(slots, subprogs)
+        prune, _loops, jmp_points = check_cfg(slots, subprogs)
     except CfgError as e:
         res = _reject(e.message, e.insn, e.errno, log_level, log=functions)
         explain(res, slots, None)
         return res
     v = Verifier(slots, prog_type, attach_type, maps=maps, priv=priv, log_level=log_level,
                  gpl=gpl, prune=prune, subprogs=subprogs, source_lines=source_lines,
-                 global_funcs=global_funcs)
+                 global_funcs=global_funcs, jmp_points=jmp_points)
     v.func_info = func_info
     error = None
     try:

@@ -156,13 +156,20 @@ def _targets(code: int, off: int, imm: int, i: int) -> tuple[int, ...]:
     return (i + 1,)
 
 
-def check_cfg(slots: list[Slot], subprogs: list[int]) -> tuple[set[int], set[int]]:
+def check_cfg(slots: list[Slot], subprogs: list[int]) -> tuple[set[int], set[int], set[int]]:
     """Every slot reachable from its subprogram's start; returns (prune points, loop
-    heads). Raises with ``unreachable insn N`` / ``jump into the middle of ldimm64``."""
+    heads, jmp points). Raises with ``unreachable insn N`` / ``jump into the middle of
+    ldimm64``.
+
+    Jmp points are the instructions a path may reach other than from the one before
+    (branch targets, where calls return, function and callback entries) and the
+    conditional jumps, as the kernel marks them: each visit of one is recorded in the
+    path's history with where it came from, for precision backtracking."""
     n = len(slots)
     seen = [False] * n
     prune: set[int] = set()
     back: set[int] = set()
+    jmp: set[int] = set(subprogs[1:])
     for start in subprogs:
         stack = [start]
         seen[start] = True
@@ -172,24 +179,30 @@ def check_cfg(slots: list[Slot], subprogs: list[int]) -> tuple[set[int], set[int
             cls = code & 7
             if code == OPCODE_LDDW:
                 succ: tuple[int, ...] = (i + 2,)
+                if src == 4:
+                    jmp.add(i + imm + 1)            # a callback's entry
             elif cls == JMP or cls == JMP32:
                 op = code & 0xF0
                 if op == 0x90:
                     succ = ()
                 elif op == 0x80:
                     succ = (i + 1,)
+                    jmp.add(i + 1)
                     if cls == JMP:
                         # visit_func_call_insn: after any call, and a bpf-to-bpf call itself
                         prune.add(i + 1)
                         if code == _CALL and src == 1:
                             prune.add(i)
+                            jmp.add(i + imm + 1)
                 elif op == 0x00:
                     succ = (i + (imm if cls == JMP32 else off) + 1,)
                     prune.add(succ[0])
+                    jmp.add(succ[0])
                 else:
                     succ = (i + 1, i + off + 1)
                     prune.add(i)
                     prune.add(succ[1])
+                    jmp.update((i, succ[1]))
             else:
                 succ = (i + 1,)
             for t in succ:
@@ -208,7 +221,7 @@ def check_cfg(slots: list[Slot], subprogs: list[int]) -> tuple[set[int], set[int
             i += 2
         else:
             i += 1
-    return prune, back
+    return prune, back, jmp
 
 
 # --- register liveness (the kernel's compute_live_registers) ---------------------------------

@@ -86,18 +86,6 @@ def stack_mask_text(mask: int) -> str:
     return ",".join(str(-(i + 1) * 8) for i in range(64) if mask >> i & 1)
 
 
-def prev_insn(st: "State", i: int, history: int) -> tuple[int, int]:
-    """``get_prev_insn_idx``: the instruction before ``i`` on the path, and how much of
-    the history is left; -1 at the start of the state's part of the path."""
-    hist = st.hist
-    if i == st.first_insn_idx:
-        if history == 0 or (history == 1 and hist[0][0] == i):
-            return -1, history
-    if history and hist[history - 1][0] == i:
-        return hist[history - 1][1], history - 1
-    return i - 1, history
-
-
 def mark_chain_precision(v: "Verifier", regno: int) -> None:
     """The register ``regno`` of the current frame must be precise: mark where its value
     came from in the checkpoints of the current path (not in the current state, where
@@ -147,6 +135,7 @@ def _mark(v: "Verifier", start: "State", bt: Backtrack) -> None:
     first_idx, last_idx, subseq_idx = st.first_insn_idx, v.insn_idx, -1
     skip_first = True
     parent = v.parent_cp
+    insns = v.insns
     while True:
         if log is not None:
             log(f"mark_precise: frame{bt.frame}: last_idx {last_idx} first_idx {first_idx} "
@@ -161,25 +150,45 @@ def _mark(v: "Verifier", start: "State", bt: Backtrack) -> None:
                 return
             _force_all(v, start)
             return
-        history = len(st.hist)
+        hist = st.hist
+        history = len(hist)
+        first = st.first_insn_idx
         i = last_idx
         while True:
             if skip_first:
                 skip_first = False
             else:
-                hist = st.hist[history - 1] if history and st.hist[history - 1][0] == i \
-                    else None
-                try:
-                    backtrack_insn(v, i, subseq_idx, hist, bt)
-                except NotSupported:
-                    _force_all(v, start)
-                    return
-            if bt.empty():
-                return
+                entry = hist[history - 1] if history and hist[history - 1][0] == i else None
+                insn = insns[i]
+                cls = insn.opcode & 7
+                # (the common cases, silently: an ALU op or a load into a register not
+                # wanted, a store to no wanted slot, a jump on a constant leave the
+                # wanted set as it is)
+                code = insn.opcode
+                if log is None and ((cls in (5, 6) and not code & 0x08
+                                     and code & 0xF0 not in (0x80, 0x90))
+                                    or (not bt.regs[bt.frame] >> insn.dst & 1 and (
+                                        cls in (1, 4, 7) or (cls == 2 and entry is None)
+                                        or (cls == 3 and entry is None
+                                            and code & 0xE0 != 0xC0)))):
+                    pass
+                else:
+                    try:
+                        backtrack_insn(v, i, subseq_idx, entry, bt)
+                    except NotSupported:
+                        _force_all(v, start)
+                        return
+                    if bt.empty():
+                        return
             subseq_idx = i
-            i, history = prev_insn(st, i, history)
-            if i < 0:
+            # get_prev_insn_idx: the instruction before i on the path
+            if i == first and (history == 0 or (history == 1 and hist[0][0] == i)):
                 break
+            if history and hist[history - 1][0] == i:
+                i = hist[history - 1][1]
+                history -= 1
+            else:
+                i -= 1
         if parent is None:
             break
         st = parent.state

@@ -111,7 +111,8 @@ class Verifier:
                  maps: dict[int, MapInfo] | None = None, priv: str = "root",
                  log_level: int = 1, gpl: bool = True, prune: set[int] | None = None,
                  subprogs: list[int] | None = None, source_lines: list | None = None,
-                 global_funcs: dict[int, GlobalFunc] | None = None):
+                 global_funcs: dict[int, GlobalFunc] | None = None,
+                 jmp_points: set[int] | None = None):
         self.slots = slots
         # global subprograms (by first insn): verified on their own, after the main program
         self.global_funcs = global_funcs or {}
@@ -150,7 +151,8 @@ class Verifier:
         self.log = Log(log_level)
         self.prune_points = (prune or set()) | self.callback_calls
         self.subprogs = subprogs or [0]
-        self.jmp_points = self._jmp_points()
+        # (see cfg.check_cfg; a helper call that calls a callback is one too)
+        self.jmp_points = (jmp_points or set()) | self.callback_calls
         self.cur_hist: State | None = None     # the state the current insn has an entry in
         self.came_from = -1                     # the insn the path came to this one from
         self._components: list[int] | None = None
@@ -188,30 +190,6 @@ class Verifier:
         self.error: VerifyFail | None = None
         self.paths = Paths()
         self.prev_linfo = None
-
-    def _jmp_points(self) -> set[int]:
-        """The instructions a path may reach other than from the one before (the kernel's
-        jmp points, plus function entries): each visit is recorded in the path's history
-        with where it came from, for precision backtracking. A conditional jump is one
-        too, as in the kernel."""
-        points = set(self.subprogs[1:]) | self.callback_calls
-        for i, (code, _dst, src, off, imm) in enumerate(self.slots):
-            cls, op = code & 7, code & 0xF0
-            if code == OPCODE_LDDW and src == 4:
-                points.add(i + imm + 1)                  # a callback's entry
-            if cls not in (5, 6):
-                continue
-            if op == 0x80:
-                points.add(i + 1)                        # where a call returns
-                if src == 1:
-                    points.add(i + imm + 1)
-            elif op == 0x00:
-                points.add(i + (imm if cls == 6 else off) + 1)
-            elif op not in (0x90, 0xE0):
-                points.update((i, i + off + 1))
-            elif op == 0xE0:
-                points.update((i, i + off + 1))
-        return points
 
     def push_hist(self, stack: tuple[int, int] | None = None) -> None:
         """``push_jmp_history``: the current instruction in the path's history (once; a
