@@ -326,7 +326,7 @@ def _run(slots: list[Slot], prog_type: int, attach_type: int, maps: dict[int, Ma
             reads_uninit_stack=v.reads_uninit_stack)
     if log_level:
         v.log.level = max(v.log.level, 1)
-        v.log(error.message + "\n" + error.after)
+        v.log(error.message + ("\n" if error.newline else "") + error.after)
     text = (v.log.text() + v.stats()) if log_level else ""
     res = VerifyResult(False, text, error.message, error.insn, error.errno, stats)
     res.path = v.paths.decisions(getattr(v.state, "path", -1))

@@ -8,7 +8,9 @@ from typing import TYPE_CHECKING
 
 from pybpf.isa.uapi import HELPER_NAMES, HelperId as H, MapType as MT
 from pybpf.verifier.precision import mark_slot_precision
-from pybpf.verifier.mem import READ, WRITE, check_mem_access, fail, helper_mem_access
+from pybpf.verifier.mem import (
+    READ, WRITE, VerifyFail, check_mem_access, fail, helper_mem_access,
+)
 from pybpf.verifier.regs import (
     CONST_PTR_TO_MAP, NOT_INIT, NOT_INIT_REG, PTR_TO_CTX, PTR_TO_FUNC, PTR_TO_MAP_KEY,
     PTR_TO_MAP_VALUE, PTR_TO_MEM, PTR_TO_PACKET, PTR_TO_PACKET_META, PTR_TO_SOCK_COMMON,
@@ -109,7 +111,8 @@ def check_helper_call(v: "Verifier", insn, idx: int) -> None:
         elif not (reg.is_const() and reg.var_off.value == 0):
             raise fail(f"func {_func(hid)} reference has not been acquired before", 22)
     if hid == H.tail_call and (meta["map"] is None or int(meta["map"].type) != MT.PROG_ARRAY):
-        raise fail("expected prog array map for tail call", 22)     # record_func_key
+        raise VerifyFail("expected prog array map for tail call", errno=22,  # record_func_key
+                         newline=False)      # (the kernel's verbose() has no newline here)
     if hid == H.tail_call and regs[3].is_const() and \
             regs[3].var_off.value < meta["map"].max_entries:
         v.mark_precise(3)               # (the JIT may call its target directly)

@@ -29,12 +29,13 @@ class VerifyFail(Exception):
     """Verification stops here with the kernel's first error line."""
 
     def __init__(self, message: str, insn: int | None = None, errno: int = 13,
-                 after: str = ""):
+                 after: str = "", newline: bool = True):
         super().__init__(message)
         self.message = message
         self.insn = insn
         self.errno = errno
         self.after = after          # log lines the kernel prints after the first
+        self.newline = newline      # (False: the kernel's message has none)
 
 
 def fail(message: str, errno: int = 13) -> VerifyFail:
@@ -234,14 +235,19 @@ def stack_read(v: "Verifier", reg: Reg, regno: int, off: int, size: int, dst: in
                 continue
             raise fail(f"invalid read from stack R{regno} var_off {reg.var_off}+{a - lo} "
                        f"size {size}")
-        if dst is not None:
+        if dst is not None:      # mark_reg_stack_read: scratches up to the first non-zero
+            for a in range(lo, hi):
+                spi, idx = (-a - 1) // 8, (-a - 1) % 8
+                v.scratch_slot(spi)
+                slot = frame.stack.get(spi)
+                if slot is None or slot.types[idx] != ZERO:
+                    break
             r = v.state.regs[dst]
             if zeros == hi - lo:
                 r.assign(known_scalar(0))
             else:
                 mark_unknown(r)
-        for a in range(lo, hi, 8):
-            v.scratch_slot((-a - 1) // 8)
+            _narrow(r, size, signed)
         return
     addr = s64v(reg.var_off.value) + off
     spi = (-addr - 1) // 8

@@ -623,7 +623,7 @@ def format_reg(r: Reg, frameno: int) -> str:
             parts.append(f"map={r.map.name}")
         parts.append(f"ks={r.map.key_size},vs={r.map.value_size}")
     if t != SCALAR and r.off:
-        parts.append(f"off={r.off}")
+        parts.append(f"off={snum(r.off)}")
     if r.is_pkt:
         parts.append(f"r={unum(r.range)}")       # (past or at pkt_end: a negative, as u64)
     if t == PTR_TO_MEM:

@@ -993,18 +993,12 @@ class Verifier:
                         *_SK_TYPES):
             raise fail(f"BPF_ATOMIC stores into R{insn.dst} {dst.type_str()} is not allowed")
         load_reg = 0 if imm == 0xF1 else (insn.src if imm & 1 else None)
-        check_mem_access(self, insn.dst, insn.off, size, READ, load_reg, strict=True)
-        if load_reg is None:
-            check_mem_access(self, insn.dst, insn.off, size, READ, None, strict=True)
-        check_mem_access(self, insn.dst, insn.off, size, WRITE, None, strict=True)
+        # can the memory be read (and, fetching, the old value filled into load_reg, as a
+        # load would: a known stack value stays known), then written
+        check_mem_access(self, insn.dst, insn.off, size, READ, None, strict=True)
         if load_reg is not None:
-            r = self.state.regs[load_reg]
-            if r.is_pointer and not self.allow_ptr_leaks:
-                raise fail(f"R{load_reg} leaks addr into mem")
-            mark_unknown(r)
-            if size == 4:
-                zext_32_to_64(r)
-                bounds_sync(r)
+            check_mem_access(self, insn.dst, insn.off, size, READ, load_reg, strict=True)
+        check_mem_access(self, insn.dst, insn.off, size, WRITE, None, strict=True)
         return idx + 1
 
     def _ld_imm(self, insn: Insn, idx: int) -> int:
@@ -1170,6 +1164,8 @@ class Verifier:
         other.path = self.paths.add(self.state.path, idx, True)
         self.state.path = self.paths.add(self.state.path, idx, False)
         self._push(target, idx, other)
+        if self.log.level:      # (the fall-through's state, here: as the kernel prints it)
+            self._print_insn_state()
         return idx + 1
 
     def _record(self, idx: int, taken: bool) -> None:
