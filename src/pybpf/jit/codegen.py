@@ -128,8 +128,11 @@ class ModuleBuilder:
                  native_helpers: Iterable[int] = (), trusted: Iterable[int] | None = None,
                  stack_used: int = MAX_STACK,
                  map_shapes: Iterable[tuple[int, tuple[int, ...]]] = (),
-                 map_calls: dict[int, int] | None = None):
+                 map_calls: dict[int, int] | None = None, unguarded_copies: bool = False):
         self.prog = prog
+        # Loop-free functions get a copy with no budget checks, run when the budget at
+        # entry covers all their instructions (see _budget_bound): the full tier's
+        self.unguarded_copies = unguarded_copies
         # The shapes of the maps the known map calls use, by lddw pc (see .mapcalls)
         self.map_shapes = dict(map_shapes)
         self.stack_used = stack_used     # the bytes at the top of each frame a run clears
@@ -219,8 +222,11 @@ class ModuleBuilder:
         names = {}
         for pc in self.prog.functions:
             parts.append(FunctionBuilder(self, pc).build())
+            bound = self._budget_bound(pc) if self.unguarded_copies else None
+            if bound is not None:
+                parts.append(FunctionBuilder(self, pc, guarded=False).build())
             names[pc] = f"bpf_entry{pc}"
-            parts.append(self._entry(pc, names[pc]))
+            parts.append(self._entry(pc, names[pc], bound))
         parts.extend(self.declarations.values())
         parts.append(_METADATA)
         return "\n".join(parts), names, self.messages
@@ -247,9 +253,37 @@ class ModuleBuilder:
         self.declarations["llvm.memset.p0.i64"] = \
             "declare void @llvm.memset.p0.i64(ptr, i8, i64, i1)"
 
-    def _entry(self, pc: int, name: str) -> str:
+    def _budget_bound(self, pc: int) -> int | None:
+        """The most instructions a run of the function at ``pc`` may execute, when that
+        is its length: it jumps only forward, calls no function, and no helper that may
+        run BPF code (a callback) - only helpers with native code, which cannot. None
+        otherwise. (A run started with that much budget left never runs out: its budget
+        checks cannot fail.)"""
+        functions = sorted(self.prog.functions)
+        end = next((f for f in functions if f > pc), self.prog.length)
+        count = 0
+        for at in range(pc, end):
+            step = self.prog.by_pc.get(at)
+            if step is None:
+                continue
+            insn, form = step
+            count += 1
+            kind = form.kind
+            if kind is Kind.CALL and (form.op != "helper" or insn.imm not in self.native_helpers):
+                return None
+            if kind in (Kind.CALLX, Kind.MAY_GOTO) or (kind is Kind.LDDW and form.op == "func"):
+                return None
+            if kind is Kind.EXIT:
+                continue
+            after = [] if kind in (Kind.JA, Kind.GOTOL) else [at + form.slots]
+            if any(not at < t < end for t in compiler._targets(at, insn, form) + after):
+                return None            # (backward, or out of the function: not bounded)
+        return count
+
+    def _entry(self, pc: int, name: str, bound: int | None = None) -> str:
         """``r0 = bpf_entry<pc>(ctx)``: zero the stacks the last run used when asked,
-        then run the function on r1..r5 from the context at frame level 0."""
+        then run the function on r1..r5 from the context at frame level 0 (its copy
+        without budget checks when it has one and the budget covers ``bound``)."""
         w = IRWriter(self)
         w.out.append(f"define i64 @{name}(ptr noalias %ctx) {{")
         w.start("entry")
@@ -260,8 +294,20 @@ class ModuleBuilder:
             self._clear_stacks(w)
         w.start("body")
         args = ", ".join(f"i64 {w.load_slot(abi.ARGS + i)}" for i in range(5))
-        result = w.op(f"call {RET} @bpf_f{pc}(ptr %ctx, i64 0, {args}, i64 0, i64 0, i64 0, "
-                      f"i64 0, i64 0, i64 {self.prog.stack_depth[pc]})")
+        call = (f"(ptr %ctx, i64 0, {args}, i64 0, i64 0, i64 0, i64 0, i64 0, "
+                f"i64 {self.prog.stack_depth[pc]})")
+        if bound is None:
+            result = w.op(f"call {RET} @bpf_f{pc}{call}")
+        else:
+            w.cbr(w.op(f"icmp sge i64 {w.load_slot(abi.BUDGET)}, {bound}"), "free", "guarded")
+            w.start("free")
+            free = w.op(f"call {RET} @bpf_f{pc}_free{call}")
+            w.br("run")
+            w.start("guarded")
+            guarded = w.op(f"call {RET} @bpf_f{pc}{call}")
+            w.br("run")
+            w.start("run")
+            result = w.op(f"phi {RET} [{free}, %free], [{guarded}, %guarded]")
         r0 = w.op(f"extractvalue {RET} {result}, 0")
         # A native tail call unwound the program (ST_EXIT): its successor's r0 is the run's.
         w.cbr(w.op(f"icmp eq i64 {w.load_slot(abi.STATUS)}, {abi.ST_EXIT}"), "tail_exit",
@@ -278,15 +324,17 @@ class ModuleBuilder:
 class FunctionBuilder(IRWriter):
     """The LLVM function of one BPF function: its blocks, registers and budget."""
 
-    def __init__(self, mb: ModuleBuilder, entry: int):
+    def __init__(self, mb: ModuleBuilder, entry: int, guarded: bool = True):
         super().__init__(mb)
         self.prog = mb.prog
         self.entry = entry
+        self.guarded = guarded      # (False: the copy that checks no budget, see _entry)
         args = ", ".join(f"i64 %a{i}" for i in range(10))
         # A function only its entry calls is inlined there (the full tier's inliner): the
         # entry's constant arguments then fold into it.
         inline = " alwaysinline" if entry not in mb.callees else ""
-        self.out.append(f"define internal {RET} @bpf_f{entry}(ptr noalias %ctx, {args}, "
+        name = f"bpf_f{entry}" if guarded else f"bpf_f{entry}_free"
+        self.out.append(f"define internal {RET} @{name}(ptr noalias %ctx, {args}, "
                         f"i64 %level, i64 %depth) nounwind{inline} {{")
         self.start("entry")
         for i in range(10):
@@ -421,7 +469,9 @@ class FunctionBuilder(IRWriter):
     def _charge(self, count: int, start: int) -> None:
         left = self.op(f"sub i64 {self.op('load i64, ptr %budget')}, {count}")
         self.emit(f"store i64 {left}, ptr %budget")
-        self.guard(self.op(f"icmp slt i64 {left}, 0"), lambda: self.fail(abi.ST_BUDGET, start))
+        if self.guarded:
+            self.guard(self.op(f"icmp slt i64 {left}, 0"),
+                       lambda: self.fail(abi.ST_BUDGET, start))
 
     # -- instructions -----------------------------------------------------------------------
 
