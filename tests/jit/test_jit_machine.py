@@ -110,6 +110,45 @@ def test_remembered_context_loads_are_asked_again_after_python_ran():
     assert [entry[1:3] for entry in fields.log if entry[0] == "load"][:2] == [(4, 4), (4, 2)]
 
 
+class RefusingFields(PureFields):
+    """Pure fields whose loads fail once ``refuse`` is set."""
+
+    refuse = False
+
+    def load(self, offset: int, size: int, pc: int | None) -> int:
+        if self.refuse:
+            raise BpfMemoryError(f"load of {size} at {offset} refused", pc)
+        return super().load(offset, size, pc)
+
+
+def test_a_run_starts_with_the_context_loads_the_runs_before_made():
+    """The loads of its context a run made through Python are asked at the start of the
+    next (pc None) and answered natively, with the values of that run; one refused then
+    is left to the program's own load, which fails as in the interpreter."""
+    prog = [I("ldx32", dst=0, src=1, off=4), I("ldx16", dst=2, src=1, off=4),
+            I("add64_reg", dst=0, src=2), I("exit")]
+    outcomes = {}
+    for name, cls in MACHINES.items():
+        memory, fields = Memory(), RefusingFields()
+        ctx = memory.add(Region("ctx", 32, kind="ctx", access=fields))
+        machine = cls(prog, memory=memory)
+        results = []
+        for stored, refuse in ((5, False), (7, False), (7, True)):
+            fields.stored[4], fields.refuse = stored, refuse
+            fields.log.clear()
+            try:
+                results.append(machine.run(ctx.address).r0)
+            except BpfError as e:
+                results.append((type(e).__name__, without_addresses(str(e)), e.pc))
+            results.append(sorted(entry[1:] for entry in fields.log))
+        outcomes[name] = results
+    assert outcomes["jit"][:2] == outcomes["interp"][:2] == [10, [(4, 2, 1), (4, 4, 0)]]
+    assert outcomes["jit"][2] == outcomes["interp"][2] == 14
+    assert outcomes["jit"][3] == [(4, 2, None), (4, 4, None)]       # asked ahead
+    assert outcomes["jit"][4] == outcomes["interp"][4]                # the program's error
+    assert outcomes["jit"][4][2] == 0
+
+
 def test_region_added_and_removed_by_a_helper_during_the_run():
     """A helper's new region is addressable at once; one it removes faults at once, even
     when native code had it as the last region hit."""

@@ -38,6 +38,27 @@ def test_close_removes_every_region():
     assert len(memory.regions) == before
 
 
+@pytest.mark.parametrize("prog_type", [PT.XDP, PT.SCHED_CLS])
+def test_next_run_gets_the_regions_back_zeroed(prog_type):
+    """A run's frame and context regions serve the next run of the type: the same
+    regions (the JIT's native region table stays as it was), as clean as new ones."""
+    memory, env, pt = Memory(), Env(cpus=1), program_type(prog_type)
+    inv = pt.prepare(memory, env, PKT4, None)
+    first = memory.regions
+    for region in first:
+        region.write(0, b"\xa5" * region.size)
+    inv.close()
+    inv = pt.prepare(memory, env, PKT4, None)
+    assert memory.regions == first
+    fresh = Memory()
+    clean = program_type(prog_type).prepare(fresh, env, PKT4, None)
+    contents = {r.name: r.read() for r in memory.regions}
+    assert contents == {r.name: r.read() for r in fresh.regions}
+    assert inv.finish(0) == clean.finish(0)
+    inv.close()
+    clean.close()
+
+
 def test_failed_prepare_leaves_no_region():
     memory = Memory()
     with pytest.raises(BpfSyscallError) as e:

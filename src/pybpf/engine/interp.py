@@ -45,7 +45,7 @@ class InterpRunner:
         run changes, the packet or the context, the next run sees); the last run's
         result and the mean time per run."""
         machine, env = self.machine, self.object.env
-        run_cpu = self._cpu(flags, cpu, env)
+        run_cpu = env.cpu if not flags and not cpu else self._cpu(flags, cpu, env)
         inv = self.program_type.prepare(machine.memory, env, data, ctx,
                                         data_size_out=data_size_out)
         call = machine.call

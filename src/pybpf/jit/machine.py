@@ -57,6 +57,7 @@ _EMPTY = [0] * abi.ENTRY_WORDS
 _NO_RECENT = [0] * (abi.RECENT_NEXT - abi.RECENT)
 _ZEROS = (0,) * 5
 HOT_RUNS = 1000         # runs after which a machine is worth full-tier code
+PRELOADS = 16           # context loads a machine learns to answer before a run (see _preload)
 
 
 class RegionTable:
@@ -76,8 +77,11 @@ class RegionTable:
         self.count = 0
         self.address = self.flat.buffer_info()[0]
         self.version = 0
-        # The load views of the context regions in the table (see abi), by region id.
+        # The load views of the context regions in the table (see abi), by region id, and
+        # what forgets each: its bytes, and as many zeros (a memoryview's slice assignment
+        # is a plain memcpy; ctypes.memset is a foreign call, several times slower).
         self.views: dict[int, ctypes.Array] = {}
+        self._wipes: dict[int, tuple[memoryview, bytes]] = {}
 
     def _entry(self, r: Region) -> array:
         flags = (abi.RF_WRITABLE if r.writable else 0) | \
@@ -88,13 +92,14 @@ class RegionTable:
             buffer = self.views.get(id(r))
             if buffer is None:
                 buffer = self.views[id(r)] = (ctypes.c_uint64 * (r.size * abi.VIEW_WORDS))()
+                self._wipes[id(r)] = (memoryview(buffer).cast("B"), bytes(ctypes.sizeof(buffer)))
             view = ctypes.addressof(buffer)
         return array("Q", (r.address, r.end, flags, view))
 
     def forget_views(self) -> None:
         """Python may have changed what context loads give: native code asks again."""
-        for buffer in self.views.values():
-            ctypes.memset(buffer, 0, ctypes.sizeof(buffer))
+        for view, zeros in self._wipes.values():
+            view[:] = zeros
 
     def remember(self, region: Region, offset: int, size: int, value: int) -> None:
         """Keep a context load's value in the region's view (when it has one)."""
@@ -103,6 +108,23 @@ class RegionTable:
             record = offset * abi.VIEW_WORDS
             buffer[record] |= size
             buffer[record + size.bit_length()] = value
+
+    def preload(self, region: Region, loads: Iterable[tuple[int, int]]) -> None:
+        """Keep in the region's view (when it has one) the value of each load (offset,
+        size: 1, 2, 4 or 8) of it that its access answers now; one it refuses is left
+        out."""
+        buffer = self.views.get(id(region))
+        if buffer is None:
+            return
+        load = region.access.load       # type: ignore[union-attr]
+        for offset, size in loads:
+            try:
+                value = load(offset, size, None)
+            except Exception:   # noqa: BLE001 - not kept: the program's own load raises it
+                continue
+            record = offset * abi.VIEW_WORDS
+            buffer[record] |= size
+            buffer[record + size.bit_length()] = value & M64
 
     def sync(self) -> int:
         regions = self.memory._regions
@@ -127,7 +149,7 @@ class RegionTable:
         if self.views:                  # drop the views of regions that left
             present = {id(r) for r in regions if r.access is not None}
             for key in [k for k in self.views if k not in present]:
-                del self.views[key]
+                del self.views[key], self._wipes[key]
         self.snapshot = list(regions)
         self.count = n
         self.address = flat.buffer_info()[0]
@@ -174,7 +196,7 @@ def compile_program(program: compiler.Program, code: bytes, const_pcs: frozenset
 
         text, entries, messages = ModuleBuilder(program, const_pcs, name, native_helpers,
                                                 trusted, stack_used, map_shapes,
-                                                map_calls).build()
+                                                map_calls, tier == FULL).build()
         return compile_ir(text, entries, messages, program.length, tier)
 
     return cached((code, const_pcs, native_helpers, trusted, stack_used, map_shapes), build,
@@ -277,6 +299,10 @@ def native_helper_ids(helpers: HelperRegistry) -> frozenset[int]:
     return frozenset(out)
 
 
+# The PH_SKB_* bits an skb's (kind, type name) is offered (net.offers: by those two only).
+_skb_offers: dict[tuple[str, str], int] = {}
+
+
 def packet_helpers_offered(state: Any) -> int:
     """The abi.PH_* bits of the native packet helpers a program-type state offers: what
     the Python helpers would accept (the rest go to them, to decide)."""
@@ -286,9 +312,14 @@ def packet_helpers_offered(state: Any) -> int:
                 | (abi.PH_XDP_META if state.meta_supported else 0))
     if not isinstance(state, SkbState) or state.buf is None:
         return 0
-    return ((abi.PH_SKB_LOAD if net.offers(state, *net.LOAD_BYTES_OFFER) else 0)
+    key = (kind, state.type_name)
+    bits = _skb_offers.get(key)
+    if bits is None:
+        bits = _skb_offers[key] = (
+            (abi.PH_SKB_LOAD if net.offers(state, *net.LOAD_BYTES_OFFER) else 0)
             | (abi.PH_SKB_STORE if net.offers(state, *net.STORE_BYTES_OFFER) else 0)
             | (abi.PH_CSUM if net.offers(state, *net.CSUM_REPLACE_OFFER) else 0))
+    return bits
 
 
 class JitMachine:
@@ -355,6 +386,11 @@ class JitMachine:
         self.call = CallContext(self.memory, env, program=self)
         self._table = region_table(self.memory)
         self._table_version = -1
+        # The context loads (offset, size) runs made through Python, the address of the
+        # current run's context (its r1), and the context region _preload found last.
+        self._ctx_loads: set[tuple[int, int]] = set()
+        self._run_ctx = 0
+        self._preloaded: Region | None = None
         self._callback_stacks: list[tuple[list[Region], ctypes.Array]] = []
         self._callback_level = 0
         self._scratch: Region | None = None
@@ -501,9 +537,9 @@ class JitMachine:
 
         ``repeat`` runs happen in one native loop (see :mod:`.drivers`) unless a run needs
         Python to finish it (a tail call, a helper that ends the program)."""
-        if (mem is None and packet is None and repeat == 1 and budget is _USE_DEFAULT
-                and not trace and not self.mirrored and len(args) <= 5):
-            return self._run_plain(args)
+        if (mem is None and repeat == 1 and budget is _USE_DEFAULT and not trace
+                and len(args) <= 5 and not isinstance(packet, (bytes, bytearray))):
+            return self._run_one(args, packet)
         if self.compiled.tier != FULL:
             self._heat(max(repeat, 1))
         if trace:
@@ -531,34 +567,43 @@ class JitMachine:
         elapsed = time.perf_counter_ns() - start
         return RunResult(r0, final, limit - left, elapsed, out)
 
-    def _run_plain(self, args: tuple[int, ...]) -> RunResult:
-        """``run(*args)`` with nothing else to set up: the same steps as ``_execute`` and
-        ``_enter``, with as little Python as possible around the native call."""
+    def _run_one(self, args: tuple[int, ...], packet: Region | None) -> RunResult:
+        """``run(*args, packet=packet)``, one run on the machine's budget: the steps of
+        ``_execute``, ``_in_env`` and ``_enter``, with as little Python as possible around
+        the native call (this is the path a Python caller's overhead is made of: a call's,
+        a test_run's)."""
         limit = self._budget
         limit = _UNLIMITED if limit is None else min(limit, _UNLIMITED)
         self._hot -= 1
         if not self._hot:
             self._hot_later()
-        # _ready's steps, inline: this is the path a Python caller's overhead is made of
-        table, ctx = self._table, self._ctx
+        # _ready's steps, inline
+        table, ctx, call = self._table, self._ctx, self.call
         if table.sync() != self._table_version:
             self._adopt_table()
         if table.views:
-            table.forget_views()
-        if self._packet is not None:
-            self._set_packet(None)
-        self.call.tail_calls = 0
-        ctx[0:10] = (abi.ST_OK, 0, limit, 1, *args, *_ZEROS[len(args):], self.call.cpu)
+            self._fresh_views(args[0] if args else 0)
+        if packet is not None or self._packet is not None:
+            self._set_packet(packet)
+        call.tail_calls = 0
+        ctx[0:10] = (abi.ST_OK, 0, limit, 1, *args, *_ZEROS[len(args):], call.cpu)
         ctx[abi.TAIL_COUNT] = ctx[abi.CALLER_CTX] = 0
         start = time.perf_counter_ns()
-        r0 = self._entry0(self._ctx_address)
-        if ctx[abi.STATUS]:
-            try:
-                self._raise(limit)
-            except (ProgramExit, TailCall) as ending:
-                r0, final, left = self._finish(ending, args[0] if args else 0)
-        else:
-            final, left = _REGS.unpack_from(ctx, abi.REGS * 8), ctx[abi.BUDGET]
+        try:
+            if self.mirrored:
+                r0 = self._in_env(self._entry0, self._ctx_address)
+            else:
+                r0 = self._entry0(self._ctx_address)
+            if ctx[abi.STATUS]:
+                try:
+                    self._raise(limit)
+                except (ProgramExit, TailCall) as ending:
+                    r0, final, left = self._finish(ending, args[0] if args else 0)
+            else:
+                final, left = _REGS.unpack_from(ctx, abi.REGS * 8), ctx[abi.BUDGET]
+        finally:
+            if packet is not None:
+                self._set_packet(None)
         return RunResult(r0, final, limit - left, time.perf_counter_ns() - start)
 
     def _set_packet(self, packet: Region | None) -> None:
@@ -678,10 +723,41 @@ class JitMachine:
         ctx = self._ctx
         self._sync_table()
         if clear:
-            self._table.forget_views()
+            self._fresh_views(regs[0])
         ctx[0:10] = (abi.ST_OK, 0, budget, clear, *regs, self.call.cpu)   # STATUS .. CPU
         if clear:
             ctx[abi.TAIL_COUNT], ctx[abi.CALLER_CTX] = self.call.tail_calls, 0
+
+    def _fresh_views(self, r1: int) -> None:
+        """A run starts at ``r1``: no context load is remembered from before it, but the
+        loads of its context that runs of this machine made before are answered already
+        (outside a batch, whose driver tells the view about each packet itself)."""
+        self._table.forget_views()
+        self._run_ctx = r1
+        if self._ctx_loads and self.batch_sync is None:
+            self._preload(r1)
+
+    def _preload(self, address: int) -> None:
+        """Keep in the load view of the context region at ``address`` the value of each
+        context load earlier runs made through Python (at most PRELOADS of them).
+
+        What a native load finds in the view is what Python would answer at that point of
+        the run: a context's loads have no effect and their values change only when
+        Python runs (a helper, a context store: then the views are forgotten) or when a
+        native packet helper moves the packet (which tells the view); so a load answered
+        now, at the start, gives what the program's own load would. One Python refuses
+        now is left to the program's load, which then fails as it would have.
+
+        The region is the one found last when it is still there, i.e. in the region table
+        (just synchronised): a program type gives each run the regions of the last one."""
+        region = self._preloaded
+        if region is None or region.address != address or id(region) not in self._table.views:
+            region = self.memory.find(address)
+            if region is None or region.address != address:
+                return
+            self._preloaded = region
+        if region.access is not None:
+            self._table.preload(region, self._ctx_loads)
 
     def _sync_table(self) -> None:
         """Bring the native region table up to the Memory's (see RegionTable.sync)."""
@@ -846,6 +922,9 @@ class JitMachine:
             else:
                 value = region.access.load(offset, size, pc) & M64
                 self._table.remember(region, offset, size, value)
+                if (region.address == self._run_ctx and region.access.pure_loads
+                        and size in (1, 2, 4, 8) and len(self._ctx_loads) < PRELOADS):
+                    self._ctx_loads.add((offset, size))     # (see _preload)
             self._sync_table()
             return value
         except BaseException as e:  # noqa: BLE001

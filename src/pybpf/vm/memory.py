@@ -22,6 +22,7 @@ _SIGNED_FORMATS = {1: "<b", 2: "<h", 4: "<i", 8: "<q"}
 
 
 _GUARD = 64
+_ZEROS = memoryview(bytes(4096))
 
 
 def _guarded_buffer(size: int) -> ctypes.Array:
@@ -41,7 +42,8 @@ class Region:
     e.g. a map's value storage); ``writable`` False makes stores fault.
     """
 
-    __slots__ = ("name", "buffer", "address", "size", "end", "writable", "kind", "access")
+    __slots__ = ("name", "buffer", "address", "size", "end", "writable", "kind", "access",
+                 "_bytes")
 
     def __init__(self, name: str, size_or_data: int | bytes | bytearray | ctypes.Array,
                  *, writable: bool = True, kind: str = "data", access: "FieldAccess | None" = None):
@@ -61,19 +63,29 @@ class Region:
         self.writable = writable
         self.kind = kind
         self.access = access
+        self._bytes: memoryview | None = None
+
+    def _view(self) -> memoryview:
+        """The buffer as bytes (made on first use): a slice assignment to it is a plain
+        memcpy, where ctypes.memmove and memset are foreign calls, several times slower."""
+        if self._bytes is None:
+            self._bytes = memoryview(self.buffer).cast("B")
+        return self._bytes
 
     def read(self, offset: int = 0, size: int | None = None) -> bytes:
         size = self.size - offset if size is None else size
         return ctypes.string_at(self.address + offset, size)
 
     def write(self, offset: int, data: bytes) -> None:
-        if offset < 0 or offset + len(data) > self.size:
+        end = offset + len(data)
+        if offset < 0 or end > self.size:
             raise ValueError(f"write of {len(data)} bytes at offset {offset} outside {self.name} "
                              f"({self.size} bytes)")
-        ctypes.memmove(self.address + offset, data, len(data))
+        self._view()[offset:end] = data
 
     def clear(self) -> None:
-        ctypes.memset(self.address, 0, self.size)
+        size = self.size
+        self._view()[:size] = _ZEROS[:size] if size <= len(_ZEROS) else bytes(size)
 
     def __repr__(self) -> str:
         return f"<Region {self.name} {self.address:#x}+{self.size}{'' if self.writable else ' ro'}>"
@@ -88,8 +100,10 @@ class FieldAccess:
     these methods (offsets are relative to the region); it is never the cached last
     region, so ordinary regions keep their one-comparison fast path.
 
-    ``pure_loads``: a load's value depends only on what this object's ``store`` and the
-    helpers (Python code) change, so the JIT may remember it until the next such call.
+    ``pure_loads``: a load has no effect, and its value depends only on what this
+    object's ``store`` and the helpers (Python code) change, so the JIT may remember it
+    until the next such call, and ask it before the program does (``pc`` None: the loads
+    an earlier run made, at the start of the next).
     """
 
     pure_loads = False

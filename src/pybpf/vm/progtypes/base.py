@@ -88,12 +88,30 @@ def _fields_by_offset(fields: dict[int, Field]) -> dict[int, Field]:
     return entry[1]
 
 
+Rule = Callable[[int, int, bool], bool]
+
+# Each access rule's answers by (offset, size, write). A rule (a program type's
+# ``is_valid_access``) is a pure function of them, asked on every context access of every
+# run: each question is worked out once.
+_ANSWERS: dict[Rule, dict[tuple[int, int, bool], bool]] = {}
+
+
+def _answers(valid: Rule) -> dict[tuple[int, int, bool], bool]:
+    answers = _ANSWERS.get(valid)
+    if answers is None:
+        if len(_ANSWERS) >= 64:          # (rules made on the fly would only pile up)
+            _ANSWERS.clear()
+        answers = _ANSWERS[valid] = {}
+    return answers
+
+
 class CtxAccess(FieldAccess):
     """Loads/stores of a context region: validity check, then the field's rewrite.
 
-    ``valid(off, size, write)`` is the program type's ``is_valid_access``; ``fields`` maps
-    each field's offset to its :class:`Field`; ``raw`` ranges (``cb`` of ``__sk_buff``)
-    are plain bytes in ``raw_buffer(state)`` accessed with the program's own size.
+    ``valid(off, size, write)`` is the program type's ``is_valid_access`` (a pure function:
+    its answers are remembered); ``fields`` maps each field's offset to its
+    :class:`Field`; ``raw`` ranges (``cb`` of ``__sk_buff``) are plain bytes in
+    ``raw_buffer(state)`` accessed with the program's own size.
     """
 
     pure_loads = True
@@ -108,6 +126,7 @@ class CtxAccess(FieldAccess):
         self.raw = raw
         self.raw_buffer = raw_buffer
         self._by_offset = _fields_by_offset(fields)
+        self._answers = _answers(valid)
 
     def _field(self, off: int, size: int, pc: int | None) -> Field:
         field = self._by_offset.get(off)
@@ -116,13 +135,18 @@ class CtxAccess(FieldAccess):
         return field
 
     def load(self, offset: int, size: int, pc: int | None) -> int:
-        if not self.valid(offset, size, READ):
+        ok = self._answers.get((offset, size, READ))
+        if ok is None:
+            ok = self._answers[offset, size, READ] = self.valid(offset, size, READ)
+        if not ok:
             raise invalid_access(offset, size, pc)
         if self.raw is not None and self.raw[0] <= offset < self.raw[1]:
             buf = self.raw_buffer(self.state)
             start = offset - self.raw[0]
             return int.from_bytes(buf[start:start + size], "little")
-        field = self._field(offset, size, pc)
+        field = self._by_offset.get(offset)
+        if field is None:
+            raise invalid_access(offset, size, pc)
         value = field.get(self.state)
         if size < field.size and size < field.target:
             shift = (offset - field.offset) * 8
@@ -130,7 +154,10 @@ class CtxAccess(FieldAccess):
         return value & 0xFFFFFFFFFFFFFFFF
 
     def store(self, offset: int, size: int, value: int, pc: int | None) -> None:
-        if not self.valid(offset, size, WRITE):
+        ok = self._answers.get((offset, size, WRITE))
+        if ok is None:
+            ok = self._answers[offset, size, WRITE] = self.valid(offset, size, WRITE)
+        if not ok:
             raise invalid_access(offset, size, pc)
         if self.raw is not None and self.raw[0] <= offset < self.raw[1]:
             buf = self.raw_buffer(self.state)
@@ -173,25 +200,60 @@ class BytesAccess(FieldAccess):
         self.data[offset:offset + size] = value.to_bytes(size, "little")
 
 
+# A program type's spare regions: those of its ended runs, by role (name, size, kind),
+# for its next runs (see Invocation.borrow); at most SPARES of them, the oldest go first.
+Spares = dict[tuple[str, int, str], Region]
+SPARES = 8
+
+
 class Invocation:
     """One prepared run: what the loader hands the machine, and how to read the result.
 
     ``args`` are r1.. (r1 = the context's address); ``packet`` what legacy LD_ABS/LD_IND
     read; ``ctx`` the state helpers see. ``finish(r0)`` → (retval, data_out, ctx_out).
+    ``spares``: the program type's spare regions, which ``borrow`` takes from and
+    ``close`` gives back to.
     """
 
     def __init__(self, memory: Memory, ctx: Any, args: tuple[int, ...],
                  packet: Region | None = None,
-                 finish: Callable[[int], tuple[int, bytes | None, bytes | None]] | None = None):
+                 finish: Callable[[int], tuple[int, bytes | None, bytes | None]] | None = None,
+                 spares: Spares | None = None):
         self.memory = memory
         self.ctx = ctx
         self.args = args
         self.packet = packet
         self._finish = finish
         self._regions: list[Region] = []
+        self._spares = spares
+        self._borrowed: list[Region] = []
 
     def own(self, region: Region) -> Region:
         """Add ``region`` to memory; ``close`` removes it."""
+        self.memory.add(region)
+        self._regions.append(region)
+        return region
+
+    def borrow(self, name: str, size: int, kind: str) -> Region:
+        """``own`` a zeroed writable region of ``size`` bytes: the spare one of this role
+        (name, size, kind) if there is one, else a new one; ``close`` makes it a spare.
+
+        A run that gets the regions the run before it had (its frame, its context) needs
+        no new buffers, and leaves the memory's region table as that run had it, so the
+        JIT's native copy of the table needs no update (see
+        pybpf.jit.machine.RegionTable). A spare comes back zeroed, as a new region is; only
+        its address may be an earlier run's, and no run can tell (a new buffer's address
+        is arbitrary too). A program type gives a role to one sort of region only (a
+        context's always gets an access with pure loads), so that the region's entry in
+        the native table stays right."""
+        spares = self._spares
+        region = spares.pop((name, size, kind), None) if spares is not None else None
+        if region is None:
+            region = Region(name, size, kind=kind)
+        else:
+            region.clear()
+        if spares is not None:
+            self._borrowed.append(region)
         self.memory.add(region)
         self._regions.append(region)
         return region
@@ -213,6 +275,16 @@ class Invocation:
             except ValueError:
                 pass
         self._regions.clear()
+        spares = self._spares
+        if spares is not None:
+            for region in self._borrowed:
+                region.access = None        # (nothing of its run stays reachable from it)
+                key = (region.name, region.size, region.kind)
+                if key not in spares:
+                    if len(spares) >= SPARES:
+                        del spares[next(iter(spares))]
+                    spares[key] = region
+            self._borrowed.clear()
 
     def __enter__(self) -> "Invocation":
         return self
@@ -239,6 +311,7 @@ class ProgramType:
         self.prog_type = prog_type
         self.name = name
         self.attach_type = attach_type or 0
+        self.spares: Spares = {}
 
     def prepare(self, memory: Memory, env: Any, data: bytes | None, ctx: bytes | None, *,
                 data_size_out: int | None = None, strict: bool = False) -> Invocation:
@@ -268,6 +341,6 @@ def check_data_out(data: bytes, data_size_out: int | None, retval: int) -> None:
 
 __all__ = [
     "BytesAccess", "CtxAccess", "ENOTSUPP", "ETH_HLEN", "Field", "Invocation", "PAGE_SIZE",
-    "ProgramType", "check_data_out", "check_tail_zero", "invalid_access", "narrow_ok",
-    "syscall_error",
+    "ProgramType", "Spares", "check_data_out", "check_tail_zero", "invalid_access",
+    "narrow_ok", "syscall_error",
 ]

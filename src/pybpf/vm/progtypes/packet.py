@@ -19,18 +19,23 @@ class PacketBuffer:
     """``region`` holds the frame; ``data`` and ``tail`` are offsets into it.
 
     ``replace(old, new)`` is called when the buffer moves to a new region, so the owner
-    (the invocation) can swap the regions in its memory.
+    (the invocation) can swap the regions in its memory. ``region``: a zeroed region of
+    the frame's size the owner has already, or None: a new one, given to
+    ``replace(None, region)``.
     """
 
     def __init__(self, name: str, headroom: int, payload: bytes, tailroom: int,
-                 replace: Callable[[Region | None, Region], None]):
+                 replace: Callable[[Region | None, Region], None],
+                 region: Region | None = None):
         self.name = name
         self._replace = replace
-        self.region = Region(name, headroom + len(payload) + tailroom, kind="packet")
-        self.region.write(headroom, payload)
+        if region is None:
+            region = Region(name, headroom + len(payload) + tailroom, kind="packet")
+            replace(None, region)
+        self.region = region
+        region.write(headroom, payload)
         self.data = headroom
         self.tail = headroom + len(payload)
-        replace(None, self.region)
 
     # -- addresses --------------------------------------------------------------------
 

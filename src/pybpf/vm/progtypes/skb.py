@@ -10,6 +10,7 @@ starts with 14 bytes of link layer). :class:`SkbState` is that skb.
 
 from __future__ import annotations
 
+import ctypes
 import errno
 import struct
 from dataclasses import dataclass, field
@@ -21,6 +22,7 @@ from pybpf.vm.progtypes.base import (
     ETH_HLEN, PAGE_SIZE, BytesAccess, CtxAccess, Invocation, ProgramType, check_data_out,
     check_tail_zero, syscall_error,
 )
+from pybpf.vm.progtypes.packet import PacketBuffer
 from pybpf.vm.progtypes.sock import sock_bytes, sock_common_valid
 
 HEADROOM = 64                  # NET_SKB_PAD + NET_IP_ALIGN on x86-64
@@ -53,13 +55,15 @@ def known_ifindexes(env: Any) -> set[int]:
 
 def interface_mac(env: Any, ifindex: int) -> bytes:
     """The MAC of interface ``ifindex`` (loopback: zeros)."""
+    if ifindex == LOOPBACK_IFINDEX:
+        return bytes(6)
     mac = (getattr(env, "interfaces", None) or {}).get(ifindex)
     if mac is None:
         for route in getattr(env, "routes", None) or ():
             if route.ifindex == ifindex:
                 mac = route.src_mac
                 break
-    if mac is None or ifindex == LOOPBACK_IFINDEX:
+    if mac is None:
         return bytes(6)
     return bytes.fromhex(mac.replace(":", "")) if isinstance(mac, str) else bytes(mac)
 
@@ -179,8 +183,10 @@ class SkbState:
 
     def push(self, n: int) -> None:
         """skb_push (growing the headroom like skb_cow_head when needed)."""
-        self._shift(self.buf.ensure(headroom=n))
-        self.buf.data -= n
+        buf = self.buf
+        if n > buf.data:
+            self._shift(buf.ensure(headroom=n))
+        buf.data -= n
 
     def pull(self, n: int) -> None:
         self.buf.data += n
@@ -214,6 +220,15 @@ class SkbState:
 SKF_NET_OFF, SKF_LL_OFF = -0x100000, -0x200000
 
 
+def _cb(state: SkbState) -> bytearray:
+    """Where ``__sk_buff.cb`` loads and stores go."""
+    return state.cb
+
+
+# The buffer of every _LdAbsView: one is never addressable, nor read (its reads are the skb's).
+_NO_BUFFER = (ctypes.c_ubyte * 1)()
+
+
 class _LdAbsView(Region):
     """What LD_ABS/LD_IND read: the skb's bytes from data, as they are at that moment."""
 
@@ -221,7 +236,7 @@ class _LdAbsView(Region):
 
     def __init__(self, state: SkbState):
         self._state = state
-        super().__init__("skb.ld_abs", 1, writable=False, kind="packet")
+        super().__init__("skb.ld_abs", _NO_BUFFER, writable=False, kind="packet")
 
     @property
     def size(self) -> int:              # type: ignore[override]
@@ -269,10 +284,12 @@ def eth_classify(frame: bytes, dev_mac: bytes, loopback: bool) -> tuple[int, int
 
 def eth_type_trans(state: SkbState, dev_mac: bytes, loopback: bool) -> None:
     """Set pkt_type and protocol from the Ethernet header and pull it, as the kernel does."""
-    state.pkt_type, state.protocol = eth_classify(state.bytes(), dev_mac, loopback)
-    state.mac_header = state.buf.data
+    buf = state.buf
+    state.pkt_type, state.protocol = eth_classify(
+        buf.read(buf.data, min(buf.tail - buf.data, ETH_HLEN + 2)), dev_mac, loopback)
+    state.mac_header = buf.data
     state.pull(ETH_HLEN)
-    state.network_header = state.buf.data
+    state.network_header = buf.data
 
 
 def _packet_sock(sock: SockInfo, protocol: int, net: bytes) -> SockInfo:
@@ -315,15 +332,15 @@ class SkbProgramType(ProgramType):
                                               f"[{ETH_HLEN}, {MAX_DATA}] for {self.name}")
         uctx = bytearray(check_tail_zero(ctx, L.SIZE, "struct __sk_buff")) \
             if ctx is not None else None
-        inv = Invocation(memory, None, ())
+        inv = Invocation(memory, None, (), spares=self.spares)
         try:
             state = self._build(inv, env, data, uctx)
         except BaseException:
             inv.close()
             raise
-        access = CtxAccess(state, L.SIZE, L.FIELDS, self.valid, raw=(L.CB, L.CB_END),
-                           raw_buffer=lambda s: s.cb)
-        ctx_region = inv.own(Region(f"{self.name}.ctx", L.SIZE, kind="ctx", access=access))
+        ctx_region = inv.borrow(f"{self.name}.ctx", L.SIZE, "ctx")
+        ctx_region.access = CtxAccess(state, L.SIZE, L.FIELDS, self.valid,
+                                      raw=(L.CB, L.CB_END), raw_buffer=_cb)
         inv.ctx = state
         inv.args = (ctx_region.address,)
         inv.packet = _LdAbsView(state)
@@ -331,15 +348,15 @@ class SkbProgramType(ProgramType):
         return inv
 
     def _build(self, inv: Invocation, env: Any, data: bytes, uctx: bytearray | None) -> SkbState:
-        from pybpf.vm.progtypes.packet import PacketBuffer
-
         def replace(old: Region | None, new: Region) -> None:
             if old is not None:
                 inv.disown(old)
             inv.own(new)
 
         state = SkbState(self.kind, self.prog_type, self.name, env, inv)
-        state.buf = PacketBuffer(f"{self.name}.packet", HEADROOM, data, TAILROOM, replace)
+        name = f"{self.name}.packet"
+        state.buf = PacketBuffer(name, HEADROOM, data, TAILROOM, replace,
+                                 inv.borrow(name, HEADROOM + len(data) + TAILROOM, "packet"))
         state.cookie = 0x1000 + (getattr(env, "seed", 0) & 0xFFFF)
         ifindex = LOOPBACK_IFINDEX
         if uctx is not None:
@@ -360,10 +377,12 @@ class SkbProgramType(ProgramType):
 
     @staticmethod
     def _attach_sock(state: SkbState, inv: Invocation) -> None:
-        sock = _packet_sock(state.sock, state.protocol, state.read(0, state.len) or b"")
-        region = Region(f"{state.type_name}.sk", sock_bytes(sock), kind="ctx")
-        region.access = BytesAccess(bytearray(region.read()), sock_common_valid)
-        state.sock_region = inv.own(region)
+        buf = state.buf
+        sock = _packet_sock(state.sock, state.protocol, buf.read(buf.data, buf.tail - buf.data))
+        data = sock_bytes(sock)
+        region = state.sock_region = inv.borrow(f"{state.type_name}.sk", len(data), "ctx")
+        region.write(0, data)
+        region.access = BytesAccess(bytearray(data), sock_common_valid)
 
     def follow_frame(self, state: SkbState, length: int) -> None:
         """A batch's next packet (``length`` bytes, its Ethernet header included) is now

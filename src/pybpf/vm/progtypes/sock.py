@@ -50,18 +50,17 @@ def sock_common_valid(off: int, size: int, write: bool) -> bool:
     return sock_valid(off, size, write)
 
 
+# struct bpf_sock as sock_bytes fills it: family, src_ip4, src_ip6, src_port, dst_port (its
+# two bytes swapped: network order), dst_ip4, dst_ip6, rx_queue_mapping; the rest zero.
+_SOCK = struct.Struct("<4xI16x4s16sIH2x4s16s4xi")
+assert _SOCK.size == SOCK_SIZE
+
+
 def sock_bytes(sock: Any) -> bytes:
     """A ``struct bpf_sock`` for a SockInfo-like object."""
-    out = bytearray(SOCK_SIZE)
-    struct.pack_into("<I", out, FAMILY, sock.family)
-    out[SRC_IP4:SRC_IP4 + 4] = sock.src4
-    out[SRC_IP6:SRC_IP6 + 16] = sock.src6
-    struct.pack_into("<I", out, SRC_PORT, sock.sport)
-    struct.pack_into(">H", out, DST_PORT, sock.dport)
-    out[DST_IP4:DST_IP4 + 4] = sock.dst4
-    out[DST_IP6:DST_IP6 + 16] = sock.dst6
-    struct.pack_into("<i", out, RX_QUEUE_MAPPING, -1)
-    return bytes(out)
+    dport = sock.dport
+    return _SOCK.pack(sock.family, sock.src4, sock.src6, sock.sport,
+                      (dport & 0xFF) << 8 | dport >> 8, sock.dst4, sock.dst6, -1)
 
 
 def cgroup_sock_valid(attach_type: int) -> Callable[[int, int, bool], bool]:

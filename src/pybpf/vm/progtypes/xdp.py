@@ -108,6 +108,12 @@ class XdpProgramType(ProgramType):
     ctx_size = CTX_SIZE
     return_codes = XDP_ACTIONS
 
+    def __init__(self, prog_type: int, name: str, attach_type: int | None = None):
+        super().__init__(prog_type, name, attach_type)
+        # (the same for every run: worked out once)
+        self._rule = _valid(self.attach_type)
+        self._refused = self.attach_type in (AttachType.XDP_DEVMAP, AttachType.XDP_CPUMAP)
+
     @property
     def valid(self):
         """The type's context access rule (``xdp_is_valid_access``), as the verifier reads it."""
@@ -115,7 +121,7 @@ class XdpProgramType(ProgramType):
 
     def _prepare(self, memory: Memory, env: Any, data: bytes | None, ctx: bytes | None,
                  data_size_out: int | None) -> Invocation:
-        if self.attach_type in (AttachType.XDP_DEVMAP, AttachType.XDP_CPUMAP):
+        if self._refused:
             raise syscall_error(errno.EINVAL, "test_run refuses XDP programs for devmap/cpumap")
         data = bytes(data or b"")
         size = len(data)
@@ -157,21 +163,23 @@ class XdpProgramType(ProgramType):
                                                       f"has 1 rx queue")
             else:
                 ingress = LOOPBACK_IFINDEX
-        inv = Invocation(memory, None, ())
+        inv = Invocation(memory, None, (), spares=self.spares)
 
         def replace(old: Region | None, new: Region) -> None:
             if old is not None:
                 inv.disown(old)
             inv.own(new)
 
-        buf = PacketBuffer(f"{self.name}.frame", headroom, data[:linear],
-                           FRAME_SIZE - headroom - linear, replace)
+        name = self.name
+        frame = f"{name}.frame"
+        buf = PacketBuffer(frame, headroom, data[:linear], FRAME_SIZE - headroom - linear,
+                           replace, inv.borrow(frame, FRAME_SIZE, "packet"))
         metalen = md[DATA // 4] if md is not None else 0
-        state = XdpState(self.prog_type, self.name, env, buf, data_meta=headroom,
+        state = XdpState(self.prog_type, name, env, buf, data_meta=headroom,
                          data=headroom + metalen, data_end=headroom + linear,
                          frags=data[linear:], ingress_ifindex=ingress, rx_queue_index=rxq)
-        access = CtxAccess(state, CTX_SIZE, FIELDS, _valid(self.attach_type))
-        region = inv.own(Region(f"{self.name}.ctx", CTX_SIZE, kind="ctx", access=access))
+        region = inv.borrow(f"{name}.ctx", CTX_SIZE, "ctx")
+        region.access = CtxAccess(state, CTX_SIZE, FIELDS, self._rule)
         inv.ctx = state
         inv.args = (region.address,)
 
