@@ -27,8 +27,8 @@ from pybpf.verifier.globals import global_functions
 
 # Agreement floors over the default (non-heavy) entries: decisions, first error lines.
 FLOORS = {
-    "root": {"decisions": 506, "messages": 506, "processed": 505},
-    "cap_bpf": {"decisions": 507, "messages": 507, "processed": 481},
+    "root": {"decisions": 510, "messages": 510, "processed": 508},
+    "cap_bpf": {"decisions": 511, "messages": 511, "processed": 485},
 }
 HEAVY_PROCESSED = 1_000_000     # the kernel's BPF_COMPLEXITY_LIMIT_INSNS
 MAX_SECONDS_LIGHT = 5.0         # no ordinary entry may take longer than this

@@ -158,7 +158,8 @@ LIVE = ["stk_const_spill_keeps_value", "stk_zero_slot_bounds", "loop_bounded_sta
         # the next insn is pruned, pointer offsets in hex, a message without a newline
         "ref_ringbuf_leak", "ref_ringbuf_tail_call_leak", "loop_infinite_self",
         "enc_atomic_fetch_add_ok", "stk_var_offset_read", "priv_spec_stack_var_offset_init",
-        "loop_map_value_bound", "pkt_xdp_huge_const", "hlp_tail_call_on_hash"]
+        "loop_map_value_bound", "pkt_xdp_huge_const", "hlp_tail_call_on_hash",
+        "alu_movsx_range_offset", "alu_movsx32_range_offset", "alu_movsx_straddles_zero"]
 
 
 @pytest.mark.kernel

@@ -534,22 +534,33 @@ def coerce_to_size(r: Reg, size: int) -> None:
 
 
 def coerce_to_size_sx(r: Reg, size: int) -> None:
-    """``coerce_reg_to_size_sx``: the low ``size`` bytes sign-extended (exact for constants,
-    else the full range of the narrow signed type)."""
+    """``coerce_reg_to_size_sx``: the low ``size`` bytes sign-extended - exact for a
+    constant; a range whose bits above ``size`` bytes agree at both ends and whose sign
+    extension does not straddle zero stays a range; else the narrow signed type's."""
     bits = size * 8
     if r.var_off.is_const():
-        v = r.var_off.value & ((1 << bits) - 1)
-        if v >> (bits - 1):
-            v -= 1 << bits
-        set_known(r, v)
+        set_known(r, _sext(r.var_off.value, bits))
         return
-    lo, hi = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
-    mark_64_unbounded(r)
-    mark_32_unbounded(r)
+    if (r.smax & U64) >> bits == (r.smin & U64) >> bits:
+        a, b = _sext(r.smax, bits), _sext(r.smin, bits)
+        lo, hi = min(a, b), max(a, b)
+        if (hi >= 0) == (lo >= 0):
+            r.smin, r.smax = lo, hi
+            r.s32min, r.s32max = s32(lo), s32(hi)
+            r.umin, r.umax = lo & U64, hi & U64
+            r.u32min, r.u32max = lo & U32, hi & U32
+            r.var_off = tn.trange(lo & U64, hi & U64)
+            return
+    r.smin = r.s32min = -(1 << (bits - 1))      # set_sext64_default_val
+    r.smax = r.s32max = (1 << (bits - 1)) - 1
+    r.umin = r.u32min = 0
+    r.umax, r.u32max = U64, U32
     r.var_off = tn.UNKNOWN
-    r.smin, r.smax = lo, hi
-    r.s32min, r.s32max = lo, hi
-    bounds_sync(r)
+
+
+def _sext(value: int, bits: int) -> int:
+    value &= (1 << bits) - 1
+    return value - (1 << bits) if value >> (bits - 1) else value
 
 
 # --- log text ---------------------------------------------------------------------------

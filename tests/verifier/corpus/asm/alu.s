@@ -249,3 +249,60 @@ w4 %= 3
 r2 += r4
 r0 = 2
 exit
+
+## entry: alu_movsx_range_offset
+## type: socket_filter
+## maps: [{"type": "array", "key_size": 4, "value_size": 8, "max_entries": 1}]
+## desc: (s32) of a value in [0, 7] stays in [0, 7]: a map value offset (coerce_reg_to_size_sx)
+*(u32 *)(r10 - 4) = 0
+r2 = r10
+r2 += -4
+ld_pseudo r1, 5, 0
+call 1
+if r0 == 0 goto out
+r1 = *(u8 *)(r0 + 0)
+r1 &= 7
+r1 = (s32)r1
+r0 += r1
+r0 = *(u8 *)(r0 + 0)
+out:
+r0 = 0
+exit
+
+## entry: alu_movsx32_range_offset
+## type: socket_filter
+## maps: [{"type": "array", "key_size": 4, "value_size": 8, "max_entries": 1}]
+## desc: w1 = (s8)w1 of a value in [0, 7] stays in [0, 7] (coerce_subreg_to_size_sx)
+*(u32 *)(r10 - 4) = 0
+r2 = r10
+r2 += -4
+ld_pseudo r1, 5, 0
+call 1
+if r0 == 0 goto out
+r1 = *(u8 *)(r0 + 0)
+r1 &= 7
+w1 = (s8)w1
+r0 += r1
+r0 = *(u8 *)(r0 + 0)
+out:
+r0 = 0
+exit
+
+## entry: alu_movsx_straddles_zero
+## type: socket_filter
+## maps: [{"type": "array", "key_size": 4, "value_size": 8, "max_entries": 1}]
+## desc: (s8) of a value in [0, 0x1ff] may be negative: not a map value offset
+*(u32 *)(r10 - 4) = 0
+r2 = r10
+r2 += -4
+ld_pseudo r1, 5, 0
+call 1
+if r0 == 0 goto out
+r1 = *(u16 *)(r0 + 0)
+r1 &= 0x1ff
+r1 = (s8)r1
+r0 += r1
+r0 = *(u8 *)(r0 + 0)
+out:
+r0 = 0
+exit

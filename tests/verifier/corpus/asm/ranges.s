@@ -828,3 +828,20 @@ exit
 out:
 r0 = 0
 exit
+
+## entry: rng_contradiction_dead_branch
+## type: socket_filter
+## desc: low 32 bits 0x80000000, then s<= 7, then s>= 0: no value is left (a dead branch, whose contradictory bounds must not stop the walk)
+r6 = r1
+r0 = *(u32 *)skb[22]
+if w0 == -2147483648 goto eq
+r0 = 0
+exit
+eq:
+if r0 s>= 8 goto out
+if r0 s< 0 goto out
+r0 = 1
+exit
+out:
+r0 = 0
+exit
