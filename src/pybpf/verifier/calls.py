@@ -7,10 +7,10 @@ import os
 from typing import TYPE_CHECKING
 
 from pybpf.isa.uapi import HELPER_NAMES, HelperId as H, MapType as MT
-from pybpf.verifier.precision import mark_slot_precision
 from pybpf.verifier.mem import (
     READ, WRITE, VerifyFail, check_mem_access, fail, helper_mem_access,
 )
+from pybpf.verifier.precision import mark_chain_precision, mark_slot_precision
 from pybpf.verifier.regs import (
     CONST_PTR_TO_MAP, NOT_INIT, NOT_INIT_REG, PTR_TO_CTX, PTR_TO_FUNC, PTR_TO_MAP_KEY,
     PTR_TO_MAP_VALUE, PTR_TO_MEM, PTR_TO_PACKET, PTR_TO_PACKET_META, PTR_TO_SOCK_COMMON,
@@ -115,7 +115,7 @@ def check_helper_call(v: "Verifier", insn, idx: int) -> None:
                          newline=False)      # (the kernel's verbose() has no newline here)
     if hid == H.tail_call and regs[3].is_const() and \
             regs[3].var_off.value < meta["map"].max_entries:
-        v.mark_precise(3)               # (the JIT may call its target directly)
+        mark_chain_precision(v, 3)               # (the JIT may call its target directly)
     const_key = _constant_map_key(v, regs[2], meta["map"]) \
         if hid == H.map_lookup_elem and meta["map"] is not None and \
         int(meta["map"].type) in (MT.ARRAY, MT.PERCPU_ARRAY) else None
@@ -293,7 +293,7 @@ def _check_arg(v: "Verifier", proto, i: int, arg: str, meta: dict) -> None:
         if not reg.var_off.is_const():
             raise fail(f"R{regno} is not a known constant'")
         meta["mem_size"] = reg.var_off.value
-        v.mark_precise(regno)
+        mark_chain_precision(v, regno)
     elif arg == P.ARG_PTR_TO_FUNC:
         meta["func"] = reg.subprog
 
@@ -320,7 +320,7 @@ def _check_size(v: "Verifier", reg, regno: int, kind: str, zero_ok: bool, meta: 
     if reg.umax >= BPF_MAX_VAR_SIZ:
         raise fail(f"R{regno} unbounded memory access, use 'var &= const' or 'if (var < const)'")
     helper_mem_access(v, regno - 1, reg.umax, kind, zero_ok, meta)
-    v.mark_precise(regno)
+    mark_chain_precision(v, regno)
 
 
 __all__ = ["check_helper_call"]

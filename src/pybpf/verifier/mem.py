@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from pybpf.verifier import tnum as tn
 from pybpf.verifier.ctx import OR_NULL
+from pybpf.verifier.precision import mark_chain_precision
 from pybpf.verifier.regs import (
     BPF_MAX_VAR_OFF, CONST_PTR_TO_MAP, NOT_INIT_REG, PTR_TO_CTX, PTR_TO_MAP_KEY, PTR_TO_MAP_VALUE,
     PTR_TO_MEM, PTR_TO_PACKET_END, PTR_TO_SOCK_COMMON, PTR_TO_SOCKET, PTR_TO_STACK, S64_MIN,
@@ -147,7 +148,7 @@ def stack_write(v: "Verifier", reg: Reg, regno: int, off: int, size: int, value:
                 else slot.types[idx]
             v.scratch_slot(spi)
         if zero_used and value is not None:     # (a zero kept: the value must stay zero)
-            v.mark_precise(v.insns[v.insn_idx].src)
+            mark_chain_precision(v, v.insns[v.insn_idx].src)
         return
     addr = s64v(reg.var_off.value) + off
     spi = (-addr - 1) // 8
@@ -187,7 +188,7 @@ def stack_write(v: "Verifier", reg: Reg, regno: int, off: int, size: int, value:
                 (value is None and imm == 0):
             # not a spill: the zero is kept only as bytes, so it must stay zero
             if value is not None:
-                v.mark_precise(v.insns[v.insn_idx].src)
+                mark_chain_precision(v, v.insns[v.insn_idx].src)
             kind = ZERO
         first = (-addr - 1) % 8
         for i in range(size):

@@ -69,9 +69,10 @@ class Reg:
         self.ringbuf = False
         self.subprog = 0
         self.precise = False
-        self._unbounded()
+        self.mark_unbounded()
 
-    def _unbounded(self) -> None:
+    def mark_unbounded(self) -> None:
+        """``__mark_reg_unbounded``: nothing known of the value (its type stays)."""
         self.var_off = tn.UNKNOWN
         self.smin, self.smax, self.umin, self.umax = S64_MIN, S64_MAX, 0, U64
         self.s32min, self.s32max, self.u32min, self.u32max = S32_MIN, S32_MAX, 0, U32

@@ -26,8 +26,7 @@ from pybpf.verifier.regs import (
     PTR_TO_FUNC, PTR_TO_MAP_KEY, PTR_TO_MAP_VALUE, PTR_TO_MEM, PTR_TO_PACKET, PTR_TO_PACKET_END,
     PTR_TO_PACKET_META, PTR_TO_SOCK_COMMON, PTR_TO_SOCKET, PTR_TO_STACK, S32_MAX, S32_MIN,
     S64_MAX, S64_MIN, SCALAR, U32, U64, Reg, bounds_sane, bounds_sync, coerce_to_size_sx,
-    known_scalar, mark_32_unbounded, mark_64_unbounded, mark_unknown, not_init, pointer, s32, s64,
-    unknown_scalar, zext_32_to_64,
+    known_scalar, mark_unknown, not_init, pointer, s32, s64, unknown_scalar, zext_32_to_64,
 )
 from pybpf.verifier.precision import mark_chain_precision, propagate_precision
 from pybpf.verifier.state import (
@@ -209,10 +208,6 @@ class Verifier:
         return VerifyFail(lines[0], errno=22,
                           after="".join(f"{line}\n" for line in lines[1:])
                           + f"{what} would lead to reference leak\n")
-
-    def mark_precise(self, regno: int) -> None:
-        """The value of scalar ``regno`` decides something: see .precision."""
-        mark_chain_precision(self, regno)
 
     # --- small services used by the check modules -----------------------------------------
     def new_id(self) -> int:
@@ -714,9 +709,9 @@ class Verifier:
         if is_x:       # the scalar a pointer moves by; a precise result's other operand
             if src.type != SCALAR:
                 if dst.type == SCALAR:
-                    self.mark_precise(insn.dst)
+                    mark_chain_precision(self, insn.dst)
             elif dst.type != SCALAR or dst.precise:
-                self.mark_precise(insn.src)
+                mark_chain_precision(self, insn.src)
         if dst.type != SCALAR or src.type != SCALAR:
             self._ptr_alu(insn, dst, src, op, wide, is_x)
             return
@@ -1126,9 +1121,9 @@ class Verifier:
         target = idx + insn.off + 1
         if pred >= 0:       # the branch is decided by the values: they must stay so
             if dst.type == SCALAR:
-                self.mark_precise(insn.dst)
+                mark_chain_precision(self, insn.dst)
             if insn.opcode & 0x08 and src.type == SCALAR:
-                self.mark_precise(insn.src)
+                mark_chain_precision(self, insn.src)
         if pred >= 0 and not self.bypass_spec_v1:
             # sanitize_speculative_path: the CPU may still mispredict the direction
             spec = self.state.copy()
@@ -1288,9 +1283,7 @@ class Verifier:
                 # sharper than pybpf's in places, may even see that). As the kernel's
                 # reg_bounds_sanity_check does outside its selftests: the register is
                 # made unbounded (nothing is assumed of it) and the walk goes on.
-                mark_64_unbounded(r)
-                mark_32_unbounded(r)
-                r.var_off = tn.UNKNOWN
+                r.mark_unbounded()
 
     def _pseudo_call(self, insn: Insn, idx: int) -> int:
         st = self.state
@@ -1404,7 +1397,7 @@ class Verifier:
             if st.cur.callback_ret is not None:
                 if r0.type != SCALAR:
                     raise fail("R0 not a scalar value", 13)
-                self.mark_precise(0)        # (its range decides)
+                mark_chain_precision(self, 0)        # (its range decides)
                 lo, hi = st.cur.callback_ret
                 if not (lo <= r0.smin and r0.smax <= hi):
                     raise fail(_invalid_scalar("At callback return", r0, lo, hi), 22)
@@ -1441,7 +1434,7 @@ class Verifier:
             if r0.type != SCALAR:
                 raise fail(f"At program exit the register R0 is not a known value "
                            f"({r0.type_str()})", 22)
-            self.mark_precise(0)            # (its range decides)
+            mark_chain_precision(self, 0)            # (its range decides)
             lo, hi = rng
             if not (lo <= r0.smin and r0.smax <= hi):
                 raise fail(_invalid_scalar("At program exit", r0, lo, hi), 22)
