@@ -192,7 +192,7 @@ def _may_read_sock(machine: Any) -> bool:
 
 def run_packet_batch(runner: Any, batch: Any, *, data_out: bool = True,
                      clocks: array | None = None) -> Any:
-    """Run ``runner``'s XDP or tc program over ``batch``; a
+    """Run ``runner``'s XDP or skb program over ``batch``; a
     :class:`~pybpf.net.batch.BatchResult`."""
     from pybpf.engine.interp import XDP_TX, _redirect
     from pybpf.net.batch import BatchResult, buffer_address, indices_of

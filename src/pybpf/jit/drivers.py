@@ -25,8 +25,9 @@ reads from its own state). ``job[J_NEXT]`` is the packet it stopped at (or after
 the last case), and is also the packet being run, for Python to see when it is called.
 
 ``bpf_batch_skb(ctx, entry, job) -> next`` is the same loop for the skb program types
-(tc, socket filters, cgroup_skb): the skb's buffer is the frame, and per packet the load view is also told the fields
-eth_type_trans sets from the frame (``len``, ``protocol``, ``pkt_type``), the view of
+(tc, socket filters, cgroup_skb): the skb's buffer is the frame, and per packet the
+load view is also told the fields eth_type_trans sets from the frame (``len``,
+``protocol``, ``pkt_type``), the view of
 the skb's socket is forgotten (its addresses are the packet's), and the native packet
 helpers get the packet (abi.PKT_*). An IPv4/IPv6 frame too short for its header
 stops it as a length the frame cannot take (test_run refuses those).
@@ -78,7 +79,7 @@ J_META = 15      # offsets in struct xdp_md of data, data_end, data_meta: 3 word
 J_STOP = 18      # why the loop stopped (out): one of the STOP_* below
 J_IN_PLACE = 19  # 1: the program runs on each packet where it lies in J_BUF (a read-only
                  #   region), no copy: for programs that cannot write it (see .batch)
-# tc (bpf_batch_skb) only:
+# bpf_batch_skb only:
 J_SOCK_VIEW = 20        # the load view of the skb's socket (what ctx->sk points at), or 0
 J_SOCK_VIEW_BYTES = 21  #   its size: forgotten for every packet (its addresses are the packet's)
 J_PKT_ALLOW = 22        # abi.PKT_ALLOW for every packet: the native packet helpers offered
@@ -196,8 +197,8 @@ def _define_repeat(module: ir.Module) -> ir.Function:
 
 
 def _define_batch(module: ir.Module, name: str, skb: bool) -> ir.Function:
-    """The batch driver of XDP (``skb`` False) or of tc (True: the skb's per-packet fields
-    and packet helpers too)."""
+    """The batch driver of XDP (``skb`` False) or of the skb types (True: the skb's
+    per-packet fields and packet helpers too)."""
     fn = ir.Function(module, BATCH_T, name)
     ctx, entry_fn, job = fn.args
     blocks = {n: fn.append_basic_block(n) for n in (

@@ -263,6 +263,13 @@ class Invocation:
             self._regions.remove(region)
             self.memory.remove(region)
 
+    def replace(self, old: Region | None, new: Region) -> None:
+        """A buffer of the run moved from ``old`` (None: it is new) to ``new``: the
+        invocation owns ``new`` instead (a PacketBuffer's ``replace``)."""
+        if old is not None:
+            self.disown(old)
+        self.own(new)
+
     def finish(self, r0: int) -> tuple[int, bytes | None, bytes | None]:
         if self._finish is None:
             return r0 & 0xFFFFFFFF, None, None

@@ -308,6 +308,13 @@ def _packet_sock(sock: SockInfo, protocol: int, net: bytes) -> SockInfo:
     return sock
 
 
+def _sock_data(state: SkbState) -> bytes:
+    """The ``struct bpf_sock`` test_run attaches to ``state``: its packet's addresses
+    (``state.sock`` filled in from the network header on)."""
+    buf, net = state.buf, state.network_header
+    return sock_bytes(_packet_sock(state.sock, state.protocol, buf.read(net, buf.tail - net)))
+
+
 class SkbProgramType(ProgramType):
     """One of the skb program types; ``kind`` picks the access rules and test_run shape."""
 
@@ -348,14 +355,9 @@ class SkbProgramType(ProgramType):
         return inv
 
     def _build(self, inv: Invocation, env: Any, data: bytes, uctx: bytearray | None) -> SkbState:
-        def replace(old: Region | None, new: Region) -> None:
-            if old is not None:
-                inv.disown(old)
-            inv.own(new)
-
         state = SkbState(self.kind, self.prog_type, self.name, env, inv)
         name = f"{self.name}.packet"
-        state.buf = PacketBuffer(name, HEADROOM, data, TAILROOM, replace,
+        state.buf = PacketBuffer(name, HEADROOM, data, TAILROOM, inv.replace,
                                  inv.borrow(name, HEADROOM + len(data) + TAILROOM, "packet"))
         state.cookie = 0x1000 + (getattr(env, "seed", 0) & 0xFFFF)
         ifindex = LOOPBACK_IFINDEX
@@ -377,9 +379,7 @@ class SkbProgramType(ProgramType):
 
     @staticmethod
     def _attach_sock(state: SkbState, inv: Invocation) -> None:
-        buf = state.buf
-        sock = _packet_sock(state.sock, state.protocol, buf.read(buf.data, buf.tail - buf.data))
-        data = sock_bytes(sock)
+        data = _sock_data(state)
         region = state.sock_region = inv.borrow(f"{state.type_name}.sk", len(data), "ctx")
         region.write(0, data)
         region.access = BytesAccess(bytearray(data), sock_common_valid)
@@ -396,10 +396,7 @@ class SkbProgramType(ProgramType):
             buf.read(mac, min(length, ETH_HLEN + 2)), interface_mac(state.env, state.ifindex),
             state.ifindex == LOOPBACK_IFINDEX)
         state.sock = SockInfo()
-        network = state.network_header
-        data = sock_bytes(_packet_sock(state.sock, state.protocol,
-                                       buf.read(network, buf.tail - network)))
-        state.sock_region.access.data[:] = data
+        state.sock_region.access.data[:] = _sock_data(state)
 
     def _apply_ctx(self, state: SkbState, uctx: bytearray) -> None:
         """convert___skb_to_skb."""

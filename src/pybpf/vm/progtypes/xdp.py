@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pybpf.isa.uapi import AttachType
-from pybpf.vm.memory import Memory, Region
+from pybpf.vm.memory import Memory
 from pybpf.vm.progtypes.base import (
     ETH_HLEN, PAGE_SIZE, CtxAccess, Field, Invocation, ProgramType, check_data_out,
     check_tail_zero, syscall_error,
@@ -117,7 +117,7 @@ class XdpProgramType(ProgramType):
     @property
     def valid(self):
         """The type's context access rule (``xdp_is_valid_access``), as the verifier reads it."""
-        return _valid(self.attach_type)
+        return self._rule
 
     def _prepare(self, memory: Memory, env: Any, data: bytes | None, ctx: bytes | None,
                  data_size_out: int | None) -> Invocation:
@@ -165,15 +165,10 @@ class XdpProgramType(ProgramType):
                 ingress = LOOPBACK_IFINDEX
         inv = Invocation(memory, None, (), spares=self.spares)
 
-        def replace(old: Region | None, new: Region) -> None:
-            if old is not None:
-                inv.disown(old)
-            inv.own(new)
-
         name = self.name
         frame = f"{name}.frame"
         buf = PacketBuffer(frame, headroom, data[:linear], FRAME_SIZE - headroom - linear,
-                           replace, inv.borrow(frame, FRAME_SIZE, "packet"))
+                           inv.replace, inv.borrow(frame, FRAME_SIZE, "packet"))
         metalen = md[DATA // 4] if md is not None else 0
         state = XdpState(self.prog_type, name, env, buf, data_meta=headroom,
                          data=headroom + metalen, data_end=headroom + linear,
