@@ -21,20 +21,8 @@ from pybpf.asm import assemble
 from pybpf.isa.uapi import ProgType
 from pybpf.verifier import verify
 
-# A constant spilled, filled, and used as a pointer offset; a zero written as part of a
-# slot (STACK_ZERO: the value written must stay zero).
-SPILL_FILL = """
-    r1 = 4
-    *(u64 *)(r10 - 8) = r1
-    r2 = *(u64 *)(r10 - 8)
-    r3 = r10
-    r3 += -16
-    r3 += r2
-    r4 = 0
-    *(u32 *)(r3 + 0) = r4
-    r0 = 0
-    exit
-"""
+# Corpus stk_const_spill_keeps_value: a constant spilled, filled, and used as a pointer
+# offset; a zero written as part of a slot (STACK_ZERO: the value written must stay zero).
 SPILL_FILL_KERNEL = """\
 5: (0f) r3 += r2
 mark_precise: frame0: last_idx 5 first_idx 0 subseq_idx -1 
@@ -55,21 +43,9 @@ processed 10 insns (limit 1000000) max_states_per_insn 0 total_states 0 peak_sta
 mark_read 0
 """
 
-# A bounded loop: each trip's decided exit test walks the counter back through the trip
-# (and earlier trips, over the back edge), then into the checkpoint, marking it precise.
-LOOP = """
-    r2 = r10
-    r2 += -64
-    r3 = 0
-loop:
-    r4 = 0
-    *(u64 *)(r2 + 0) = r4
-    r2 += 8
-    r3 += 1
-    if r3 < 8 goto loop
-    r0 = *(u64 *)(r10 - 64)
-    exit
-"""
+# Corpus loop_bounded_stack_writes: each trip's decided exit test walks the counter back
+# through the trip (and earlier trips, over the back edge), then into the checkpoint,
+# marking it precise.
 LOOP_KERNEL_THIRD_TRIP = """\
 7: (a5) if r3 < 0x8 goto pc-5
 mark_precise: frame0: last_idx 7 first_idx 3 subseq_idx -1 
@@ -85,19 +61,21 @@ mark_precise: frame0: regs=r3 stack= before 6: (07) r3 += 1
 """
 
 
-def _log(source: str, prog_type: int = ProgType.SOCKET_FILTER) -> str:
-    res = verify(assemble(source), log_level=2, prog_type=prog_type)
+def _log(name: str) -> str:
+    """The level-2 log of the corpus entry ``name`` (as root)."""
+    entry = cs.entries_by_name()[name]
+    res = verify(entry.code, log_level=2, prog_type=int(entry.prog_type))
     assert res.accepted, res.log
     return res.log
 
 
 def test_backtracking_through_a_spill_and_a_zero_write() -> None:
-    log = _log(SPILL_FILL)
+    log = _log("stk_const_spill_keeps_value")
     assert log.endswith(SPILL_FILL_KERNEL), log
 
 
 def test_a_loop_marks_its_checkpoint_precise() -> None:
-    log = _log(LOOP)
+    log = _log("loop_bounded_stack_writes")
     assert LOOP_KERNEL_THIRD_TRIP in log, log
     assert log.endswith("processed 45 insns (limit 1000000) max_states_per_insn 1 "
                         "total_states 2 peak_states 2 mark_read 0\n")
